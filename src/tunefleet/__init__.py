@@ -1,11 +1,54 @@
 """tunefleet: tune and optimize Keras 3 and scikit-learn models.
 
 Three drop-in faces (scikit-learn ``*SearchCV``, Keras Tuner-style tuners, Keras
-scikit-learn wrappers) on one engine built on Optuna.
+scikit-learn wrappers) on one engine built on Optuna. Importing tunefleet selects the
+JAX Keras backend when ``KERAS_BACKEND`` is unset and TensorFlow is not installed.
+
+Example:
+
+>>> from tunefleet import RandomizedSearchCV          # instead of sklearn.model_selection
+>>> from tunefleet.keras import KerasClassifier        # instead of keras.wrappers.scikit_learn
 """
+
+from typing import Any
 
 from tunefleet._backend import configure_default_backend
 
 configure_default_backend()
 
+from tunefleet.sklearn import (  # noqa: E402
+    BayesSearchCV,
+    EvolutionSearchCV,
+    GridSearchCV,
+    HyperbandSearchCV,
+    RandomizedSearchCV,
+)
+from tunefleet.space import Categorical, Float, Int  # noqa: E402
+
 __version__ = "0.1.0"
+
+_KERAS_NAMES = ("KerasClassifier", "KerasRegressor")
+
+
+def __getattr__(name: str) -> Any:
+    # Keras (and its backend) is imported only when a Keras name is first used.
+    if name in _KERAS_NAMES:
+        from tunefleet import keras as _keras
+
+        return getattr(_keras, name)
+    raise AttributeError(f"module 'tunefleet' has no attribute {name!r}")
+
+
+__all__ = [
+    "BayesSearchCV",
+    "Categorical",
+    "EvolutionSearchCV",
+    "Float",
+    "GridSearchCV",
+    "HyperbandSearchCV",
+    "Int",
+    "KerasClassifier",
+    "KerasRegressor",
+    "RandomizedSearchCV",
+    "__version__",
+]

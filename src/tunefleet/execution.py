@@ -1,0 +1,201 @@
+"""Executors: run trials in this process, or in worker processes on a shared storage.
+
+The loop is Optuna's ask-and-tell: ask the study for a trial (a queued grid point or a
+sampled configuration), run the trial function, tell the result. Every worker, in this
+process or another, runs the same loop on the same storage; the storage decides which
+trial each gets, so grids are not repeated and budgets are shared.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import multiprocessing
+import time
+import traceback
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import optuna
+from optuna.trial import FrozenTrial, TrialState
+
+from tunefleet.space import SearchSpace
+from tunefleet.strategies import make_sampler
+from tunefleet.study import (
+    ERROR_ATTR,
+    GRID_ATTR,
+    INTERRUPTED,
+    SURPLUS,
+    WORKER_ATTR,
+    Budget,
+    Worker,
+    mark_excluded,
+    open_storage,
+)
+from tunefleet.trial import TrialFailed
+
+logger = logging.getLogger("tunefleet")
+
+Objective = Callable[[optuna.Trial], float]
+
+
+def run_trials(
+    study: optuna.Study,
+    objective: Objective,
+    budget: Budget,
+    *,
+    grid_points: list[dict[str, Any]] | None = None,
+    on_trial_end: Callable[[FrozenTrial], None] | None = None,
+) -> None:
+    """Ask, run and tell trials until ``budget`` is spent.
+
+    A ``KeyboardInterrupt`` (or any other ``BaseException``) marks the running trial as
+    interrupted, so a resumed search runs it again, and propagates.
+    """
+    with Worker() as worker:
+        while budget.remaining(study) > 0:
+            trial = study.ask()
+            trial.set_user_attr(WORKER_ATTR, worker.owner)
+            if budget.is_surplus(study, trial):
+                mark_excluded(study, trial, SURPLUS)
+                break
+            frozen = _run_one(study, trial, objective, grid_points)
+            if on_trial_end is not None:
+                on_trial_end(frozen)
+
+
+def _run_one(
+    study: optuna.Study,
+    trial: optuna.Trial,
+    objective: Objective,
+    grid_points: list[dict[str, Any]] | None,
+) -> FrozenTrial:
+    try:
+        value = objective(trial)
+    except optuna.TrialPruned:
+        return study.tell(trial, state=TrialState.PRUNED)
+    except TrialFailed:
+        return study.tell(trial, state=TrialState.FAIL)
+    except Exception as exc:  # error_score="raise": record, then propagate
+        if ERROR_ATTR not in trial.user_attrs:
+            trial.set_user_attr(
+                ERROR_ATTR, "".join(traceback.format_exception_only(type(exc), exc))[-2000:]
+            )
+        study.tell(trial, state=TrialState.FAIL)
+        raise
+    except BaseException:
+        mark_excluded(study, trial, INTERRUPTED)
+        index = trial.user_attrs.get(GRID_ATTR)
+        if grid_points is not None and index is not None:
+            study.enqueue_trial(grid_points[index], user_attrs={GRID_ATTR: index})
+        raise
+    if not math.isfinite(value):
+        trial.set_user_attr(ERROR_ATTR, f"the objective was {value}")
+        return study.tell(trial, state=TrialState.FAIL)
+    return study.tell(trial, value)
+
+
+@dataclass
+class WorkerJob:
+    """Everything a worker process needs (pickled into it)."""
+
+    storage_url: str
+    study_name: str
+    sampler: str | optuna.samplers.BaseSampler
+    space: SearchSpace
+    seed: int | None
+    pruner: optuna.pruners.BasePruner
+    objective: Objective
+    budget: Budget
+    grid_points: list[dict[str, Any]] | None = None
+    population_size: int | None = None
+
+
+def _worker_sampler(job: WorkerJob, index: int) -> optuna.samplers.BaseSampler:
+    """The job's sampler with a distinct, reproducible random stream per worker."""
+    seed = None if job.seed is None else job.seed + 7919 * (index + 1)
+    sampler = make_sampler(
+        job.sampler,
+        space=job.space,
+        seed=seed,
+        population_size=job.population_size,
+        n_trials=job.budget.n_trials,
+    )
+    if isinstance(job.sampler, optuna.samplers.BaseSampler):
+        sampler.reseed_rng()  # a user's instance (a copy, unpickled here)
+    return sampler
+
+
+def _worker_main(job: WorkerJob, index: int, errors: Any) -> None:
+    try:
+        storage = open_storage(job.storage_url)
+        study = optuna.load_study(
+            study_name=job.study_name,
+            storage=storage,
+            sampler=_worker_sampler(job, index),
+            pruner=job.pruner,
+        )
+        run_trials(study, job.objective, job.budget, grid_points=job.grid_points)
+    except BaseException as exc:
+        errors.put((index, _picklable(exc), traceback.format_exc()))
+        raise SystemExit(1) from None
+
+
+def _picklable(exc: BaseException) -> BaseException:
+    import pickle
+
+    try:
+        pickle.dumps(exc)
+        return exc
+    except Exception:
+        return RuntimeError(f"{type(exc).__name__}: {exc}")
+
+
+def run_in_processes(
+    job: WorkerJob,
+    n_workers: int,
+    *,
+    poll: Callable[[], None] | None = None,
+    poll_interval: float = 0.5,
+) -> None:
+    """Run ``n_workers`` worker processes (spawned, safe with JAX) on ``job``'s storage.
+
+    Re-raises the first worker's exception; a worker killed from outside raises a
+    ``RuntimeError`` (its completed trials stay stored: fit again to resume).
+    """
+    ctx = multiprocessing.get_context("spawn")
+    errors = ctx.SimpleQueue()
+    processes = [
+        ctx.Process(
+            target=_worker_main, args=(job, i, errors), name=f"tunefleet-worker-{i}", daemon=False
+        )
+        for i in range(n_workers)
+    ]
+    for p in processes:
+        p.start()
+    try:
+        while any(p.is_alive() for p in processes):
+            if poll is not None:
+                poll()
+            time.sleep(poll_interval)
+    except BaseException:
+        for p in processes:
+            p.terminate()
+        for p in processes:
+            p.join()
+        raise
+    for p in processes:
+        p.join()
+    if poll is not None:
+        poll()
+    if not errors.empty():
+        index, exc, text = errors.get()
+        logger.error("worker %d failed:\n%s", index, text)
+        raise exc
+    crashed = [(p.name, p.exitcode) for p in processes if p.exitcode != 0]
+    if crashed:
+        raise RuntimeError(
+            f"worker process(es) exited abnormally: {crashed}. Completed trials are stored; "
+            "call fit again with the same storage and study_name to resume."
+        )

@@ -1,0 +1,121 @@
+"""Results from a study: scikit-learn's ``cv_results_`` built from stored trials.
+
+The keys, dtypes and ranking rules are scikit-learn's (``mean_fit_time``, ``param_*``
+masked arrays, ``split{k}_test_{metric}``, ``rank_test_{metric}`` with failed candidates
+ranked last...), plus ``trial_number`` and ``state`` so every row can be traced to its
+Optuna trial.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from collections import defaultdict
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+from optuna.trial import FrozenTrial, TrialState
+from scipy.stats import rankdata
+
+from tunefleet.space import SearchSpace
+from tunefleet.study import counts
+from tunefleet.trial import CV_ATTR, RESOURCE_ATTR
+
+FINISHED = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)
+
+
+def finished_trials(trials: Sequence[FrozenTrial]) -> list[FrozenTrial]:
+    """The trials that belong in results: finished and counted, by trial number."""
+    return sorted((t for t in trials if t.state in FINISHED and counts(t)), key=lambda t: t.number)
+
+
+def _record(trial: FrozenTrial, metrics: Sequence[str], n_splits: int, error_score: float) -> dict:
+    record = trial.user_attrs.get(CV_ATTR)
+    if record is not None:
+        return record
+    fill = float(error_score) if trial.state == TrialState.FAIL else math.nan
+    scores = {m: [fill] * n_splits for m in metrics}
+    return {
+        "test": scores,
+        "train": scores,
+        "fit_time": [math.nan] * n_splits,
+        "score_time": [math.nan] * n_splits,
+    }
+
+
+def _masked_params(candidate_params: Sequence[dict[str, Any]]) -> dict[str, np.ma.MaskedArray]:
+    n = len(candidate_params)
+    by_name: dict[str, dict[int, Any]] = defaultdict(dict)
+    for index, params in enumerate(candidate_params):
+        for name, value in params.items():
+            by_name[f"param_{name}"][index] = value
+    out = {}
+    for key, values in by_name.items():
+        try:
+            arr = np.array(list(values.values()))
+        except ValueError:
+            dtype = np.dtype(object)
+        else:
+            dtype = arr.dtype if arr.dtype.kind != "U" and arr.ndim == 1 else np.dtype(object)
+        masked = np.ma.MaskedArray(np.empty(n, dtype=dtype), mask=True)
+        for index, value in values.items():
+            masked[index] = value
+        out[key] = masked
+    return out
+
+
+def _rank(means: np.ndarray) -> np.ndarray:
+    if np.isnan(means).all():
+        return np.ones_like(means, dtype=np.int32)
+    filled = np.where(np.isnan(means), np.nanmin(means) - 1, means)
+    return rankdata(-filled, method="min").astype(np.int32, copy=False)
+
+
+def cv_results(
+    trials: Sequence[FrozenTrial],
+    space: SearchSpace,
+    *,
+    metrics: Sequence[str],
+    n_splits: int,
+    return_train_score: bool,
+    error_score: float | str,
+    with_resource: bool = False,
+) -> dict[str, Any]:
+    """Build ``cv_results_`` from finished trials (see :func:`finished_trials`)."""
+    fill = math.nan if error_score == "raise" else float(error_score)
+    records = [_record(t, metrics, n_splits, fill) for t in trials]
+    candidate_params = [space.decode(t.params) for t in trials]
+    results: dict[str, Any] = {}
+
+    def store(
+        key: str, rows: list[list[float]], *, splits: bool = False, rank: bool = False
+    ) -> None:
+        array = np.array(rows, dtype=np.float64).reshape(len(trials), n_splits)
+        if splits:
+            for k in range(n_splits):
+                results[f"split{k}_{key}"] = array[:, k]
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            means = array.mean(axis=1)
+            results[f"mean_{key}"] = means
+            results[f"std_{key}"] = np.sqrt(((array - means[:, None]) ** 2).mean(axis=1))
+        if rank:
+            results[f"rank_{key}"] = _rank(means)
+
+    store("fit_time", [r["fit_time"] for r in records])
+    store("score_time", [r["score_time"] for r in records])
+    results.update(_masked_params(candidate_params))
+    results["params"] = candidate_params
+    for m in metrics:
+        store(f"test_{m}", [r["test"][m] for r in records], splits=True, rank=True)
+        if return_train_score:
+            rows = [r.get("train", {}).get(m, [math.nan] * n_splits) for r in records]
+            store(f"train_{m}", rows, splits=True)
+    results["trial_number"] = np.array([t.number for t in trials], dtype=np.int64)
+    results["state"] = np.array([t.state.name for t in trials], dtype=object)
+    if with_resource:
+        results["n_resources"] = np.array(
+            [t.user_attrs.get(RESOURCE_ATTR, -1) for t in trials], dtype=np.int64
+        )
+    return results

@@ -1,0 +1,341 @@
+"""Searches beyond scikit-learn's: Bayesian, Hyperband and evolutionary, same API."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+import optuna
+from sklearn.base import is_classifier
+
+from tunefleet.sklearn.search import Strategy, _SampledSearchCV, _search_pruner
+from tunefleet.strategies import make_pruner
+from tunefleet.trial import Resource, final_estimator, reports_epochs
+
+
+class BayesSearchCV(_SampledSearchCV):
+    """Bayesian optimization (Optuna's TPE by default) with scikit-learn's search API.
+
+    Model-based: each trial's configuration is chosen from the scores of the trials
+    before it. With ``n_jobs > 1`` the constant-liar strategy keeps parallel workers from
+    proposing the same point.
+
+    Args:
+        estimator: a scikit-learn estimator (or a tunefleet Keras wrapper).
+        param_distributions: as for :class:`RandomizedSearchCV`.
+        n_iter: number of trials in total; the first quarter (3 to 10) are random.
+        sampler: ``"tpe"`` (default), ``"gp"`` (Gaussian process; needs PyTorch) or an
+            Optuna sampler.
+        other arguments: as :class:`RandomizedSearchCV`.
+
+    Example:
+
+    >>> from sklearn.datasets import load_iris
+    >>> from sklearn.svm import SVC
+    >>> from tunefleet import Float
+    >>> search = BayesSearchCV(SVC(), {"C": Float(1e-2, 1e2, log=True)}, n_iter=8,
+    ...                        random_state=0).fit(*load_iris(return_X_y=True))
+    >>> search.best_score_ > 0.9
+    True
+    """
+
+    def __init__(
+        self,
+        estimator: Any,
+        param_distributions: Any,
+        *,
+        n_iter: int = 10,
+        sampler: str | optuna.samplers.BaseSampler = "tpe",
+        scoring: Any = None,
+        n_jobs: int | None = None,
+        refit: bool | str | Any = True,
+        cv: Any = None,
+        verbose: int = 0,
+        pre_dispatch: str | int = "2*n_jobs",
+        random_state: int | None = None,
+        error_score: float | str = np.nan,
+        return_train_score: bool = False,
+        storage: str | optuna.storages.BaseStorage | None = None,
+        study_name: str | None = None,
+        pruner: str | optuna.pruners.BasePruner | None = None,
+        progress: bool | None = None,
+    ) -> None:
+        super().__init__(
+            estimator,
+            param_distributions,
+            n_iter=n_iter,
+            scoring=scoring,
+            n_jobs=n_jobs,
+            refit=refit,
+            cv=cv,
+            verbose=verbose,
+            pre_dispatch=pre_dispatch,
+            random_state=random_state,
+            error_score=error_score,
+            return_train_score=return_train_score,
+            storage=storage,
+            study_name=study_name,
+            pruner=pruner,
+            progress=progress,
+        )
+        self.sampler = sampler
+
+    def _strategy(self, X: Any, y: Any, n_splits: int) -> Strategy:
+        n_iter = self._check_n_iter()
+        if self.sampler in ("grid", "random"):
+            raise ValueError(
+                f"sampler={self.sampler!r} is not model-based; use 'tpe', 'gp' or an Optuna sampler "
+                "(or GridSearchCV / RandomizedSearchCV)."
+            )
+        return Strategy(self._space(), self.sampler, _search_pruner(self.pruner), n_trials=n_iter)
+
+
+class HyperbandSearchCV(_SampledSearchCV):
+    """Hyperband: many configurations on a small budget, the best ones on the full budget.
+
+    Successive halving through Optuna's ``HyperbandPruner``. The budget ("resource") is:
+
+    * ``"epochs"`` for tunefleet Keras wrappers: the validation score is reported after
+      every epoch of every fold, and a pruned trial stops training at once;
+    * ``"n_samples"`` for other estimators: a trial is scored on growing subsets of
+      each training fold, as scikit-learn's halving searches do;
+    * or the name of an integer parameter such as ``"n_estimators"``.
+
+    Args:
+        estimator: a scikit-learn estimator (or a tunefleet Keras wrapper).
+        param_distributions: as for :class:`RandomizedSearchCV`.
+        n_iter: number of trials in total (pruned ones included).
+        resource: ``"auto"`` (epochs for Keras wrappers, else samples), ``"epochs"``,
+            ``"n_samples"``, or an integer parameter name.
+        min_resource: smallest budget a trial gets (default: 1 epoch; for samples
+            ``2 * n_splits`` (times the number of classes for classifiers); for a
+            parameter ``max_resource // factor**3``).
+        max_resource: the full budget (default: all epochs; the smallest training fold;
+            the estimator's current value of the parameter).
+        factor: the reduction factor between rungs (keep the best ``1/factor``).
+        sampler: ``"random"`` (classic Hyperband, default) or ``"tpe"`` (BOHB-like), or
+            an Optuna sampler.
+        other arguments: as :class:`RandomizedSearchCV`.
+
+    Example:
+
+    >>> from sklearn.datasets import load_digits
+    >>> from sklearn.ensemble import RandomForestClassifier
+    >>> X, y = load_digits(return_X_y=True)
+    >>> search = HyperbandSearchCV(RandomForestClassifier(n_estimators=27, random_state=0),
+    ...     {"max_depth": [2, 4, 8, None]}, resource="n_estimators", n_iter=6, cv=3,
+    ...     random_state=0).fit(X, y)
+    >>> int(search.cv_results_["n_resources"].max())
+    27
+    """
+
+    def __init__(
+        self,
+        estimator: Any,
+        param_distributions: Any,
+        *,
+        n_iter: int = 10,
+        resource: str = "auto",
+        min_resource: int | None = None,
+        max_resource: int | None = None,
+        factor: int = 3,
+        sampler: str | optuna.samplers.BaseSampler = "random",
+        scoring: Any = None,
+        n_jobs: int | None = None,
+        refit: bool | str | Any = True,
+        cv: Any = None,
+        verbose: int = 0,
+        pre_dispatch: str | int = "2*n_jobs",
+        random_state: int | None = None,
+        error_score: float | str = np.nan,
+        return_train_score: bool = False,
+        storage: str | optuna.storages.BaseStorage | None = None,
+        study_name: str | None = None,
+        pruner: str | optuna.pruners.BasePruner | None = None,
+        progress: bool | None = None,
+    ) -> None:
+        super().__init__(
+            estimator,
+            param_distributions,
+            n_iter=n_iter,
+            scoring=scoring,
+            n_jobs=n_jobs,
+            refit=refit,
+            cv=cv,
+            verbose=verbose,
+            pre_dispatch=pre_dispatch,
+            random_state=random_state,
+            error_score=error_score,
+            return_train_score=return_train_score,
+            storage=storage,
+            study_name=study_name,
+            pruner=pruner,
+            progress=progress,
+        )
+        self.resource = resource
+        self.min_resource = min_resource
+        self.max_resource = max_resource
+        self.factor = factor
+        self.sampler = sampler
+
+    def _strategy(self, X: Any, y: Any, n_splits: int) -> Strategy:
+        n_iter = self._check_n_iter()
+        factor = self.factor
+        if isinstance(factor, bool) or not isinstance(factor, int) or factor < 2:
+            raise ValueError(f"factor must be an integer >= 2, got {factor!r}.")
+        if self.pruner is not None:
+            raise ValueError(
+                "pruner cannot be set on HyperbandSearchCV: it always uses Optuna's "
+                "HyperbandPruner; use factor/min_resource/max_resource to shape it."
+            )
+        for name in ("min_resource", "max_resource"):
+            value = getattr(self, name)
+            if value is not None and (
+                isinstance(value, bool) or not isinstance(value, int) or value < 1
+            ):
+                raise ValueError(f"{name} must be a positive integer or None, got {value!r}.")
+        resource = self.resource
+        if resource == "auto":
+            resource = "epochs" if reports_epochs(self.estimator) else "n_samples"
+        space = self._space()
+        if resource == "epochs":
+            if not reports_epochs(self.estimator):
+                raise ValueError(
+                    f"resource='epochs' needs a tunefleet Keras wrapper; "
+                    f"{type(final_estimator(self.estimator)).__name__} does not train in epochs. "
+                    "Use resource='n_samples' or an integer parameter name."
+                )
+            pruner = make_pruner(
+                "hyperband",
+                min_resource=self.min_resource or 1,
+                max_resource=self.max_resource or "auto",
+                reduction_factor=factor,
+            )
+            return Strategy(space, self.sampler, pruner, n_trials=n_iter)
+        low, high = self._resource_bounds(resource, X, y, n_splits)
+        rungs = [low * factor**k for k in range(int(math.log(high / low, factor) + 1e-9) + 1)]
+        rungs = [r for r in rungs if r < high] + [high]
+        pruner = make_pruner(
+            "hyperband", min_resource=low, max_resource=high, reduction_factor=factor
+        )
+        return Strategy(
+            space, self.sampler, pruner, n_trials=n_iter, resource=Resource(resource, rungs)
+        )
+
+    def _resource_bounds(self, resource: str, X: Any, y: Any, n_splits: int) -> tuple[int, int]:
+        factor = self.factor
+        if resource == "n_samples":
+            n_samples = len(y) if y is not None else X.shape[0]
+            high = self.max_resource or int(n_samples * (n_splits - 1) / n_splits)
+            default_low = 2 * n_splits * (len(np.unique(y)) if is_classifier(self.estimator) else 1)
+            low = self.min_resource or min(default_low, high)
+        else:
+            params = self.estimator.get_params()
+            if resource not in params:
+                raise ValueError(
+                    f"resource={resource!r} is not a parameter of "
+                    f"{type(self.estimator).__name__}; expected 'auto', 'epochs', 'n_samples' or "
+                    f"one of its integer parameters: {sorted(params)}."
+                )
+            names = self._space().names
+            if resource in names:
+                raise ValueError(
+                    f"resource={resource!r} cannot also be searched in param_distributions."
+                )
+            current = params[resource]
+            high = self.max_resource or current
+            if isinstance(high, bool) or not isinstance(high, int) or high < 1:
+                raise ValueError(
+                    f"resource={resource!r}: set max_resource, the estimator's {resource}={current!r} "
+                    "is not a positive integer."
+                )
+            low = self.min_resource or max(1, high // factor**3)
+        if low > high:
+            raise ValueError(f"min_resource ({low}) > max_resource ({high}); expected min <= max.")
+        return int(low), int(high)
+
+
+class EvolutionSearchCV(_SampledSearchCV):
+    """Evolutionary search: CMA-ES on numeric spaces, a genetic algorithm otherwise.
+
+    Args:
+        estimator: a scikit-learn estimator (or a tunefleet Keras wrapper).
+        param_distributions: as for :class:`RandomizedSearchCV`.
+        n_iter: number of trials in total.
+        algorithm: ``"auto"`` (CMA-ES when every parameter is numeric, else NSGA-II as a
+            genetic algorithm), ``"cmaes"`` or ``"nsga2"``.
+        population_size: individuals per generation (default: the algorithm's).
+        other arguments: as :class:`RandomizedSearchCV`.
+
+    Example:
+
+    >>> from sklearn.datasets import load_iris
+    >>> from sklearn.svm import SVC
+    >>> from tunefleet import Float
+    >>> search = EvolutionSearchCV(SVC(), {"C": Float(1e-2, 1e2, log=True),
+    ...     "gamma": Float(1e-3, 1e1, log=True)}, n_iter=8, random_state=0
+    ...     ).fit(*load_iris(return_X_y=True))
+    >>> search.best_score_ > 0.9
+    True
+    """
+
+    def __init__(
+        self,
+        estimator: Any,
+        param_distributions: Any,
+        *,
+        n_iter: int = 10,
+        algorithm: str = "auto",
+        population_size: int | None = None,
+        scoring: Any = None,
+        n_jobs: int | None = None,
+        refit: bool | str | Any = True,
+        cv: Any = None,
+        verbose: int = 0,
+        pre_dispatch: str | int = "2*n_jobs",
+        random_state: int | None = None,
+        error_score: float | str = np.nan,
+        return_train_score: bool = False,
+        storage: str | optuna.storages.BaseStorage | None = None,
+        study_name: str | None = None,
+        pruner: str | optuna.pruners.BasePruner | None = None,
+        progress: bool | None = None,
+    ) -> None:
+        super().__init__(
+            estimator,
+            param_distributions,
+            n_iter=n_iter,
+            scoring=scoring,
+            n_jobs=n_jobs,
+            refit=refit,
+            cv=cv,
+            verbose=verbose,
+            pre_dispatch=pre_dispatch,
+            random_state=random_state,
+            error_score=error_score,
+            return_train_score=return_train_score,
+            storage=storage,
+            study_name=study_name,
+            pruner=pruner,
+            progress=progress,
+        )
+        self.algorithm = algorithm
+        self.population_size = population_size
+
+    def _strategy(self, X: Any, y: Any, n_splits: int) -> Strategy:
+        n_iter = self._check_n_iter()
+        space = self._space()
+        algorithm = self.algorithm
+        if algorithm not in ("auto", "cmaes", "nsga2"):
+            raise ValueError(
+                f"algorithm={algorithm!r} is not known; expected 'auto', 'cmaes' or 'nsga2'."
+            )
+        if algorithm == "auto":
+            algorithm = "cmaes" if space.is_numeric else "nsga2"
+        size = self.population_size
+        if size is not None and (isinstance(size, bool) or not isinstance(size, int) or size < 2):
+            raise ValueError(f"population_size must be an integer >= 2 or None, got {size!r}.")
+        return Strategy(
+            space, algorithm, _search_pruner(self.pruner), n_trials=n_iter, population_size=size
+        )

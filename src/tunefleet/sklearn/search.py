@@ -1,0 +1,571 @@
+"""Drop-in scikit-learn searches on Optuna: persistent, resumable, parallel, pruning.
+
+Every class here takes scikit-learn's constructor arguments and produces its fitted
+attributes (``best_params_``, ``best_score_``, ``best_estimator_``, ``best_index_``,
+``cv_results_``, ``n_splits_``, ``scorer_``, ``refit_time_``, ``multimetric_``), so changing
+the import line is all a user does. On top, each search lives in an Optuna study
+(``storage``, ``study_name``): fitting again continues it.
+
+The subclasses differ only in how they describe the space and which Optuna sampler and
+pruner they use (:meth:`BaseSearchCV._strategy`); the loop, the bookkeeping and the
+results are here, once.
+"""
+
+from __future__ import annotations
+
+import numbers
+import os
+import tempfile
+import time
+import warnings
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import optuna
+from sklearn.base import clone, is_classifier
+from sklearn.exceptions import FitFailedWarning
+from sklearn.metrics import check_scoring, get_scorer
+from sklearn.model_selection import check_cv
+from sklearn.model_selection._search import BaseSearchCV as _SklearnBaseSearchCV
+
+from tunefleet.execution import WorkerJob, run_in_processes, run_trials
+from tunefleet.progress import SearchProgress
+from tunefleet.results import cv_results, finished_trials
+from tunefleet.space import SearchSpace, parse_distributions, parse_grid
+from tunefleet.strategies import make_pruner, make_sampler, prunes
+from tunefleet.study import (
+    ERROR_ATTR,
+    Budget,
+    enqueue_grid,
+    open_storage,
+    open_study,
+    recover_interrupted,
+    storage_url,
+)
+from tunefleet.trial import (
+    CrossValidation,
+    Resource,
+    final_estimator,
+    summarize_errors,
+)
+
+optuna.logging.set_verbosity(optuna.logging.WARNING)
+
+
+@dataclass
+class Strategy:
+    """What a face chose: the space, the Optuna sampler (name or instance) and pruner."""
+
+    space: SearchSpace
+    sampler: str | optuna.samplers.BaseSampler
+    pruner: optuna.pruners.BasePruner
+    n_trials: int | None  # None: the grid's size
+    resource: Resource | None = None
+    population_size: int | None = None
+
+    @property
+    def grid(self) -> bool:
+        return self.sampler == "grid"
+
+
+class BaseSearchCV(_SklearnBaseSearchCV):
+    """Base class of tunefleet's searches: scikit-learn's search API on an Optuna study.
+
+    Subclasses implement :meth:`_strategy`. Not meant to be used directly.
+    """
+
+    def __init__(
+        self,
+        estimator: Any,
+        *,
+        scoring: Any = None,
+        n_jobs: int | None = None,
+        refit: bool | str | Any = True,
+        cv: Any = None,
+        verbose: int = 0,
+        pre_dispatch: str | int = "2*n_jobs",
+        random_state: int | None = None,
+        error_score: float | str = np.nan,
+        return_train_score: bool = False,
+        storage: str | optuna.storages.BaseStorage | None = None,
+        study_name: str | None = None,
+        pruner: str | optuna.pruners.BasePruner | None = None,
+        progress: bool | None = None,
+    ) -> None:
+        super().__init__(
+            estimator=estimator,
+            scoring=scoring,
+            n_jobs=n_jobs,
+            refit=refit,
+            cv=cv,
+            verbose=verbose,
+            pre_dispatch=pre_dispatch,
+            error_score=error_score,
+            return_train_score=return_train_score,
+        )
+        self.random_state = random_state
+        self.storage = storage
+        self.study_name = study_name
+        self.pruner = pruner
+        self.progress = progress
+
+    # -- the one hook -------------------------------------------------------------------
+    def _strategy(self, X: Any, y: Any, n_splits: int) -> Strategy:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def _run_search(self, evaluate_candidates: Any) -> None:  # pragma: no cover
+        raise NotImplementedError("tunefleet searches run through Optuna; call fit().")
+
+    # -- validation ---------------------------------------------------------------------
+    def _check_n_iter(self) -> int:
+        n_iter = getattr(self, "n_iter", None)
+        if isinstance(n_iter, bool) or not isinstance(n_iter, numbers.Integral) or n_iter <= 0:
+            raise ValueError(f"n_iter must be a positive integer, got {n_iter!r}.")
+        return int(n_iter)
+
+    def _scorers(self) -> tuple[dict[str, Any], str, Any]:
+        """``(name -> scorer, the metric optimized, scorer_ as sklearn exposes it)``."""
+        scoring = self.scoring
+        if scoring is None or isinstance(scoring, str) or callable(scoring):
+            scorer = check_scoring(self.estimator, scoring)
+            return {"score": scorer}, "score", scorer
+        if isinstance(scoring, (list, tuple, set)):
+            names = list(scoring)
+            if (
+                not names
+                or len(set(names)) != len(names)
+                or not all(isinstance(n, str) for n in names)
+            ):
+                raise ValueError(
+                    f"scoring={scoring!r}: a list of metrics must hold distinct scorer names, "
+                    "e.g. ['accuracy', 'f1_macro']."
+                )
+            scorers = {n: get_scorer(n) for n in names}
+        elif isinstance(scoring, Mapping):
+            if not scoring:
+                raise ValueError("scoring={} is empty; expected a dict of name -> scorer.")
+            scorers = {n: get_scorer(s) if isinstance(s, str) else s for n, s in scoring.items()}
+        else:
+            raise ValueError(f"scoring={scoring!r} is not a scorer name, callable, list or dict.")
+        refit = self.refit
+        if callable(refit) or refit is False:
+            primary = next(iter(scorers))
+        elif isinstance(refit, str) and refit in scorers:
+            primary = refit
+        else:
+            raise ValueError(
+                "For multi-metric scoring, the parameter refit must be set to a scorer key or a "
+                f"callable; valid keys are {list(scorers)}. If no refit is needed, set refit=False. "
+                f"{refit!r} was passed."
+            )
+        return scorers, primary, scorers
+
+    def _check_space_names(self, space: SearchSpace) -> None:
+        """Every searched name must be a parameter of the estimator (checked before any trial)."""
+        for representative in space.representatives():
+            estimator = clone(self.estimator)
+            try:
+                estimator.set_params(**representative)
+            except ValueError as exc:
+                raise ValueError(f"{space.source}: {exc}") from None
+            check_build = getattr(final_estimator(estimator), "check_build", None)
+            if callable(check_build):
+                check_build()
+
+    def _default_study_name(self) -> str:
+        return f"{type(final_estimator(self.estimator)).__name__}-{type(self).__name__}"
+
+    # -- fit ----------------------------------------------------------------------------
+    def fit(self, X: Any, y: Any = None, *, groups: Any = None, **fit_params: Any) -> BaseSearchCV:
+        """Run (or resume) the search, then refit the best configuration on all the data.
+
+        Args:
+            X: training data.
+            y: targets.
+            groups: group labels for group-aware ``cv`` splitters.
+            **fit_params: passed to every ``estimator.fit`` (``epochs``, ``callbacks``,
+                ``validation_data``...; sample-aligned arrays are split with the folds).
+        """
+        scorers, primary, scorer_ = self._scorers()
+        if self.error_score != "raise" and not isinstance(self.error_score, numbers.Real):
+            raise ValueError(f"error_score must be 'raise' or a number, got {self.error_score!r}.")
+        cv = check_cv(self.cv, y, classifier=is_classifier(self.estimator))
+        splits = [(np.asarray(tr), np.asarray(te)) for tr, te in cv.split(X, y, groups)]
+        n_splits = len(splits)
+        strategy = self._strategy(X, y, n_splits)
+        sampler = make_sampler(
+            strategy.sampler,
+            space=strategy.space,
+            seed=self.random_state,
+            population_size=strategy.population_size,
+            n_trials=strategy.n_trials,
+        )
+        self._check_space_names(strategy.space)
+        n_jobs = self._n_workers()
+
+        storage = open_storage(self.storage)
+        temporary = None
+        if n_jobs > 1 and storage_url(storage) is None:
+            if not isinstance(storage, optuna.storages.InMemoryStorage):
+                raise ValueError(
+                    f"n_jobs={self.n_jobs} runs worker processes, which need a database storage "
+                    "URL (e.g. 'sqlite:///tune.db'); got a storage object without one."
+                )
+            handle, temporary = tempfile.mkstemp(prefix="tunefleet-", suffix=".db")
+            os.close(handle)
+            storage = open_storage(f"sqlite:///{temporary}")
+        study_name = self.study_name or self._default_study_name()
+        try:
+            study, created = open_study(
+                storage,
+                study_name,
+                sampler=sampler,
+                pruner=strategy.pruner,
+                fingerprint=strategy.space.fingerprint(),
+            )
+            grid_points = strategy.space.grid() if strategy.grid else None
+            recover_interrupted(study, grid_points)
+            if grid_points is not None:
+                enqueue_grid(study, grid_points, created)
+            objective = CrossValidation(
+                estimator=self.estimator,
+                space=strategy.space,
+                X=X,
+                y=y,
+                splits=splits,
+                scorers=scorers,
+                primary=primary,
+                fit_params=fit_params,
+                error_score=self.error_score,
+                return_train_score=self.return_train_score,
+                report=prunes(strategy.pruner),
+                resource=strategy.resource,
+            )
+            total = len(grid_points) if grid_points is not None else strategy.n_trials
+            assert total is not None
+            self._run(study, objective, strategy, grid_points, total, n_jobs, n_splits)
+            if temporary is not None:
+                in_memory = optuna.storages.InMemoryStorage()
+                optuna.copy_study(
+                    from_study_name=study_name, from_storage=storage, to_storage=in_memory
+                )
+                study = optuna.load_study(study_name=study_name, storage=in_memory, sampler=sampler)
+        finally:
+            if temporary is not None:
+                storage.engine.dispose()  # an RDBStorage: close its SQLite connections
+                os.unlink(temporary)
+
+        self.study_ = study
+        self.space_ = strategy.space
+        self.multimetric_ = len(scorers) > 1 or not (
+            self.scoring is None or isinstance(self.scoring, str) or callable(self.scoring)
+        )
+        self.scorer_ = scorer_
+        self.n_splits_ = n_splits
+        self._finish(study, strategy, scorers, primary, X, y, fit_params)
+        return self
+
+    def _n_workers(self) -> int:
+        n_jobs = self.n_jobs
+        if n_jobs is None:
+            return 1
+        if isinstance(n_jobs, bool) or not isinstance(n_jobs, numbers.Integral) or n_jobs == 0:
+            raise ValueError(f"n_jobs must be a non-zero integer or None, got {n_jobs!r}.")
+        if n_jobs < 0:
+            return max(1, (os.cpu_count() or 1) + 1 + int(n_jobs))
+        return int(n_jobs)
+
+    def _run(
+        self,
+        study: optuna.Study,
+        objective: CrossValidation,
+        strategy: Strategy,
+        grid_points: list[dict[str, Any]] | None,
+        total: int,
+        n_jobs: int,
+        n_splits: int,
+    ) -> None:
+        shared = n_jobs > 1 or storage_url(study._storage) is not None
+        budget = Budget(strategy.n_trials, grid=strategy.grid, shared=shared)
+        remaining = budget.remaining(study)
+        done = total - remaining
+        if self.verbose > 0:
+            resumed = f" ({done} already stored in study {study.study_name!r})" if done else ""
+            print(
+                f"Fitting {n_splits} folds for each of {remaining} candidates, totalling "
+                f"{remaining * n_splits} fits{resumed}"
+            )
+        if remaining <= 0:
+            return
+        with SearchProgress(
+            total, done=done, description=type(self).__name__, enabled=self.progress
+        ) as bar:
+
+            def refresh(_trial: Any = None) -> None:
+                trials = finished_trials(study.get_trials(deepcopy=False))
+                values = [
+                    t.value for t in trials if t.value is not None and t.state.name == "COMPLETE"
+                ]
+                bar.update(done=len(trials), best=max(values) if values else None)
+                if self.verbose > 1 and _trial is not None:
+                    print(
+                        f"[trial {_trial.number}] {_trial.state.name} value={_trial.value} params={_trial.params}"
+                    )
+
+            if n_jobs == 1:
+                run_trials(study, objective, budget, grid_points=grid_points, on_trial_end=refresh)
+            else:
+                url = storage_url(study._storage)
+                assert url is not None
+                job = WorkerJob(
+                    storage_url=url,
+                    study_name=study.study_name,
+                    sampler=strategy.sampler,
+                    space=strategy.space,
+                    seed=self.random_state,
+                    pruner=strategy.pruner,
+                    objective=objective,
+                    budget=Budget(strategy.n_trials, grid=strategy.grid, shared=True),
+                    grid_points=grid_points,
+                    population_size=strategy.population_size,
+                )
+                run_in_processes(job, n_jobs, poll=refresh)
+
+    def _finish(
+        self,
+        study: optuna.Study,
+        strategy: Strategy,
+        scorers: dict[str, Any],
+        primary: str,
+        X: Any,
+        y: Any,
+        fit_params: dict[str, Any],
+    ) -> None:
+        trials = finished_trials(study.get_trials(deepcopy=False))
+        if not trials:
+            raise RuntimeError(f"study {study.study_name!r} holds no finished trials.")
+        self._trials = trials
+        self.cv_results_ = cv_results(
+            trials,
+            strategy.space,
+            metrics=list(scorers),
+            n_splits=self.n_splits_,
+            return_train_score=self.return_train_score,
+            error_score=self.error_score,
+            with_resource=strategy.resource is not None,
+        )
+        errors = [t.user_attrs[ERROR_ATTR] for t in trials if ERROR_ATTR in t.user_attrs]
+        n_scored = sum(t.state.name == "COMPLETE" for t in trials)
+        if n_scored == 0 and errors and len(errors) == len(trials):
+            raise ValueError(
+                f"All the {len(trials)} trials failed. It is very likely that your model is "
+                f"misconfigured. The first errors were:\n{summarize_errors(errors)}"
+            )
+        if errors:
+            warnings.warn(
+                f"{len(errors)} of {len(trials)} trials failed; their scores are set to "
+                f"error_score={self.error_score!r}. The first errors were:\n{summarize_errors(errors)}",
+                FitFailedWarning,
+                stacklevel=3,
+            )
+        refit = self.refit
+        if refit is not False or not self.multimetric_:
+            if callable(refit):
+                index = refit(self.cv_results_)
+                if not isinstance(index, numbers.Integral):
+                    raise TypeError("best_index_ returned is not an integer")
+                if index < 0 or index >= len(trials):
+                    raise IndexError("best_index_ index out of range")
+                self.best_index_ = int(index)
+            else:
+                self.best_index_ = int(self.cv_results_[f"rank_test_{primary}"].argmin())
+            self.best_params_ = self.cv_results_["params"][self.best_index_]
+            if not callable(refit):
+                self.best_score_ = float(self.cv_results_[f"mean_test_{primary}"][self.best_index_])
+        if refit:
+            self.best_estimator_ = clone(self.estimator).set_params(
+                **clone(self.best_params_, safe=False)
+            )
+            start = time.perf_counter()
+            if y is not None:
+                self.best_estimator_.fit(X, y, **fit_params)
+            else:
+                self.best_estimator_.fit(X, **fit_params)
+            self.refit_time_ = time.perf_counter() - start
+            if hasattr(self.best_estimator_, "feature_names_in_"):
+                self.feature_names_in_ = self.best_estimator_.feature_names_in_
+
+    # -- extras -------------------------------------------------------------------------
+    def trials_dataframe(self) -> Any:
+        """All trials of the study as a pandas DataFrame (one row per trial).
+
+        Columns: ``number``, ``state``, ``value``, ``duration``, one ``param_<name>``
+        column per searched parameter (original objects), ``error``.
+        """
+        import pandas as pd
+
+        rows = []
+        for t in self.study_.get_trials(deepcopy=False):
+            row: dict[str, Any] = {
+                "number": t.number,
+                "state": t.state.name,
+                "value": t.value,
+                "duration": t.duration.total_seconds() if t.duration is not None else None,
+            }
+            for name, value in self.space_.decode(t.params).items():
+                row[f"param_{name}"] = value
+            row["error"] = t.user_attrs.get(ERROR_ATTR)
+            rows.append(row)
+        return pd.DataFrame(rows)
+
+
+def _search_pruner(pruner: Any, default: Any = None) -> optuna.pruners.BasePruner:
+    return make_pruner(default if pruner is None else pruner)
+
+
+class GridSearchCV(BaseSearchCV):
+    """Exhaustive search over a grid, as scikit-learn's, stored in an Optuna study.
+
+    Every grid point runs exactly once, also with ``n_jobs > 1`` and across resumed runs
+    (points are queued in the study and popped by workers).
+
+    Args:
+        estimator: a scikit-learn estimator (or a tunefleet Keras wrapper).
+        param_grid: dict (or list of dicts) of parameter name -> list of values; values
+            may be any Python objects (estimators, tuples, ``None``).
+        scoring, n_jobs, refit, cv, verbose, pre_dispatch, error_score,
+            return_train_score: as in scikit-learn.
+        storage: ``None`` (in memory), an Optuna storage URL such as
+            ``"sqlite:///tune.db"``, or an Optuna storage.
+        study_name: the study to create or resume.
+        pruner: ``None``, ``"median"``, ``"hyperband"`` or an Optuna pruner to stop bad
+            trials early.
+        progress: show a progress bar (``None``: on a terminal only).
+
+    Example:
+
+    >>> from sklearn.datasets import load_iris
+    >>> from sklearn.svm import SVC
+    >>> search = GridSearchCV(SVC(), {"C": [0.1, 1, 10]}, cv=3).fit(*load_iris(return_X_y=True))
+    >>> sorted(search.best_params_)
+    ['C']
+    """
+
+    def __init__(
+        self,
+        estimator: Any,
+        param_grid: Any,
+        *,
+        scoring: Any = None,
+        n_jobs: int | None = None,
+        refit: bool | str | Any = True,
+        cv: Any = None,
+        verbose: int = 0,
+        pre_dispatch: str | int = "2*n_jobs",
+        error_score: float | str = np.nan,
+        return_train_score: bool = False,
+        storage: str | optuna.storages.BaseStorage | None = None,
+        study_name: str | None = None,
+        pruner: str | optuna.pruners.BasePruner | None = None,
+        progress: bool | None = None,
+    ) -> None:
+        super().__init__(
+            estimator,
+            scoring=scoring,
+            n_jobs=n_jobs,
+            refit=refit,
+            cv=cv,
+            verbose=verbose,
+            pre_dispatch=pre_dispatch,
+            error_score=error_score,
+            return_train_score=return_train_score,
+            storage=storage,
+            study_name=study_name,
+            pruner=pruner,
+            progress=progress,
+        )
+        self.param_grid = param_grid
+
+    def _strategy(self, X: Any, y: Any, n_splits: int) -> Strategy:
+        space = parse_grid(self.param_grid, source="param_grid")
+        return Strategy(space, "grid", _search_pruner(self.pruner), n_trials=None)
+
+
+class _SampledSearchCV(BaseSearchCV):
+    """Shared constructor of the searches that draw ``n_iter`` configurations."""
+
+    _default_sampler: str = "random"
+
+    def __init__(
+        self,
+        estimator: Any,
+        param_distributions: Any,
+        *,
+        n_iter: int = 10,
+        scoring: Any = None,
+        n_jobs: int | None = None,
+        refit: bool | str | Any = True,
+        cv: Any = None,
+        verbose: int = 0,
+        pre_dispatch: str | int = "2*n_jobs",
+        random_state: int | None = None,
+        error_score: float | str = np.nan,
+        return_train_score: bool = False,
+        storage: str | optuna.storages.BaseStorage | None = None,
+        study_name: str | None = None,
+        pruner: str | optuna.pruners.BasePruner | None = None,
+        progress: bool | None = None,
+    ) -> None:
+        super().__init__(
+            estimator,
+            scoring=scoring,
+            n_jobs=n_jobs,
+            refit=refit,
+            cv=cv,
+            verbose=verbose,
+            pre_dispatch=pre_dispatch,
+            random_state=random_state,
+            error_score=error_score,
+            return_train_score=return_train_score,
+            storage=storage,
+            study_name=study_name,
+            pruner=pruner,
+            progress=progress,
+        )
+        self.param_distributions = param_distributions
+        self.n_iter = n_iter
+
+    def _space(self) -> SearchSpace:
+        return parse_distributions(self.param_distributions, source="param_distributions")
+
+
+class RandomizedSearchCV(_SampledSearchCV):
+    """Random search over distributions, as scikit-learn's, stored in an Optuna study.
+
+    Args:
+        estimator: a scikit-learn estimator (or a tunefleet Keras wrapper).
+        param_distributions: dict (or list of dicts) of name -> list, ``range``,
+            ``np.arange``, frozen ``scipy.stats`` distribution, or tunefleet
+            ``Int``/``Float``/``Categorical``.
+        n_iter: number of trials in total (a resumed search counts stored trials).
+        scoring, n_jobs, refit, cv, verbose, pre_dispatch, random_state, error_score,
+            return_train_score: as in scikit-learn.
+        storage, study_name, pruner, progress: see :class:`GridSearchCV`.
+
+    Example:
+
+    >>> from scipy.stats import loguniform
+    >>> from sklearn.datasets import load_iris
+    >>> from sklearn.linear_model import LogisticRegression
+    >>> search = RandomizedSearchCV(
+    ...     LogisticRegression(max_iter=500), {"C": loguniform(1e-2, 1e2)}, n_iter=5,
+    ...     random_state=0).fit(*load_iris(return_X_y=True))
+    >>> len(search.cv_results_["params"])
+    5
+    """
+
+    def _strategy(self, X: Any, y: Any, n_splits: int) -> Strategy:
+        n_iter = self._check_n_iter()
+        return Strategy(self._space(), "random", _search_pruner(self.pruner), n_trials=n_iter)

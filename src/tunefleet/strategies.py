@@ -1,0 +1,119 @@
+"""Strategy names -> Optuna samplers and pruners.
+
+tunefleet does not implement samplers or pruners: it chooses Optuna's.
+
+* ``"grid"``: every point exactly once. Points are enqueued in the study and popped by
+  workers, so parallel workers and resumed runs never repeat a completed point.
+* ``"random"``: :class:`optuna.samplers.RandomSampler`.
+* ``"tpe"`` (the default Bayesian strategy): :class:`optuna.samplers.TPESampler`,
+  multivariate, with the constant liar so parallel workers and batches do not propose
+  the same point. Chosen over ``"gp"`` because it handles categorical and conditional
+  (list-of-dicts) spaces natively, costs little per trial, and needs no PyTorch; see
+  ``docs/strategies.md`` for the measurements.
+* ``"gp"``: :class:`optuna.samplers.GPSampler` (needs PyTorch).
+* ``"cmaes"``: :class:`optuna.samplers.CmaEsSampler`, for all-numeric spaces.
+* ``"nsga2"``: :class:`optuna.samplers.NSGAIISampler`, a genetic algorithm that also
+  handles categorical parameters.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import optuna
+
+from tunefleet.space import SearchSpace
+
+SAMPLERS = ("grid", "random", "tpe", "gp", "cmaes", "nsga2")
+PRUNERS = ("none", "median", "hyperband", "successive_halving")
+
+
+def make_sampler(
+    sampler: str | optuna.samplers.BaseSampler,
+    *,
+    space: SearchSpace,
+    seed: int | None,
+    param: str = "sampler",
+    population_size: int | None = None,
+    n_trials: int | None = None,
+) -> optuna.samplers.BaseSampler:
+    """Return the Optuna sampler for a strategy name (or pass an Optuna sampler through).
+
+    ``n_trials`` (the search's budget) sizes the random start of model-based samplers:
+    a quarter of the budget, between 3 and 10 trials.
+    """
+    if isinstance(sampler, optuna.samplers.BaseSampler):
+        return sampler
+    if not isinstance(sampler, str) or sampler not in SAMPLERS:
+        raise ValueError(
+            f"{param}={sampler!r} is not a known strategy; expected one of {list(SAMPLERS)} "
+            "or an optuna.samplers.BaseSampler instance."
+        )
+    if sampler in ("grid", "random"):
+        # Grid points are enqueued; the random sampler is never consulted for them.
+        return optuna.samplers.RandomSampler(seed=seed)
+    if sampler == "tpe":
+        return optuna.samplers.TPESampler(
+            seed=seed,
+            n_startup_trials=_n_startup(n_trials),
+            multivariate=True,
+            group=len(space.subspaces) > 1,
+            constant_liar=True,
+        )
+    if sampler == "gp":
+        try:
+            import torch  # noqa: F401
+        except ImportError as exc:
+            raise ImportError(f"{param}='gp' needs PyTorch: pip install torch") from exc
+        return optuna.samplers.GPSampler(seed=seed, n_startup_trials=_n_startup(n_trials))
+    if sampler == "cmaes":
+        if not space.is_numeric:
+            raise ValueError(
+                f"{param}='cmaes' searches numeric spaces only, but the space has categorical "
+                f"parameters or several subspaces ({space.names}); use 'nsga2' instead."
+            )
+        return optuna.samplers.CmaEsSampler(seed=seed, popsize=population_size)
+    kwargs: dict[str, Any] = {"seed": seed}
+    if population_size is not None:
+        kwargs["population_size"] = population_size
+    return optuna.samplers.NSGAIISampler(**kwargs)
+
+
+def _n_startup(n_trials: int | None) -> int:
+    if n_trials is None:
+        return 10
+    return int(min(10, max(3, n_trials // 4)))
+
+
+def make_pruner(
+    pruner: str | optuna.pruners.BasePruner | None,
+    *,
+    param: str = "pruner",
+    min_resource: int = 1,
+    max_resource: int | str = "auto",
+    reduction_factor: int = 3,
+) -> optuna.pruners.BasePruner:
+    """Return the Optuna pruner for a name (or pass an Optuna pruner through)."""
+    if isinstance(pruner, optuna.pruners.BasePruner):
+        return pruner
+    if pruner is None or pruner == "none":
+        return optuna.pruners.NopPruner()
+    if pruner == "median":
+        return optuna.pruners.MedianPruner(n_startup_trials=5, n_warmup_steps=1)
+    if pruner == "hyperband":
+        return optuna.pruners.HyperbandPruner(
+            min_resource=min_resource, max_resource=max_resource, reduction_factor=reduction_factor
+        )
+    if pruner == "successive_halving":
+        return optuna.pruners.SuccessiveHalvingPruner(
+            min_resource=min_resource, reduction_factor=reduction_factor
+        )
+    raise ValueError(
+        f"{param}={pruner!r} is not a known pruner; expected one of {list(PRUNERS)} "
+        "or an optuna.pruners.BasePruner instance."
+    )
+
+
+def prunes(pruner: optuna.pruners.BasePruner) -> bool:
+    """Whether intermediate values are worth reporting to this pruner."""
+    return not isinstance(pruner, optuna.pruners.NopPruner)

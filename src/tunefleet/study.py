@@ -1,0 +1,299 @@
+"""Studies in storages: open, resume, recognise the space, recover crashed trials.
+
+The Optuna storage is the single source of truth: any process can resume a search or
+join one. This module owns the conventions tunefleet adds on top of Optuna:
+
+* the search space's fingerprint is stored with the study, and a resumed study whose
+  space differs is refused before any trial runs;
+* every trial records which worker runs it (host, pid, process start time, run id), so
+  a trial left ``RUNNING`` by a process that died (SIGKILL, power loss) is recognised
+  on the next start, marked as interrupted and, for grids, its point queued again;
+* trials that must not count (interrupted, or asked for by a worker after the budget
+  was spent) are ``FAIL`` with a ``tunefleet:status`` attribute and are left out of
+  results and budgets.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import re
+import socket
+import uuid
+from collections.abc import Sequence
+from typing import Any
+
+import optuna
+import psutil
+from optuna.exceptions import UpdateFinishedTrialError
+from optuna.trial import FrozenTrial, TrialState
+
+logger = logging.getLogger("tunefleet")
+
+SPACE_ATTR = "tunefleet:space"
+GRID_DONE_ATTR = "tunefleet:grid_enqueued"
+WORKER_ATTR = "tunefleet:worker"
+STATUS_ATTR = "tunefleet:status"
+ERROR_ATTR = "tunefleet:error"
+GRID_ATTR = "tunefleet:grid_index"
+INTERRUPTED = "interrupted"
+SURPLUS = "surplus"
+
+_HOST = socket.gethostname()
+_ACTIVE_RUNS: set[str] = set()
+
+
+def mask_url(url: Any) -> str:
+    """The storage URL with any password replaced by ``***``.
+
+    Example:
+
+    >>> mask_url("postgresql://bob:secret@db:5432/tune")
+    'postgresql://bob:***@db:5432/tune'
+    """
+    return re.sub(r"(://[^:/@]+:)[^@]*@", r"\1***@", str(url))
+
+
+def open_storage(storage: str | optuna.storages.BaseStorage | None) -> optuna.storages.BaseStorage:
+    """Open ``storage`` (``None`` = in memory, a URL, or an Optuna storage).
+
+    Raises ``ValueError`` naming the parameter and the (masked) URL if it cannot be opened.
+    """
+    if storage is None:
+        return optuna.storages.InMemoryStorage()
+    if isinstance(storage, optuna.storages.BaseStorage):
+        return storage
+    if not isinstance(storage, str):
+        raise TypeError(
+            f"storage must be None, a database URL such as 'sqlite:///tune.db', or an "
+            f"optuna.storages.BaseStorage; got {type(storage).__name__}."
+        )
+    engine_kwargs: dict[str, Any] = {}
+    if storage.startswith("sqlite"):
+        engine_kwargs = {"connect_args": {"timeout": 60}}
+    try:
+        return optuna.storages.RDBStorage(storage, engine_kwargs=engine_kwargs)
+    except Exception as exc:
+        raise ValueError(f"storage={mask_url(storage)!r} could not be opened: {exc}") from exc
+
+
+def storage_url(storage: optuna.storages.BaseStorage) -> str | None:
+    """The URL of an RDB storage (for worker processes), else ``None``."""
+    return getattr(storage, "url", None)
+
+
+def open_study(
+    storage: optuna.storages.BaseStorage,
+    study_name: str,
+    *,
+    sampler: optuna.samplers.BaseSampler,
+    pruner: optuna.pruners.BasePruner,
+    fingerprint: str,
+    directions: Sequence[str] = ("maximize",),
+) -> tuple[optuna.Study, bool]:
+    """Create the study or resume it; return ``(study, created)``.
+
+    A stored study whose search space differs from ``fingerprint`` is refused with a
+    ``ValueError`` and left untouched.
+    """
+    try:
+        study = optuna.create_study(
+            storage=storage,
+            study_name=study_name,
+            sampler=sampler,
+            pruner=pruner,
+            directions=list(directions),
+        )
+        created = True
+    except optuna.exceptions.DuplicatedStudyError:
+        study = optuna.load_study(
+            study_name=study_name, storage=storage, sampler=sampler, pruner=pruner
+        )
+        created = False
+    if created:
+        study.set_user_attr(SPACE_ATTR, fingerprint)
+        return study, True
+    stored_dirs = [d.name.lower() for d in study.directions]
+    if stored_dirs != [d.lower() for d in directions]:
+        raise ValueError(
+            f"study_name={study_name!r} in this storage optimizes {stored_dirs}, but this search "
+            f"optimizes {list(directions)}; use another study_name."
+        )
+    stored = study.user_attrs.get(SPACE_ATTR)
+    if stored is None:
+        if study.trials:
+            raise ValueError(
+                f"study_name={study_name!r} already holds {len(study.trials)} trials that tunefleet "
+                "did not create; use another study_name."
+            )
+        study.set_user_attr(SPACE_ATTR, fingerprint)
+    elif stored != fingerprint:
+        raise ValueError(
+            f"study_name={study_name!r} was created with a different search space, so it cannot be "
+            f"resumed with this one.\n  stored: {_summarize(stored)}\n  given:  "
+            f"{_summarize(fingerprint)}\nUse another study_name (or storage) for the new space; "
+            "nothing stored was changed."
+        )
+    return study, False
+
+
+def _summarize(fingerprint: str) -> str:
+    try:
+        subspaces = json.loads(fingerprint)
+    except ValueError:
+        return fingerprint
+    parts = []
+    for sub in subspaces:
+        items = []
+        for dim in sub:
+            dist = json.loads(dim["distribution"])
+            attrs = dist.get("attributes", {})
+            if "choices" in attrs:
+                desc = f"{attrs['choices']}"
+            else:
+                desc = f"[{attrs.get('low')}, {attrs.get('high')}]" + (
+                    " log" if attrs.get("log") else ""
+                )
+            if "scipy" in dim:
+                desc = f"{dim['scipy']['name']}{tuple(dim['scipy']['args'])}"
+            items.append(f"{dim['name']}: {desc}")
+        parts.append("{" + ", ".join(items) + "}")
+    return " | ".join(parts)
+
+
+def enqueue_grid(study: optuna.Study, points: list[dict[str, Any]], created: bool) -> None:
+    """Queue every grid point once (on creation, or finish a creation that was cut short)."""
+    if not created and study.user_attrs.get(GRID_DONE_ATTR):
+        return
+    present = {t.user_attrs.get(GRID_ATTR) for t in study.get_trials(deepcopy=False)}
+    for index, point in enumerate(points):
+        if index not in present:
+            study.enqueue_trial(point, user_attrs={GRID_ATTR: index})
+    study.set_user_attr(GRID_DONE_ATTR, True)
+
+
+def counts(trial: FrozenTrial) -> bool:
+    """Whether a trial counts towards the budget and the results."""
+    return STATUS_ATTR not in trial.user_attrs
+
+
+class Worker:
+    """Identity of a process running trials, to tell live trials from crashed ones.
+
+    Use as a context manager around the trial loop.
+    """
+
+    def __init__(self) -> None:
+        self.run_id = uuid.uuid4().hex[:12]
+        pid = os.getpid()
+        self.owner = f"{_HOST}:{pid}:{_process_start(pid)}:{self.run_id}"
+
+    def __enter__(self) -> Worker:
+        _ACTIVE_RUNS.add(self.run_id)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        _ACTIVE_RUNS.discard(self.run_id)
+
+
+def _process_start(pid: int) -> str:
+    try:
+        return f"{psutil.Process(pid).create_time():.2f}"
+    except psutil.Error:
+        return "?"
+
+
+def _owner_alive(owner: str) -> bool:
+    try:
+        host, pid_text, started, run_id = owner.split(":")
+        pid = int(pid_text)
+    except ValueError:
+        return True  # not ours to judge
+    if host != _HOST:
+        return True  # another machine: cannot tell from here
+    if pid == os.getpid():
+        return run_id in _ACTIVE_RUNS
+    return psutil.pid_exists(pid) and _process_start(pid) == started
+
+
+def recover_interrupted(
+    study: optuna.Study, grid_points: list[dict[str, Any]] | None = None
+) -> int:
+    """Mark trials left running by dead workers as interrupted; requeue their grid points.
+
+    Returns how many trials were recovered. Only trials whose worker ran on this host
+    can be judged; trials of live workers are left alone.
+    """
+    storage = study._storage
+    recovered = 0
+    for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+        owner = trial.user_attrs.get(WORKER_ATTR)
+        if owner is None or _owner_alive(owner):
+            continue
+        try:
+            storage.set_trial_user_attr(trial._trial_id, STATUS_ATTR, INTERRUPTED)
+            if not storage.set_trial_state_values(trial._trial_id, TrialState.FAIL):
+                continue
+        except UpdateFinishedTrialError:
+            continue  # another process recovered it first
+        recovered += 1
+        index = trial.user_attrs.get(GRID_ATTR)
+        if grid_points is not None and index is not None:
+            study.enqueue_trial(grid_points[index], user_attrs={GRID_ATTR: index})
+    if recovered:
+        logger.warning(
+            "Recovered %d trial(s) of study %r left running by a process that died; "
+            "they are marked interrupted and will be run again.",
+            recovered,
+            study.study_name,
+        )
+    return recovered
+
+
+def mark_excluded(study: optuna.Study, trial: optuna.Trial, status: str) -> None:
+    """Finish ``trial`` as FAIL with a status that keeps it out of budgets and results."""
+    trial.set_user_attr(STATUS_ATTR, status)
+    study.tell(trial, state=TrialState.FAIL)
+
+
+class Budget:
+    """How many more trials a search may start: ``n_trials`` counted ones, or the grid queue."""
+
+    def __init__(self, n_trials: int | None, *, grid: bool, shared: bool) -> None:
+        self.n_trials = n_trials
+        self.grid = grid
+        self.shared = shared  # other processes may run trials of the same study
+
+    def _n_counted(self, study: optuna.Study) -> int:
+        storage, sid = study._storage, study._study_id
+        live = sum(
+            storage.get_n_trials(sid, state)
+            for state in (
+                TrialState.COMPLETE,
+                TrialState.PRUNED,
+                TrialState.RUNNING,
+                TrialState.WAITING,
+            )
+        )
+        failed = study.get_trials(deepcopy=False, states=(TrialState.FAIL,))
+        return live + sum(1 for t in failed if counts(t))
+
+    def remaining(self, study: optuna.Study) -> int:
+        """Trials still to start (for a grid: points still queued)."""
+        if self.grid:
+            return study._storage.get_n_trials(study._study_id, TrialState.WAITING)
+        assert self.n_trials is not None
+        return self.n_trials - self._n_counted(study)
+
+    def is_surplus(self, study: optuna.Study, trial: optuna.Trial) -> bool:
+        """Whether ``trial`` was asked for after the budget was spent by other workers."""
+        if self.grid:
+            return GRID_ATTR not in trial.user_attrs
+        if not self.shared:
+            return False
+        assert self.n_trials is not None
+        earlier = sum(
+            1 for t in study.get_trials(deepcopy=False) if t.number < trial.number and counts(t)
+        )
+        return earlier >= self.n_trials
