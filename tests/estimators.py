@@ -1,0 +1,49 @@
+"""Small real estimators for tests: one that takes time, one that fails on purpose."""
+
+import time
+
+import numpy as np
+from sklearn.base import BaseEstimator, ClassifierMixin
+from sklearn.linear_model import LogisticRegression
+
+
+class SlowClassifier(ClassifierMixin, BaseEstimator):
+    """Logistic regression that sleeps ``delay`` seconds in fit (to kill a search mid-trial)."""
+
+    def __init__(self, C=1.0, delay=0.0):
+        self.C = C
+        self.delay = delay
+
+    def fit(self, X, y):
+        time.sleep(self.delay)
+        self.model_ = LogisticRegression(C=self.C, max_iter=300).fit(X, y)
+        self.classes_ = self.model_.classes_
+        return self
+
+    def predict(self, X):
+        return self.model_.predict(X)
+
+
+class FlakyClassifier(ClassifierMixin, BaseEstimator):
+    """Raises in fit when ``fail`` is true; otherwise logistic regression."""
+
+    def __init__(self, C=1.0, fail=False):
+        self.C = C
+        self.fail = fail
+
+    def fit(self, X, y):
+        if self.fail:
+            raise ArithmeticError(f"deliberate failure with C={self.C}")
+        self.model_ = LogisticRegression(C=self.C, max_iter=300).fit(X, y)
+        self.classes_ = self.model_.classes_
+        return self
+
+    def predict(self, X):
+        return self.model_.predict(X)
+
+
+def iris():
+    from sklearn.datasets import load_iris
+
+    X, y = load_iris(return_X_y=True)
+    return X, np.asarray(y)
