@@ -76,7 +76,9 @@ def test_same_seed_same_configurations(data):
 def test_pipeline_with_estimator_choices_and_tuples_and_none():
     X, y = load_breast_cancer(return_X_y=True)
     X, y = X[:200], y[:200]
-    pipe = Pipeline([("scaler", StandardScaler()), ("clf", MLPClassifier(max_iter=50, random_state=0))])
+    pipe = Pipeline(
+        [("scaler", StandardScaler()), ("clf", MLPClassifier(max_iter=50, random_state=0))]
+    )
     space = {
         "scaler": [StandardScaler(), MinMaxScaler(), None],
         "clf__hidden_layer_sizes": [(8,), (8, 4)],
@@ -130,8 +132,12 @@ def test_refit_callable_and_refit_false(data):
 
 def test_failing_trials_follow_error_score_and_the_search_goes_on(data):
     X, y = data
-    search = tunefleet.GridSearchCV(FlakyClassifier(), {"fail": [False, True], "C": [1.0]}, error_score=-1.0)
-    with pytest.warns(FitFailedWarning, match="(?s)1 of 2 trials failed.*deliberate failure with C=1.0"):
+    search = tunefleet.GridSearchCV(
+        FlakyClassifier(), {"fail": [False, True], "C": [1.0]}, error_score=-1.0
+    )
+    with pytest.warns(
+        FitFailedWarning, match="(?s)1 of 2 trials failed.*deliberate failure with C=1.0"
+    ):
         search.fit(X, y)
     failed = search.cv_results_["params"].index({"fail": True, "C": 1.0})
     assert search.cv_results_["mean_test_score"][failed] == -1.0
@@ -144,14 +150,18 @@ def test_failing_trials_follow_error_score_and_the_search_goes_on(data):
 def test_all_trials_failing_is_one_clear_error(data):
     X, y = data
     search = tunefleet.GridSearchCV(FlakyClassifier(fail=True), {"C": [1.0, 2.0]})
-    with pytest.raises(ValueError, match=r"All the 2 trials failed(.|\n)*deliberate failure with C=1.0"):
+    with pytest.raises(
+        ValueError, match=r"All the 2 trials failed(.|\n)*deliberate failure with C=1.0"
+    ):
         search.fit(X, y)
 
 
 def test_error_score_raise_raises_and_records_the_trial(data, tmp_path):
     X, y = data
     url = f"sqlite:///{tmp_path / 'tune.db'}"
-    search = tunefleet.GridSearchCV(FlakyClassifier(fail=True), {"C": [1.0]}, error_score="raise", storage=url)
+    search = tunefleet.GridSearchCV(
+        FlakyClassifier(fail=True), {"C": [1.0]}, error_score="raise", storage=url
+    )
     with pytest.raises(ArithmeticError, match="deliberate failure"):
         search.fit(X, y)
     trials = optuna.load_study(study_name="FlakyClassifier-GridSearchCV", storage=url).trials
@@ -162,18 +172,51 @@ def test_error_score_raise_raises_and_records_the_trial(data, tmp_path):
 @pytest.mark.parametrize(
     ("make", "message"),
     [
-        (lambda: tunefleet.RandomizedSearchCV(SVC(), {"C": [1]}, n_iter=0), "n_iter must be a positive integer, got 0"),
-        (lambda: tunefleet.RandomizedSearchCV(SVC(), {"C": [1]}, n_iter=-3), "n_iter must be a positive integer, got -3"),
+        (
+            lambda: tunefleet.RandomizedSearchCV(SVC(), {"C": [1]}, n_iter=0),
+            "n_iter must be a positive integer, got 0",
+        ),
+        (
+            lambda: tunefleet.RandomizedSearchCV(SVC(), {"C": [1]}, n_iter=-3),
+            "n_iter must be a positive integer, got -3",
+        ),
         (lambda: tunefleet.GridSearchCV(SVC(), {"C": []}), r"param_grid\['C'\] is empty"),
-        (lambda: tunefleet.GridSearchCV(SVC(), {"bogus": [1]}), r"param_grid: Invalid parameter 'bogus' for estimator SVC"),
-        (lambda: tunefleet.RandomizedSearchCV(SVC(), {"C": stats.uniform(2, -1)}), r"'C'\]: uniform\(loc=2, scale=-1\)"),
-        (lambda: tunefleet.BayesSearchCV(SVC(), {"C": [1]}, sampler="sobol"), r"sampler='sobol' is not a known strategy"),
-        (lambda: tunefleet.GridSearchCV(SVC(), {"C": [1]}, pruner="sometimes"), r"pruner='sometimes' is not a known pruner"),
-        (lambda: tunefleet.EvolutionSearchCV(SVC(), {"kernel": ["rbf"]}, algorithm="cmaes"), r"'cmaes' searches numeric spaces only"),
-        (lambda: tunefleet.HyperbandSearchCV(SVC(), {"C": [1]}, resource="epochs"), r"resource='epochs' needs a tunefleet Keras wrapper"),
-        (lambda: tunefleet.HyperbandSearchCV(SVC(), {"C": [1]}, resource="n_trees"), r"resource='n_trees' is not a parameter of SVC"),
-        (lambda: tunefleet.GridSearchCV(SVC(), {"C": [1]}, storage="nosuchdb://x"), r"storage='nosuchdb://x' could not be opened"),
-        (lambda: tunefleet.GridSearchCV(SVC(), {"C": [1]}, n_jobs=0), r"n_jobs must be a non-zero integer"),
+        (
+            lambda: tunefleet.GridSearchCV(SVC(), {"bogus": [1]}),
+            r"param_grid: Invalid parameter 'bogus' for estimator SVC",
+        ),
+        (
+            lambda: tunefleet.RandomizedSearchCV(SVC(), {"C": stats.uniform(2, -1)}),
+            r"'C'\]: uniform\(loc=2, scale=-1\)",
+        ),
+        (
+            lambda: tunefleet.BayesSearchCV(SVC(), {"C": [1]}, sampler="sobol"),
+            r"sampler='sobol' is not a known strategy",
+        ),
+        (
+            lambda: tunefleet.GridSearchCV(SVC(), {"C": [1]}, pruner="sometimes"),
+            r"pruner='sometimes' is not a known pruner",
+        ),
+        (
+            lambda: tunefleet.EvolutionSearchCV(SVC(), {"kernel": ["rbf"]}, algorithm="cmaes"),
+            r"'cmaes' searches numeric spaces only",
+        ),
+        (
+            lambda: tunefleet.HyperbandSearchCV(SVC(), {"C": [1]}, resource="epochs"),
+            r"resource='epochs' needs a tunefleet Keras wrapper",
+        ),
+        (
+            lambda: tunefleet.HyperbandSearchCV(SVC(), {"C": [1]}, resource="n_trees"),
+            r"resource='n_trees' is not a parameter of SVC",
+        ),
+        (
+            lambda: tunefleet.GridSearchCV(SVC(), {"C": [1]}, storage="nosuchdb://x"),
+            r"storage='nosuchdb://x' could not be opened",
+        ),
+        (
+            lambda: tunefleet.GridSearchCV(SVC(), {"C": [1]}, n_jobs=0),
+            r"n_jobs must be a non-zero integer",
+        ),
     ],
 )
 def test_bad_input_is_refused_before_any_trial_runs(data, make, message):
@@ -186,7 +229,9 @@ def test_bad_input_is_refused_before_any_trial_runs(data, make, message):
 
 def test_storage_password_is_masked_in_errors(data):
     X, y = data
-    search = tunefleet.GridSearchCV(SVC(), {"C": [1]}, storage="postgresql+nodriver://bob:hunter2@localhost/db")
+    search = tunefleet.GridSearchCV(
+        SVC(), {"C": [1]}, storage="postgresql+nodriver://bob:hunter2@localhost/db"
+    )
     with pytest.raises(ValueError, match="could not be opened") as info:
         search.fit(X, y)
     assert "hunter2" not in str(info.value) and "bob:***@" in str(info.value)
@@ -195,7 +240,9 @@ def test_storage_password_is_masked_in_errors(data):
 def test_clone_and_get_params_keep_sklearn_discipline():
     from sklearn.base import clone
 
-    search = tunefleet.BayesSearchCV(SVC(), {"C": [1, 2]}, n_iter=3, storage="sqlite:///x.db", study_name="s")
+    search = tunefleet.BayesSearchCV(
+        SVC(), {"C": [1, 2]}, n_iter=3, storage="sqlite:///x.db", study_name="s"
+    )
     copy = clone(search)
     assert copy.get_params()["storage"] == "sqlite:///x.db"
     assert copy.get_params()["n_iter"] == 3 and copy.get_params()["sampler"] == "tpe"
@@ -220,7 +267,9 @@ def test_hyperband_over_samples_prunes_and_reports_resources(data):
     assert search.best_score_ > 0.9
     pruned = ~complete
     assert np.isnan(search.cv_results_["mean_test_score"][pruned]).all()
-    assert (search.cv_results_["rank_test_score"][pruned] == search.cv_results_["rank_test_score"].max()).all()
+    assert (
+        search.cv_results_["rank_test_score"][pruned] == search.cv_results_["rank_test_score"].max()
+    ).all()
 
 
 def test_hyperband_over_a_named_integer_parameter(data):
@@ -239,12 +288,17 @@ def test_hyperband_over_a_named_integer_parameter(data):
 
 def test_bayes_and_evolution_find_good_configurations(data):
     X, y = data
-    space = {"C": tunefleet.Float(1e-3, 1e3, log=True), "gamma": tunefleet.Float(1e-4, 1e1, log=True)}
+    space = {
+        "C": tunefleet.Float(1e-3, 1e3, log=True),
+        "gamma": tunefleet.Float(1e-4, 1e1, log=True),
+    }
     for cls in (tunefleet.BayesSearchCV, tunefleet.EvolutionSearchCV):
         search = cls(SVC(), space, n_iter=12, cv=3, random_state=0).fit(X, y)
         assert search.best_score_ > 0.93, cls.__name__
         assert len(search.cv_results_["params"]) == 12
-    genetic = tunefleet.EvolutionSearchCV(SVC(), {"C": [0.1, 1, 10], "kernel": ["rbf", "linear"]}, n_iter=6)
+    genetic = tunefleet.EvolutionSearchCV(
+        SVC(), {"C": [0.1, 1, 10], "kernel": ["rbf", "linear"]}, n_iter=6
+    )
     genetic.fit(X, y)
     assert isinstance(genetic.study_.sampler, optuna.samplers.NSGAIISampler)
 

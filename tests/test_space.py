@@ -54,7 +54,9 @@ def test_other_scipy_distributions_are_searched_through_their_quantiles():
 
 def test_any_python_object_is_a_choice_and_comes_back_unchanged():
     scalers = [StandardScaler(), MinMaxScaler()]
-    space = parse_distributions({"scaler": scalers, "hidden": [(64,), (64, 32)], "max_depth": [None, 3]})
+    space = parse_distributions(
+        {"scaler": scalers, "hidden": [(64,), (64, 32)], "max_depth": [None, 3]}
+    )
     study = optuna.create_study()
     seen = set()
     for _ in range(30):
@@ -70,7 +72,11 @@ def test_any_python_object_is_a_choice_and_comes_back_unchanged():
 
 def test_tunefleet_dimensions():
     space = parse_distributions(
-        {"units": Int(16, 512, log=True), "lr": Float(1e-4, 1e-1, log=True), "act": Categorical(["relu", "tanh"])}
+        {
+            "units": Int(16, 512, log=True),
+            "lr": Float(1e-4, 1e-1, log=True),
+            "act": Categorical(["relu", "tanh"]),
+        }
     )
     d = dims(space)
     assert d["units"].distribution == IntDistribution(16, 512, log=True)
@@ -78,7 +84,9 @@ def test_tunefleet_dimensions():
 
 
 def test_grid_points_cover_every_combination_of_every_subspace():
-    space = parse_grid([{"kernel": ["linear"], "C": [1, 10]}, {"kernel": ["rbf"], "C": [1], "gamma": [0.1, 1.0]}])
+    space = parse_grid(
+        [{"kernel": ["linear"], "C": [1, 10]}, {"kernel": ["rbf"], "C": [1], "gamma": [0.1, 1.0]}]
+    )
     points = space.grid()
     assert len(points) == 4
     assert {p[SUBSPACE_KEY] for p in points} == {0, 1}

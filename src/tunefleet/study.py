@@ -20,12 +20,14 @@ import logging
 import os
 import re
 import socket
+import time
 import uuid
 from collections.abc import Sequence
 from typing import Any
 
 import optuna
 import psutil
+import sqlalchemy.exc
 from optuna.exceptions import UpdateFinishedTrialError
 from optuna.trial import FrozenTrial, TrialState
 
@@ -41,6 +43,7 @@ INTERRUPTED = "interrupted"
 SURPLUS = "surplus"
 
 _HOST = socket.gethostname()
+_OPEN_ATTEMPTS = 5
 _ACTIVE_RUNS: set[str] = set()
 
 
@@ -72,15 +75,29 @@ def open_storage(storage: str | optuna.storages.BaseStorage | None) -> optuna.st
     engine_kwargs: dict[str, Any] = {}
     if storage.startswith("sqlite"):
         engine_kwargs = {"connect_args": {"timeout": 60}}
-    try:
-        return optuna.storages.RDBStorage(storage, engine_kwargs=engine_kwargs)
-    except Exception as exc:
-        raise ValueError(f"storage={mask_url(storage)!r} could not be opened: {exc}") from exc
+    for attempt in range(_OPEN_ATTEMPTS):
+        try:
+            return optuna.storages.RDBStorage(storage, engine_kwargs=engine_kwargs)
+        except (sqlalchemy.exc.IntegrityError, sqlalchemy.exc.OperationalError) as exc:
+            # Processes creating the same new database at once race on its schema; the
+            # loser finds the tables there on a retry.
+            if attempt == _OPEN_ATTEMPTS - 1:
+                raise ValueError(
+                    f"storage={mask_url(storage)!r} could not be opened: {exc}"
+                ) from exc
+            time.sleep(0.2 * (attempt + 1))
+        except Exception as exc:
+            raise ValueError(f"storage={mask_url(storage)!r} could not be opened: {exc}") from exc
+    raise AssertionError("unreachable")
 
 
 def storage_url(storage: optuna.storages.BaseStorage) -> str | None:
-    """The URL of an RDB storage (for worker processes), else ``None``."""
-    return getattr(storage, "url", None)
+    """The URL of an RDB storage (for worker processes), else ``None``.
+
+    Optuna wraps an RDB storage in a cache once a study uses it; look through it.
+    """
+    backend = getattr(storage, "_backend", storage)
+    return getattr(backend, "url", None)
 
 
 def open_study(

@@ -1,0 +1,197 @@
+"""Searches that survive crashes, resume, and share one SQLite file between processes."""
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import optuna
+import pytest
+from scipy import stats
+
+import tunefleet
+from estimators import SlowClassifier, iris
+
+TESTS = Path(__file__).parent
+
+
+def trials(url, name):
+    return optuna.load_study(study_name=name, storage=url).trials
+
+
+def complete(url, name):
+    return [t for t in trials(url, name) if t.state.name == "COMPLETE"]
+
+
+def test_fitting_again_resumes_and_stops_at_n_iter_in_total(tmp_path):
+    X, y = iris()
+    url = f"sqlite:///{tmp_path / 'tune.db'}"
+    space = {"C": stats.loguniform(1e-3, 1e2)}
+    first = tunefleet.RandomizedSearchCV(
+        SlowClassifier(), space, n_iter=3, storage=url, study_name="s", random_state=0
+    )
+    first.fit(X, y)
+    assert len(first.cv_results_["params"]) == 3
+    second = tunefleet.RandomizedSearchCV(
+        SlowClassifier(), space, n_iter=5, storage=url, study_name="s", random_state=0
+    )
+    second.fit(X, y)
+    assert len(second.cv_results_["params"]) == 5
+    assert second.cv_results_["params"][:3] == first.cv_results_["params"]  # not rerun
+    again = tunefleet.RandomizedSearchCV(
+        SlowClassifier(), space, n_iter=5, storage=url, study_name="s"
+    )
+    again.fit(X, y)  # nothing left to run: results straight from the storage
+    assert len(trials(url, "s")) == 5
+    assert again.best_params_ == second.best_params_
+
+
+def test_grid_resume_runs_only_missing_points(tmp_path):
+    X, y = iris()
+    url = f"sqlite:///{tmp_path / 'tune.db'}"
+    grid = {"C": [0.01, 0.1, 1.0, 10.0]}
+    tunefleet.GridSearchCV(SlowClassifier(), grid, storage=url, study_name="g").fit(X, y)
+    tunefleet.GridSearchCV(SlowClassifier(), grid, storage=url, study_name="g").fit(X, y)
+    assert sorted(t.params["C"] for t in trials(url, "g")) == grid["C"]
+
+
+def test_resuming_with_a_different_space_is_refused_and_loses_nothing(tmp_path):
+    X, y = iris()
+    url = f"sqlite:///{tmp_path / 'tune.db'}"
+    tunefleet.RandomizedSearchCV(
+        SlowClassifier(), {"C": [0.1, 1.0]}, n_iter=2, storage=url, study_name="s"
+    ).fit(X, y)
+    before = [(t.number, t.state, t.value) for t in trials(url, "s")]
+    search = tunefleet.RandomizedSearchCV(
+        SlowClassifier(), {"C": [0.1, 1.0, 5.0]}, n_iter=4, storage=url, study_name="s"
+    )
+    with pytest.raises(
+        ValueError,
+        match=r"(?s)study_name='s' was created with a different search space.*C: \[0.1, 1.0, 5.0\]",
+    ):
+        search.fit(X, y)
+    assert [(t.number, t.state, t.value) for t in trials(url, "s")] == before
+
+
+def test_bad_parameter_on_resume_loses_nothing(tmp_path):
+    X, y = iris()
+    url = f"sqlite:///{tmp_path / 'tune.db'}"
+    tunefleet.GridSearchCV(SlowClassifier(), {"C": [0.1]}, storage=url, study_name="s").fit(X, y)
+    with pytest.raises(ValueError, match="Invalid parameter 'D'"):
+        tunefleet.GridSearchCV(SlowClassifier(), {"D": [0.1]}, storage=url, study_name="s").fit(
+            X, y
+        )
+    assert len(complete(url, "s")) == 1
+
+
+KILLED_SEARCH = textwrap.dedent(
+    """
+    import sys
+    import tunefleet
+    from estimators import SlowClassifier, iris
+    kind, url, n = sys.argv[1], sys.argv[2], int(sys.argv[3])
+    X, y = iris()
+    if kind == "grid":
+        search = tunefleet.GridSearchCV(
+            SlowClassifier(delay=0.4), {"C": [0.001, 0.01, 0.1, 1.0, 10.0, 100.0]}, cv=2,
+            storage=url, study_name="killed")
+    else:
+        search = tunefleet.RandomizedSearchCV(
+            SlowClassifier(delay=0.4), {"C": tunefleet.Float(1e-3, 1e2, log=True)}, n_iter=n, cv=2,
+            storage=url, study_name="killed", random_state=0)
+    search.fit(X, y)
+    """
+)
+
+
+def run_script(args, **kwargs):
+    env = dict(
+        os.environ, PYTHONPATH=os.pathsep.join([str(TESTS), os.environ.get("PYTHONPATH", "")])
+    )
+    return subprocess.Popen([sys.executable, "-c", KILLED_SEARCH, *args], env=env, **kwargs)
+
+
+def wait_for_complete(url, n, process, timeout=120):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        assert process.poll() is None, "the search finished before it could be killed"
+        try:
+            if len(complete(url, "killed")) >= n:
+                return
+        except KeyError:
+            pass
+        time.sleep(0.1)
+    raise AssertionError("search did not make progress")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("kind", ["random", "grid"])
+def test_sigkill_mid_run_then_resume_ends_with_exact_trials(tmp_path, kind):
+    url = f"sqlite:///{tmp_path / 'tune.db'}"
+    process = run_script([kind, url, "6"])
+    wait_for_complete(url, 2, process)
+    time.sleep(0.3)  # well inside the next trial's fit
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    assert any(t.state.name == "RUNNING" for t in trials(url, "killed"))
+    resumed = run_script([kind, url, "6"])
+    assert resumed.wait(timeout=300) == 0
+    done = complete(url, "killed")
+    assert len(done) == 6
+    if kind == "grid":
+        assert sorted(t.params["C"] for t in done) == [0.001, 0.01, 0.1, 1.0, 10.0, 100.0]
+    interrupted = [
+        t for t in trials(url, "killed") if t.user_attrs.get("tunefleet:status") == "interrupted"
+    ]
+    assert len(interrupted) >= 1
+    assert not any(t.state.name == "RUNNING" for t in trials(url, "killed"))
+
+
+@pytest.mark.slow
+def test_two_processes_share_one_sqlite_file(tmp_path):
+    url = f"sqlite:///{tmp_path / 'tune.db'}"
+    a = run_script(["random", url, "8"])
+    b = run_script(["random", url, "8"])
+    assert a.wait(timeout=300) == 0 and b.wait(timeout=300) == 0
+    counted = [t for t in trials(url, "killed") if "tunefleet:status" not in t.user_attrs]
+    assert len(counted) == 8 and all(t.state.name == "COMPLETE" for t in counted)
+    owners = {t.user_attrs["tunefleet:worker"].split(":")[1] for t in counted}
+    assert len(owners) == 2  # both processes ran trials
+
+
+@pytest.mark.slow
+def test_two_processes_on_one_grid_run_each_point_once(tmp_path):
+    url = f"sqlite:///{tmp_path / 'tune.db'}"
+    a = run_script(["grid", url, "0"])
+    b = run_script(["grid", url, "0"])
+    assert a.wait(timeout=300) == 0 and b.wait(timeout=300) == 0
+    done = complete(url, "killed")
+    assert sorted(t.params["C"] for t in done) == [0.001, 0.01, 0.1, 1.0, 10.0, 100.0]
+
+
+@pytest.mark.slow
+def test_n_jobs_runs_worker_processes_on_the_storage(tmp_path):
+    X, y = iris()
+    url = f"sqlite:///{tmp_path / 'tune.db'}"
+    grid = {"C": [0.01, 0.1, 1.0, 10.0], "delay": [0.2]}
+    search = tunefleet.GridSearchCV(
+        SlowClassifier(), grid, n_jobs=2, storage=url, study_name="p"
+    ).fit(X, y)
+    done = complete(url, "p")
+    assert sorted(t.params["C"] for t in done) == grid["C"]
+    assert len({t.user_attrs["tunefleet:worker"] for t in done}) == 2
+    assert search.best_score_ > 0.9 and hasattr(search, "best_estimator_")
+
+
+@pytest.mark.slow
+def test_n_jobs_with_in_memory_storage(tmp_path):
+    X, y = iris()
+    search = tunefleet.RandomizedSearchCV(
+        SlowClassifier(), {"C": stats.loguniform(1e-3, 1e2)}, n_iter=4, n_jobs=2, random_state=0
+    ).fit(X, y)
+    assert len(search.cv_results_["params"]) == 4
+    assert isinstance(search.study_._storage, optuna.storages.InMemoryStorage)
+    assert len({p["C"] for p in search.cv_results_["params"]}) == 4
