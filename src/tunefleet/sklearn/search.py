@@ -303,19 +303,19 @@ class BaseSearchCV(_SklearnBaseSearchCV):
             total, done=done, description=type(self).__name__, enabled=self.progress
         ) as bar:
 
-            def refresh(_trial: Any = None) -> None:
-                trials = finished_trials(study.get_trials(deepcopy=False))
-                values = [
-                    t.value for t in trials if t.value is not None and t.state.name == "COMPLETE"
-                ]
-                bar.update(done=len(trials), best=max(values) if values else None)
-                if self.verbose > 1 and _trial is not None:
+            def refresh(trial: Any = None) -> None:
+                if self.verbose > 1 and trial is not None:
                     print(
-                        f"[trial {_trial.number}] {_trial.state.name} value={_trial.value} params={_trial.params}"
+                        f"[trial {trial.number}] {trial.state.name} value={trial.value} params={trial.params}"
                     )
+                if bar.enabled:
+                    finished = finished_trials(study.get_trials(deepcopy=False))
+                    values = [t.value for t in finished if t.state.name == "COMPLETE"]
+                    bar.update(done=len(finished), best=max(values) if values else None)
 
+            watch = refresh if bar.enabled or self.verbose > 1 else None
             if n_jobs == 1:
-                run_trials(study, objective, budget, grid_points=grid_points, on_trial_end=refresh)
+                run_trials(study, objective, budget, grid_points=grid_points, on_trial_end=watch)
             else:
                 url = storage_url(study._storage)
                 assert url is not None
@@ -331,7 +331,7 @@ class BaseSearchCV(_SklearnBaseSearchCV):
                     grid_points=grid_points,
                     population_size=strategy.population_size,
                 )
-                run_in_processes(job, n_jobs, poll=refresh)
+                run_in_processes(job, n_jobs, poll=watch)
 
     def _finish(
         self,

@@ -1,0 +1,37 @@
+# Two commands on a fresh machine (Python >= 3.11 with venv):
+#   make quickstart   install tunefleet and tune a Keras MLP on digits into tunefleet.db
+#   make test         install tunefleet with the test and backend extras and run the tests
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+PIP := $(PY) -m pip --disable-pip-version-check
+
+.PHONY: quickstart test lint bench clean
+
+$(VENV)/.core: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PIP) install -q --upgrade pip
+	$(PIP) install -q -e .
+	touch $@
+
+# Tests also run the TensorFlow and PyTorch Keras backends. torch is pinned to the CPU
+# build this machine kind carries (a looser range would fetch a multi-GB CUDA build).
+$(VENV)/.test: $(VENV)/.core
+	$(PIP) install -q -e ".[test]" tensorflow-cpu torch==2.13.0
+	touch $@
+
+quickstart: $(VENV)/.core
+	$(PY) examples/quickstart.py
+
+lint: $(VENV)/.test
+	$(PY) -m ruff check src tests benchmarks examples
+	$(PY) -m ruff format --check src tests benchmarks examples
+
+test: $(VENV)/.test lint
+	$(PY) -m pytest -p no:cacheprovider
+
+bench: $(VENV)/.test
+	$(PY) benchmarks/overhead.py
+
+clean:
+	rm -rf $(VENV) tunefleet.db
