@@ -85,15 +85,72 @@ def _run_one(
         study.tell(trial, state=TrialState.FAIL)
         raise
     except BaseException:
-        mark_excluded(study, trial, INTERRUPTED)
-        index = trial.user_attrs.get(GRID_ATTR)
-        if grid_points is not None and index is not None:
-            study.enqueue_trial(grid_points[index], user_attrs={GRID_ATTR: index})
+        _interrupt(study, trial, grid_points)
         raise
     if not math.isfinite(value):
         trial.set_user_attr(ERROR_ATTR, f"the objective was {value}")
         return study.tell(trial, state=TrialState.FAIL)
     return study.tell(trial, value)
+
+
+BatchRunner = Callable[[optuna.Study, list[optuna.Trial]], list[Any]]
+
+
+def run_trial_batches(
+    study: optuna.Study,
+    run_batch: BatchRunner,
+    budget: Budget,
+    batch_size: int,
+    *,
+    grid_points: list[dict[str, Any]] | None = None,
+    on_trial_end: Callable[[FrozenTrial], None] | None = None,
+) -> None:
+    """Like :func:`run_trials`, but ask up to ``batch_size`` trials at once (fleets).
+
+    Model-based samplers see the batch's running trials through the constant liar, so
+    a batch holds distinct configurations. ``run_batch`` returns per trial a value,
+    ``"pruned"`` or ``"failed"``; the study is told here.
+    """
+    with Worker() as worker:
+        while (remaining := budget.remaining(study)) > 0:
+            trials = []
+            for _ in range(min(batch_size, remaining)):
+                trial = study.ask()
+                trial.set_user_attr(WORKER_ATTR, worker.owner)
+                if budget.is_surplus(study, trial):
+                    mark_excluded(study, trial, SURPLUS)
+                    break
+                trials.append(trial)
+            if not trials:
+                break
+            try:
+                outcomes = run_batch(study, trials)
+            except BaseException as exc:
+                for trial in trials:
+                    if isinstance(exc, Exception) and ERROR_ATTR in trial.user_attrs:
+                        study.tell(trial, state=TrialState.FAIL)  # error_score="raise"
+                    else:
+                        _interrupt(study, trial, grid_points)
+                raise
+            for trial, outcome in zip(trials, outcomes, strict=True):
+                if outcome == "pruned":
+                    frozen = study.tell(trial, state=TrialState.PRUNED)
+                elif outcome == "failed" or not math.isfinite(outcome):
+                    frozen = study.tell(trial, state=TrialState.FAIL)
+                else:
+                    frozen = study.tell(trial, outcome)
+                if on_trial_end is not None:
+                    on_trial_end(frozen)
+
+
+def _interrupt(
+    study: optuna.Study, trial: optuna.Trial, grid_points: list[dict[str, Any]] | None
+) -> None:
+    """Mark ``trial`` interrupted (it runs again on resume) and requeue its grid point."""
+    mark_excluded(study, trial, INTERRUPTED)
+    index = trial.user_attrs.get(GRID_ATTR)
+    if grid_points is not None and index is not None:
+        study.enqueue_trial(grid_points[index], user_attrs={GRID_ATTR: index})
 
 
 @dataclass

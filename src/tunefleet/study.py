@@ -268,6 +268,33 @@ def recover_interrupted(
     return recovered
 
 
+def report_many(study: optuna.Study, reports: Sequence[tuple[optuna.Trial, int, float]]) -> None:
+    """Report many ``(trial, step, value)`` intermediate values at once.
+
+    On an RDB storage (SQLite, PostgreSQL...) they are written in one transaction instead
+    of one each, which keeps fleets' bookkeeping small; elsewhere, or if Optuna's storage
+    internals change, each is reported through ``Trial.report``.
+    """
+    if not reports:
+        return
+    backend = getattr(study._storage, "_backend", study._storage)
+    write = getattr(backend, "_set_trial_intermediate_value_without_commit", None)
+    if isinstance(backend, optuna.storages.RDBStorage) and write is not None:
+        try:
+            from optuna.storages._rdb.storage import _create_scoped_session
+        except ImportError:
+            pass
+        else:
+            with _create_scoped_session(backend.scoped_session, True) as session:
+                for trial, step, value in reports:
+                    write(session, trial._trial_id, step, value)
+            for trial, step, value in reports:
+                trial._cached_frozen_trial.intermediate_values[step] = value
+            return
+    for trial, step, value in reports:
+        trial.report(value, step)
+
+
 def mark_excluded(study: optuna.Study, trial: optuna.Trial, status: str) -> None:
     """Finish ``trial`` as FAIL with a status that keeps it out of budgets and results."""
     trial.set_user_attr(STATUS_ATTR, status)
@@ -310,6 +337,8 @@ class Budget:
         if not self.shared:
             return False
         assert self.n_trials is not None
+        if self._n_counted(study) <= self.n_trials:
+            return False  # fast path: no race happened
         earlier = sum(
             1 for t in study.get_trials(deepcopy=False) if t.number < trial.number and counts(t)
         )

@@ -108,7 +108,8 @@ class CrossValidation:
         fit_params: keyword arguments for every ``fit``.
         error_score: score recorded for failed folds, or ``"raise"``.
         return_train_score: also score the training folds.
-        report: report intermediate values (a pruner that prunes is in use).
+        report: ask the pruner after each epoch or fold (a pruner that prunes is in
+            use). Keras wrappers report every epoch's score anyway (learning curves).
         resource: Hyperband's resource for estimators without epochs.
     """
 
@@ -174,7 +175,7 @@ class CrossValidation:
             X_test, y_test = take(self.X, test), take(self.y, test)
             fit_params = fold_fit_params(self.fit_params, train, n_samples)
             observer = None
-            if self.report and self.resource is None and reports_epochs(estimator):
+            if self.resource is None and reports_epochs(estimator):  # learning curves, always
                 observer = self._epoch_observer(trial, estimator, fold, X_test, y_test)
             start = time.perf_counter()
             try:
@@ -235,7 +236,7 @@ class CrossValidation:
             if not math.isfinite(value):
                 return
             trial.report(value, step=fold * epochs + epoch)
-            if trial.should_prune():
+            if self.report and trial.should_prune():
                 raise optuna.TrialPruned(f"pruned at fold {fold + 1}, epoch {epoch + 1}")
 
         return observe

@@ -580,6 +580,36 @@ class _KerasWrapperBase(BaseEstimator):
             params[name] = _to_python(params[name])
         return params
 
+    def _fleet_inputs(
+        self, X: Any, y: Any, overrides: dict[str, Any], like: Any = None
+    ) -> dict[str, Any]:
+        """What fleet training needs to train this configuration like :meth:`fit` would.
+
+        Builds the model once (to learn its target format; or takes the format of ``like``,
+        another configuration of the same fleet prepared on the same data), prepares ``X``
+        and the encoded targets, and returns the build function's arguments and the fit
+        parameters. The estimator is then ready to score predictions computed elsewhere
+        (see ``tunefleet.trial_fleet``).
+        """
+        params = self._resolve_fit_params(overrides)
+        X = self._validate_X(X, reset=True)
+        meta = self._fit_target(y, X)
+        if like is None:
+            model = self._build(meta, params)
+            self._configure_target(model, X)
+            del model
+        else:
+            for name in ("_target_format_", "_from_logits_"):
+                if name in like.__dict__:
+                    setattr(self, name, like.__dict__[name])
+        return {
+            "build_fn": self._build_callable,
+            "config": self._build_kwargs_for_call(meta, params),
+            "X": X,
+            "y": self._encode_target(y),
+            "params": params,
+        }
+
     def _release(self) -> None:
         for name in ("model_", "history_"):
             self.__dict__.pop(name, None)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import numbers
 from typing import Any
 
 import numpy as np
@@ -60,6 +61,7 @@ class BayesSearchCV(_SampledSearchCV):
         study_name: str | None = None,
         pruner: str | optuna.pruners.BasePruner | None = None,
         progress: bool | None = None,
+        fleet: bool | int | str = "auto",
     ) -> None:
         super().__init__(
             estimator,
@@ -78,10 +80,11 @@ class BayesSearchCV(_SampledSearchCV):
             study_name=study_name,
             pruner=pruner,
             progress=progress,
+            fleet=fleet,
         )
         self.sampler = sampler
 
-    def _strategy(self, X: Any, y: Any, n_splits: int) -> Strategy:
+    def _strategy(self, X: Any, y: Any, n_splits: int, fit_params: dict[str, Any]) -> Strategy:
         n_iter = self._check_n_iter()
         if self.sampler in ("grid", "random"):
             raise ValueError(
@@ -154,6 +157,7 @@ class HyperbandSearchCV(_SampledSearchCV):
         study_name: str | None = None,
         pruner: str | optuna.pruners.BasePruner | None = None,
         progress: bool | None = None,
+        fleet: bool | int | str = "auto",
     ) -> None:
         super().__init__(
             estimator,
@@ -172,6 +176,7 @@ class HyperbandSearchCV(_SampledSearchCV):
             study_name=study_name,
             pruner=pruner,
             progress=progress,
+            fleet=fleet,
         )
         self.resource = resource
         self.min_resource = min_resource
@@ -179,7 +184,7 @@ class HyperbandSearchCV(_SampledSearchCV):
         self.factor = factor
         self.sampler = sampler
 
-    def _strategy(self, X: Any, y: Any, n_splits: int) -> Strategy:
+    def _strategy(self, X: Any, y: Any, n_splits: int, fit_params: dict[str, Any]) -> Strategy:
         n_iter = self._check_n_iter()
         factor = self.factor
         if isinstance(factor, bool) or not isinstance(factor, int) or factor < 2:
@@ -206,10 +211,14 @@ class HyperbandSearchCV(_SampledSearchCV):
                     f"{type(final_estimator(self.estimator)).__name__} does not train in epochs. "
                     "Use resource='n_samples' or an integer parameter name."
                 )
+            # Steps are fold * epochs + epoch: the full budget is known before any trial ends
+            # (Optuna's "auto" would wait for a first complete trial, which a fleet lacks).
+            epochs = fit_params.get("epochs", self.estimator.get_params().get("epochs"))
+            default_max = n_splits * int(epochs) if isinstance(epochs, numbers.Integral) else "auto"
             pruner = make_pruner(
                 "hyperband",
                 min_resource=self.min_resource or 1,
-                max_resource=self.max_resource or "auto",
+                max_resource=self.max_resource or default_max,
                 reduction_factor=factor,
             )
             return Strategy(space, self.sampler, pruner, n_trials=n_iter)
@@ -301,6 +310,7 @@ class EvolutionSearchCV(_SampledSearchCV):
         study_name: str | None = None,
         pruner: str | optuna.pruners.BasePruner | None = None,
         progress: bool | None = None,
+        fleet: bool | int | str = "auto",
     ) -> None:
         super().__init__(
             estimator,
@@ -319,11 +329,12 @@ class EvolutionSearchCV(_SampledSearchCV):
             study_name=study_name,
             pruner=pruner,
             progress=progress,
+            fleet=fleet,
         )
         self.algorithm = algorithm
         self.population_size = population_size
 
-    def _strategy(self, X: Any, y: Any, n_splits: int) -> Strategy:
+    def _strategy(self, X: Any, y: Any, n_splits: int, fit_params: dict[str, Any]) -> Strategy:
         n_iter = self._check_n_iter()
         space = self._space()
         algorithm = self.algorithm

@@ -13,6 +13,7 @@ results are here, once.
 
 from __future__ import annotations
 
+import logging
 import numbers
 import os
 import tempfile
@@ -30,7 +31,7 @@ from sklearn.metrics import check_scoring, get_scorer
 from sklearn.model_selection import check_cv
 from sklearn.model_selection._search import BaseSearchCV as _SklearnBaseSearchCV
 
-from tunefleet.execution import WorkerJob, run_in_processes, run_trials
+from tunefleet.execution import WorkerJob, run_in_processes, run_trial_batches, run_trials
 from tunefleet.progress import SearchProgress
 from tunefleet.results import cv_results, finished_trials
 from tunefleet.space import SearchSpace, parse_distributions, parse_grid
@@ -48,8 +49,10 @@ from tunefleet.trial import (
     CrossValidation,
     Resource,
     final_estimator,
+    reports_epochs,
     summarize_errors,
 )
+from tunefleet.trial_fleet import FleetCrossValidation, fleet_unsupported_reason
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 
@@ -93,6 +96,7 @@ class BaseSearchCV(_SklearnBaseSearchCV):
         study_name: str | None = None,
         pruner: str | optuna.pruners.BasePruner | None = None,
         progress: bool | None = None,
+        fleet: bool | int | str = "auto",
     ) -> None:
         super().__init__(
             estimator=estimator,
@@ -110,9 +114,12 @@ class BaseSearchCV(_SklearnBaseSearchCV):
         self.study_name = study_name
         self.pruner = pruner
         self.progress = progress
+        self.fleet = fleet
 
     # -- the one hook -------------------------------------------------------------------
-    def _strategy(self, X: Any, y: Any, n_splits: int) -> Strategy:  # pragma: no cover - abstract
+    def _strategy(
+        self, X: Any, y: Any, n_splits: int, fit_params: dict[str, Any]
+    ) -> Strategy:  # pragma: no cover - abstract
         raise NotImplementedError
 
     def _run_search(self, evaluate_candidates: Any) -> None:  # pragma: no cover
@@ -194,7 +201,7 @@ class BaseSearchCV(_SklearnBaseSearchCV):
         cv = check_cv(self.cv, y, classifier=is_classifier(self.estimator))
         splits = [(np.asarray(tr), np.asarray(te)) for tr, te in cv.split(X, y, groups)]
         n_splits = len(splits)
-        strategy = self._strategy(X, y, n_splits)
+        strategy = self._strategy(X, y, n_splits, fit_params)
         sampler = make_sampler(
             strategy.sampler,
             space=strategy.space,
@@ -204,6 +211,7 @@ class BaseSearchCV(_SklearnBaseSearchCV):
         )
         self._check_space_names(strategy.space)
         n_jobs = self._n_workers()
+        fleet_batch = self._fleet_batch(strategy, n_jobs, fit_params)
 
         storage = open_storage(self.storage)
         temporary = None
@@ -245,7 +253,7 @@ class BaseSearchCV(_SklearnBaseSearchCV):
             )
             total = len(grid_points) if grid_points is not None else strategy.n_trials
             assert total is not None
-            self._run(study, objective, strategy, grid_points, total, n_jobs, n_splits)
+            self._run(study, objective, strategy, grid_points, total, n_jobs, n_splits, fleet_batch)
             if temporary is not None:
                 in_memory = optuna.storages.InMemoryStorage()
                 optuna.copy_study(
@@ -267,6 +275,40 @@ class BaseSearchCV(_SklearnBaseSearchCV):
         self._finish(study, strategy, scorers, primary, X, y, fit_params)
         return self
 
+    def _fleet_batch(
+        self, strategy: Strategy, n_jobs: int, fit_params: dict[str, Any]
+    ) -> int | None:
+        """How many trials to train at once as fleets, or ``None`` for one by one."""
+        fleet = self.fleet
+        if fleet is False or fleet is None:
+            return None
+        if (
+            fleet is not True
+            and fleet != "auto"
+            and (isinstance(fleet, bool) or not isinstance(fleet, numbers.Integral) or fleet < 1)
+        ):
+            raise ValueError(
+                f"fleet must be 'auto', True, False or a positive integer, got {fleet!r}."
+            )
+        reason = fleet_unsupported_reason(self.estimator, fit_params, self.return_train_score)
+        if reason is None and n_jobs > 1:
+            reason = "n_jobs > 1 trains in worker processes, one trial at a time each"
+        if reason is None and strategy.resource is not None:
+            reason = f"Hyperband over {strategy.resource.kind} refits per rung"
+        if reason is not None:
+            if fleet != "auto":
+                raise ValueError(f"fleet={fleet!r} cannot be used: {reason}.")
+            _log_once(
+                f"{type(self).__name__}: training trials one by one: {reason}.",
+                keras=reports_epochs(self.estimator),
+            )
+            return None
+        if isinstance(fleet, numbers.Integral) and not isinstance(fleet, bool):
+            return int(fleet)
+        if strategy.grid or strategy.sampler == "random":
+            return 64
+        return int(min(64, max(4, (strategy.n_trials or 16) // 4)))
+
     def _n_workers(self) -> int:
         n_jobs = self.n_jobs
         if n_jobs is None:
@@ -286,6 +328,7 @@ class BaseSearchCV(_SklearnBaseSearchCV):
         total: int,
         n_jobs: int,
         n_splits: int,
+        fleet_batch: int | None = None,
     ) -> None:
         shared = n_jobs > 1 or storage_url(study._storage) is not None
         budget = Budget(strategy.n_trials, grid=strategy.grid, shared=shared)
@@ -314,7 +357,18 @@ class BaseSearchCV(_SklearnBaseSearchCV):
                     bar.update(done=len(finished), best=max(values) if values else None)
 
             watch = refresh if bar.enabled or self.verbose > 1 else None
-            if n_jobs == 1:
+            if fleet_batch is not None:
+                runner = FleetCrossValidation(objective)
+                run_trial_batches(
+                    study,
+                    runner.run_batch,
+                    budget,
+                    fleet_batch,
+                    grid_points=grid_points,
+                    on_trial_end=watch,
+                )
+                self.fleet_stats_ = dict(runner.stats)
+            elif n_jobs == 1:
                 run_trials(study, objective, budget, grid_points=grid_points, on_trial_end=watch)
             else:
                 url = storage_url(study._storage)
@@ -421,6 +475,15 @@ class BaseSearchCV(_SklearnBaseSearchCV):
         return pd.DataFrame(rows)
 
 
+_LOGGED: set[str] = set()
+
+
+def _log_once(message: str, *, keras: bool) -> None:
+    if message not in _LOGGED:
+        _LOGGED.add(message)
+        logging.getLogger("tunefleet").log(logging.INFO if keras else logging.DEBUG, message)
+
+
 def _search_pruner(pruner: Any, default: Any = None) -> optuna.pruners.BasePruner:
     return make_pruner(default if pruner is None else pruner)
 
@@ -443,6 +506,10 @@ class GridSearchCV(BaseSearchCV):
         pruner: ``None``, ``"median"``, ``"hyperband"`` or an Optuna pruner to stop bad
             trials early.
         progress: show a progress bar (``None``: on a terminal only).
+        fleet: train many trials at once in one compiled JAX program (tunefleet Keras
+            wrappers on the JAX backend): ``"auto"`` (when possible; otherwise one by
+            one, and the reason is logged once), ``True``, ``False``, or the number of
+            trials to ask for at once.
 
     Example:
 
@@ -470,6 +537,7 @@ class GridSearchCV(BaseSearchCV):
         study_name: str | None = None,
         pruner: str | optuna.pruners.BasePruner | None = None,
         progress: bool | None = None,
+        fleet: bool | int | str = "auto",
     ) -> None:
         super().__init__(
             estimator,
@@ -485,10 +553,11 @@ class GridSearchCV(BaseSearchCV):
             study_name=study_name,
             pruner=pruner,
             progress=progress,
+            fleet=fleet,
         )
         self.param_grid = param_grid
 
-    def _strategy(self, X: Any, y: Any, n_splits: int) -> Strategy:
+    def _strategy(self, X: Any, y: Any, n_splits: int, fit_params: dict[str, Any]) -> Strategy:
         space = parse_grid(self.param_grid, source="param_grid")
         return Strategy(space, "grid", _search_pruner(self.pruner), n_trials=None)
 
@@ -517,6 +586,7 @@ class _SampledSearchCV(BaseSearchCV):
         study_name: str | None = None,
         pruner: str | optuna.pruners.BasePruner | None = None,
         progress: bool | None = None,
+        fleet: bool | int | str = "auto",
     ) -> None:
         super().__init__(
             estimator,
@@ -533,6 +603,7 @@ class _SampledSearchCV(BaseSearchCV):
             study_name=study_name,
             pruner=pruner,
             progress=progress,
+            fleet=fleet,
         )
         self.param_distributions = param_distributions
         self.n_iter = n_iter
@@ -566,6 +637,6 @@ class RandomizedSearchCV(_SampledSearchCV):
     5
     """
 
-    def _strategy(self, X: Any, y: Any, n_splits: int) -> Strategy:
+    def _strategy(self, X: Any, y: Any, n_splits: int, fit_params: dict[str, Any]) -> Strategy:
         n_iter = self._check_n_iter()
         return Strategy(self._space(), "random", _search_pruner(self.pruner), n_trials=n_iter)
