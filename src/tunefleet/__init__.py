@@ -8,6 +8,7 @@ Example:
 
 >>> from tunefleet import RandomizedSearchCV          # instead of sklearn.model_selection
 >>> from tunefleet.keras import KerasClassifier        # instead of keras.wrappers.scikit_learn
+>>> import tunefleet as kt                             # instead of import keras_tuner as kt
 """
 
 from typing import Any
@@ -28,6 +29,15 @@ from tunefleet.space import Categorical, Float, Int  # noqa: E402
 __version__ = "0.1.0"
 
 _KERAS_NAMES = ("KerasClassifier", "KerasRegressor")
+_TUNER_NAMES = (
+    "BayesianOptimization",
+    "GridSearch",
+    "HyperModel",
+    "HyperParameters",
+    "Hyperband",
+    "Objective",
+    "RandomSearch",
+)
 
 
 def __getattr__(name: str) -> Any:
@@ -36,19 +46,30 @@ def __getattr__(name: str) -> Any:
         from tunefleet import keras as _keras
 
         return getattr(_keras, name)
+    if name in _TUNER_NAMES:
+        from tunefleet import tuners as _tuners
+
+        return getattr(_tuners, name)
     raise AttributeError(f"module 'tunefleet' has no attribute {name!r}")
 
 
 __all__ = [
     "BayesSearchCV",
+    "BayesianOptimization",
     "Categorical",
     "EvolutionSearchCV",
     "Float",
+    "GridSearch",
     "GridSearchCV",
+    "HyperModel",
+    "HyperParameters",
+    "Hyperband",
     "HyperbandSearchCV",
     "Int",
     "KerasClassifier",
     "KerasRegressor",
+    "Objective",
+    "RandomSearch",
     "RandomizedSearchCV",
     "__version__",
 ]

@@ -36,11 +36,12 @@ def make_sampler(
     param: str = "sampler",
     population_size: int | None = None,
     n_trials: int | None = None,
+    n_startup_trials: int | None = None,
 ) -> optuna.samplers.BaseSampler:
     """Return the Optuna sampler for a strategy name (or pass an Optuna sampler through).
 
     ``n_trials`` (the search's budget) sizes the random start of model-based samplers:
-    a quarter of the budget, between 3 and 10 trials.
+    a quarter of the budget, between 3 and 10 trials, unless ``n_startup_trials`` says.
     """
     if isinstance(sampler, optuna.samplers.BaseSampler):
         return sampler
@@ -55,7 +56,7 @@ def make_sampler(
     if sampler == "tpe":
         return optuna.samplers.TPESampler(
             seed=seed,
-            n_startup_trials=_n_startup(n_trials),
+            n_startup_trials=_n_startup(n_trials, n_startup_trials),
             multivariate=True,
             group=len(space.subspaces) > 1,
             constant_liar=True,
@@ -65,7 +66,9 @@ def make_sampler(
             import torch  # noqa: F401
         except ImportError as exc:
             raise ImportError(f"{param}='gp' needs PyTorch: pip install torch") from exc
-        return optuna.samplers.GPSampler(seed=seed, n_startup_trials=_n_startup(n_trials))
+        return optuna.samplers.GPSampler(
+            seed=seed, n_startup_trials=_n_startup(n_trials, n_startup_trials)
+        )
     if sampler == "cmaes":
         if not space.is_numeric:
             raise ValueError(
@@ -79,7 +82,9 @@ def make_sampler(
     return optuna.samplers.NSGAIISampler(**kwargs)
 
 
-def _n_startup(n_trials: int | None) -> int:
+def _n_startup(n_trials: int | None, given: int | None = None) -> int:
+    if given is not None:
+        return given
     if n_trials is None:
         return 10
     return int(min(10, max(3, n_trials // 4)))

@@ -34,6 +34,7 @@ from optuna.trial import FrozenTrial, TrialState
 logger = logging.getLogger("tunefleet")
 
 SPACE_ATTR = "tunefleet:space"
+STRATEGY_ATTR = "tunefleet:strategy"
 GRID_DONE_ATTR = "tunefleet:grid_enqueued"
 WORKER_ATTR = "tunefleet:worker"
 STATUS_ATTR = "tunefleet:status"

@@ -38,6 +38,7 @@ from tunefleet.space import SearchSpace, parse_distributions, parse_grid
 from tunefleet.strategies import make_pruner, make_sampler, prunes
 from tunefleet.study import (
     ERROR_ATTR,
+    STRATEGY_ATTR,
     Budget,
     enqueue_grid,
     open_storage,
@@ -71,6 +72,12 @@ class Strategy:
     @property
     def grid(self) -> bool:
         return self.sampler == "grid"
+
+    def describe(self) -> str:
+        """A short name such as ``"tpe + hyperband"``, stored with the study."""
+        sampler = self.sampler if isinstance(self.sampler, str) else type(self.sampler).__name__
+        pruner = type(self.pruner).__name__.removesuffix("Pruner").lower()
+        return sampler if pruner == "nop" else f"{sampler} + {pruner}"
 
 
 class BaseSearchCV(_SklearnBaseSearchCV):
@@ -233,6 +240,7 @@ class BaseSearchCV(_SklearnBaseSearchCV):
                 pruner=strategy.pruner,
                 fingerprint=strategy.space.fingerprint(),
             )
+            study.set_user_attr(STRATEGY_ATTR, strategy.describe())
             grid_points = strategy.space.grid() if strategy.grid else None
             recover_interrupted(study, grid_points)
             if grid_points is not None:
@@ -452,6 +460,24 @@ class BaseSearchCV(_SklearnBaseSearchCV):
                 self.feature_names_in_ = self.best_estimator_.feature_names_in_
 
     # -- extras -------------------------------------------------------------------------
+    def report(self, path: str | os.PathLike[str]) -> Any:
+        """Write the search's self-contained HTML report (plots, trials table) to ``path``."""
+        from tunefleet.report import write_study_report
+
+        return write_study_report(self.study_, path, space=self.space_)
+
+    def plot_history(self, path: str | os.PathLike[str]) -> Any:
+        """Save the optimization history (score per trial, best so far) as an image."""
+        from tunefleet.report import plot_history
+
+        return plot_history(self.study_, path, space=self.space_)
+
+    def plot_importances(self, path: str | os.PathLike[str]) -> Any:
+        """Save Optuna's parameter importances as an image."""
+        from tunefleet.report import plot_importances
+
+        return plot_importances(self.study_, path, space=self.space_)
+
     def trials_dataframe(self) -> Any:
         """All trials of the study as a pandas DataFrame (one row per trial).
 

@@ -1,0 +1,645 @@
+"""The ``tunefleet`` command: run a search from a script, and read what storages hold.
+
+Commands:
+
+* ``tunefleet tune SCRIPT.py``: import the script (as a module, not as ``__main__``),
+  take its ``search`` (a tunefleet tuner such as ``RandomSearch``, or a ``*SearchCV``)
+  and its ``data()`` (returning ``(X, y)`` or ``(x, y, fit_kwargs)``), apply the
+  command's options, run the search with a progress bar and print the trials.
+* ``tunefleet studies [STORAGE]``, ``tunefleet trials [STORAGE]``, ``tunefleet best
+  [STORAGE]``, ``tunefleet delete STORAGE --study NAME``: read (or delete from) a
+  storage only; nothing is imported from the scripts that filled it.
+
+``STORAGE`` is a database URL (``sqlite:///tune.db``, ``postgresql://...``) or the path
+of a SQLite file; the default is ``sqlite:///tunefleet.db`` in the current folder.
+A search interrupted by Ctrl-C (or killed) keeps every completed trial: run the same
+command again to resume it.
+"""
+
+from __future__ import annotations
+
+import csv
+import importlib.util
+import io
+import json
+import math
+import os
+import sys
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated, Any, NoReturn
+
+import optuna
+import typer
+from optuna.trial import FrozenTrial, TrialState
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+
+from tunefleet.strategies import SAMPLERS
+from tunefleet.study import ERROR_ATTR, STATUS_ATTR, counts, mask_url, open_storage
+from tunefleet.trial import CV_ATTR
+from tunefleet.tuners.oracle import HP_ATTR
+
+DEFAULT_STORAGE = "sqlite:///tunefleet.db"
+_SCRIPT_CONVENTION = (
+    "A script for `tunefleet tune` defines `search` (a tunefleet tuner such as "
+    "RandomSearch, or a *SearchCV such as RandomizedSearchCV; or a function returning "
+    "one) and `data()` (a function returning (X, y) or (x, y, fit_kwargs))."
+)
+
+app = typer.Typer(
+    name="tunefleet",
+    help="Tune Keras and scikit-learn models; read and manage the studies they leave.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+
+class Format(StrEnum):
+    """Output formats of the reading commands."""
+
+    table = "table"
+    csv = "csv"
+    json = "json"
+
+
+def _out() -> Console:
+    console = Console()
+    if not console.is_terminal:
+        console = Console(width=200)
+    return console
+
+
+def _fail(message: str, code: int = 1) -> NoReturn:
+    Console(stderr=True, width=200).print(f"[bold red]error:[/] {escape(message)}", highlight=False)
+    raise typer.Exit(code)
+
+
+# -- storages ---------------------------------------------------------------------------
+StorageArg = Annotated[
+    str,
+    typer.Argument(
+        help="Database URL (sqlite:///tune.db, postgresql://...) or SQLite file path.",
+        show_default=True,
+    ),
+]
+StudyOpt = Annotated[
+    str | None,
+    typer.Option("--study", "-s", help="Study name (optional when the storage holds one)."),
+]
+FormatOpt = Annotated[Format, typer.Option("--format", "-f", help="Output format.")]
+
+
+def storage_url(value: str | None) -> str:
+    """A storage URL for ``value`` (a URL, a SQLite file path, or ``None``: the default)."""
+    if value is None:
+        return DEFAULT_STORAGE
+    if "://" in value:
+        return value
+    return f"sqlite:///{value}"
+
+
+def _existing_storage(value: str) -> optuna.storages.BaseStorage:
+    """Open a storage for reading; a SQLite file that does not exist is an error."""
+    url = storage_url(value)
+    if url.startswith("sqlite:///"):
+        path = url[len("sqlite:///") :]
+        if path and path != ":memory:" and not os.path.exists(path):
+            _fail(f"no storage at {path!r}: the file does not exist.")
+    try:
+        return open_storage(url)
+    except ValueError as exc:
+        _fail(str(exc))
+
+
+def _study_names(storage: optuna.storages.BaseStorage) -> list[str]:
+    return [s.study_name for s in optuna.get_all_study_summaries(storage, include_best_trial=False)]
+
+
+def _load(storage: optuna.storages.BaseStorage, url: str, study: str | None) -> optuna.Study:
+    names = _study_names(storage)
+    if study is None:
+        if len(names) != 1:
+            listed = ", ".join(repr(n) for n in names) or "none"
+            _fail(
+                f"{mask_url(storage_url(url))} holds {len(names)} studies ({listed}); "
+                "choose one with --study NAME.",
+                code=2,
+            )
+        study = names[0]
+    elif study not in names:
+        listed = ", ".join(repr(n) for n in names) or "none"
+        _fail(f"no study {study!r} in {mask_url(storage_url(url))}; it holds: {listed}.")
+    return optuna.load_study(study_name=study, storage=storage)
+
+
+# -- trials as rows ---------------------------------------------------------------------
+def _value(trial: FrozenTrial) -> Any:
+    if trial.values is None:
+        return None
+    return trial.values[0] if len(trial.values) == 1 else list(trial.values)
+
+
+def _params(trial: FrozenTrial) -> dict[str, Any]:
+    return dict(trial.user_attrs.get(HP_ATTR) or trial.params)
+
+
+def _note(trial: FrozenTrial) -> str:
+    status = trial.user_attrs.get(STATUS_ATTR)
+    if status:
+        return str(status)
+    error = trial.user_attrs.get(ERROR_ATTR)
+    return "" if not error else " ".join(str(error).split())[:120]
+
+
+def trial_rows(study: optuna.Study, *, counted_only: bool = False) -> list[dict[str, Any]]:
+    """One dict per trial: number, state, value, duration, params, per-fold scores, note.
+
+    ``counted_only`` leaves out trials that do not count (interrupted, surplus).
+    """
+    rows = []
+    for t in study.get_trials(deepcopy=False):
+        if counted_only and not counts(t):
+            continue
+        record = t.user_attrs.get(CV_ATTR) or {}
+        rows.append(
+            {
+                "number": t.number,
+                "state": t.state.name,
+                "value": _value(t),
+                "duration_s": None if t.duration is None else round(t.duration.total_seconds(), 3),
+                "params": _params(t),
+                "cv": record.get("test"),
+                "note": _note(t),
+            }
+        )
+    return rows
+
+
+def _cell(value: Any) -> str:
+    """A table cell (rich markup in values, e.g. ``[0.1, 1]``, is shown as text)."""
+    if value is None:
+        return ""
+    if isinstance(value, float):
+        return "nan" if math.isnan(value) else f"{value:.6g}"
+    return escape(str(value))
+
+
+def _param_names(rows: list[dict[str, Any]]) -> list[str]:
+    names: dict[str, None] = {}
+    for row in rows:
+        for name in row["params"]:
+            names.setdefault(name)
+    return list(names)
+
+
+def _write_json(data: Any) -> None:
+    sys.stdout.write(json.dumps(data, indent=2, default=str) + "\n")
+
+
+def _write_csv(rows: list[dict[str, Any]], fields: list[str]) -> None:
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=fields, lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(rows)
+    sys.stdout.write(buffer.getvalue())
+
+
+def _print_rows(rows: list[dict[str, Any]], fmt: Format, title: str) -> None:
+    names = _param_names(rows)
+    if fmt is Format.json:
+        _write_json(rows)
+        return
+    flat = [
+        {
+            "number": r["number"],
+            "state": r["state"],
+            "value": r["value"],
+            "duration_s": r["duration_s"],
+            **{f"param_{n}": r["params"].get(n) for n in names},
+            "note": r["note"],
+        }
+        for r in rows
+    ]
+    if fmt is Format.csv:
+        columns = ["number", "state", "value", "duration_s", *(f"param_{n}" for n in names)]
+        _write_csv(flat, [*columns, "note"])
+        return
+    table = Table(title=title)
+    for column in ("trial", "state", "value", "seconds", *names, "note"):
+        table.add_column(column, justify="left" if column in ("state", "note") else "right")
+    for r in flat:
+        table.add_row(
+            str(r["number"]),
+            r["state"],
+            _cell(r["value"]),
+            _cell(r["duration_s"]),
+            *(_cell(r[f"param_{n}"]) for n in names),
+            _cell(r["note"]),
+        )
+    _out().print(table)
+
+
+def _best(study: optuna.Study) -> FrozenTrial | None:
+    try:
+        return study.best_trial
+    except (ValueError, RuntimeError):
+        return None
+
+
+def _print_best(study: optuna.Study, fmt: Format = Format.table) -> None:
+    best = _best(study)
+    if best is None:
+        _fail(f"study {study.study_name!r} has no completed trial yet.")
+    if fmt is Format.json:
+        _write_json(
+            {
+                "study": study.study_name,
+                "number": best.number,
+                "value": _value(best),
+                "params": _params(best),
+            }
+        )
+        return
+    if fmt is Format.csv:
+        params = [{"parameter": k, "value": v} for k, v in _params(best).items()]
+        _write_csv(params, ["parameter", "value"])
+        return
+    console = _out()
+    console.print(
+        f"Best trial of {study.study_name!r}: #{best.number}, value {_cell(_value(best))}",
+        highlight=False,
+    )
+    table = Table()
+    table.add_column("parameter")
+    table.add_column("value", justify="right")
+    for name, value in _params(best).items():
+        table.add_row(name, _cell(value))
+    console.print(table)
+
+
+# -- reading commands -------------------------------------------------------------------
+@app.command()
+def studies(
+    storage: StorageArg = DEFAULT_STORAGE,
+    fmt: FormatOpt = Format.table,
+) -> None:
+    """List the studies in STORAGE with their trial counts and best values."""
+    store = _existing_storage(storage)
+    rows = []
+    for summary in optuna.get_all_study_summaries(store, include_best_trial=True):
+        study = optuna.load_study(study_name=summary.study_name, storage=store)
+        trials = study.get_trials(deepcopy=False)
+        count = {s: sum(t.state == s for t in trials) for s in TrialState}
+        best = summary.best_trial
+        rows.append(
+            {
+                "study": summary.study_name,
+                "direction": ",".join(d.name.lower() for d in summary.directions),
+                "trials": len(trials),
+                "complete": count[TrialState.COMPLETE],
+                "pruned": count[TrialState.PRUNED],
+                "failed": count[TrialState.FAIL],
+                "running": count[TrialState.RUNNING],
+                "best_value": None if best is None else _value(best),
+                "best_trial": None if best is None else best.number,
+                "started": None if summary.datetime_start is None else str(summary.datetime_start),
+            }
+        )
+    if fmt is Format.json:
+        _write_json(rows)
+        return
+    if fmt is Format.csv:
+        _write_csv(rows, list(rows[0]) if rows else ["study"])
+        return
+    table = Table(title=f"studies in {mask_url(storage_url(storage))}")
+    for column in ("study", "direction", "trials", "complete", "pruned", "failed", "running"):
+        table.add_column(column, justify="left" if column in ("study", "direction") else "right")
+    table.add_column("best value", justify="right")
+    table.add_column("best trial", justify="right")
+    for r in rows:
+        table.add_row(
+            r["study"],
+            r["direction"],
+            *(str(r[k]) for k in ("trials", "complete", "pruned", "failed", "running")),
+            _cell(r["best_value"]),
+            _cell(r["best_trial"]),
+        )
+    _out().print(table)
+
+
+@app.command()
+def trials(
+    storage: StorageArg = DEFAULT_STORAGE,
+    study: StudyOpt = None,
+    fmt: FormatOpt = Format.table,
+) -> None:
+    """Show every trial of a study: state, value, duration, parameters, errors."""
+    store = _existing_storage(storage)
+    loaded = _load(store, storage, study)
+    _print_rows(trial_rows(loaded), fmt, f"trials of {loaded.study_name!r}")
+
+
+@app.command()
+def best(
+    storage: StorageArg = DEFAULT_STORAGE,
+    study: StudyOpt = None,
+    fmt: FormatOpt = Format.table,
+) -> None:
+    """Show the best trial of a study and its parameters."""
+    store = _existing_storage(storage)
+    _print_best(_load(store, storage, study), fmt)
+
+
+@app.command()
+def delete(
+    storage: StorageArg,
+    study: Annotated[str, typer.Option("--study", "-s", help="The study to delete.")],
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,
+) -> None:
+    """Delete a study (and all its trials) from STORAGE; asks first unless --yes."""
+    store = _existing_storage(storage)
+    loaded = _load(store, storage, study)
+    n = len(loaded.get_trials(deepcopy=False))
+    where = mask_url(storage_url(storage))
+    if not yes and not typer.confirm(f"Delete study {study!r} and its {n} trials from {where}?"):
+        Console(stderr=True).print("Nothing deleted.")
+        raise typer.Exit(1)
+    optuna.delete_study(study_name=study, storage=store)
+    _out().print(f"Deleted study {study!r} ({n} trials) from {where}.")
+
+
+# -- tune -------------------------------------------------------------------------------
+def load_script(path: Path) -> Any:
+    """Import ``path`` as a module (not as ``__main__``), its folder first on ``sys.path``.
+
+    The module is registered under its file's stem when that name is free, so worker
+    processes (``--jobs``) can import it again to unpickle the build functions.
+    """
+    if not path.is_file():
+        _fail(f"no such script: {str(path)!r}.", code=2)
+    folder = str(path.resolve().parent)
+    if folder not in sys.path:
+        sys.path.insert(0, folder)
+    name = path.stem
+    if not name.isidentifier() or name in sys.modules:
+        name = f"_tunefleet_script_{abs(hash(str(path.resolve())))}"
+    spec = importlib.util.spec_from_file_location(name, path)
+    if spec is None or spec.loader is None:
+        _fail(f"{str(path)!r} cannot be imported as a Python module.", code=2)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+def _is_tuner(obj: Any) -> bool:
+    module = sys.modules.get("tunefleet.tuners.tuner")
+    return module is not None and isinstance(obj, module.BaseTuner)
+
+
+def _is_search_cv(obj: Any) -> bool:
+    from tunefleet.sklearn.search import BaseSearchCV
+
+    return isinstance(obj, BaseSearchCV)
+
+
+def _script_objects(module: Any, path: Path) -> tuple[Any, tuple[Any, ...], dict[str, Any]]:
+    missing = [n for n in ("search", "data") if not hasattr(module, n)]
+    if missing:
+        _fail(f"{str(path)!r} does not define {' and '.join(missing)}. {_SCRIPT_CONVENTION}", 2)
+    search = module.search
+    if callable(search) and not (_is_tuner(search) or _is_search_cv(search)):
+        search = search()
+    if not (_is_tuner(search) or _is_search_cv(search)):
+        _fail(
+            f"`search` in {str(path)!r} is a {type(search).__name__}, not a tunefleet tuner "
+            f"or *SearchCV. {_SCRIPT_CONVENTION}",
+            2,
+        )
+    if not callable(module.data):
+        _fail(f"`data` in {str(path)!r} must be a function. {_SCRIPT_CONVENTION}", 2)
+    data = module.data()
+    if (
+        not isinstance(data, tuple)
+        or len(data) not in (2, 3)
+        or (len(data) == 3 and not isinstance(data[2], dict))
+    ):
+        _fail(
+            f"data() in {str(path)!r} returned {type(data).__name__}; expected (X, y) or "
+            f"(x, y, fit_kwargs) with fit_kwargs a dict. {_SCRIPT_CONVENTION}",
+            2,
+        )
+    fit_kwargs = dict(data[2]) if len(data) == 3 else {}
+    return search, (data[0], data[1]), fit_kwargs
+
+
+def _configure_tuner(
+    tuner: Any,
+    trials: int | None,
+    url: str | None,
+    study: str | None,
+    jobs: int | None,
+    strategy: str | None,
+) -> None:
+    if trials is not None:
+        if tuner._plans_trials:
+            _fail(
+                f"--trials does not apply to {type(tuner).__name__}: it plans its trials from "
+                "max_epochs, factor and hyperband_iterations.",
+                2,
+            )
+        tuner.max_trials = trials
+    if url is not None:
+        tuner.storage = url
+    if study is not None:
+        tuner.study_name = study
+    if jobs is not None:
+        tuner.n_jobs = jobs
+    if strategy is not None:
+        tuner.strategy = strategy
+    try:
+        tuner._check_settings()
+    except (TypeError, ValueError) as exc:
+        _fail(str(exc), 2)
+
+
+_OWN_STRATEGY = {"GridSearchCV": "grid", "RandomizedSearchCV": "random"}
+
+
+def _configure_search_cv(
+    search: Any,
+    trials: int | None,
+    url: str | None,
+    study: str | None,
+    jobs: int | None,
+    strategy: str | None,
+) -> None:
+    params = search.get_params(deep=False)
+    name = type(search).__name__
+    updates: dict[str, Any] = {}
+    if trials is not None:
+        if "n_iter" not in params:
+            _fail(f"--trials does not apply to {name}: it runs every point of its grid.", 2)
+        updates["n_iter"] = trials
+    if url is not None:
+        updates["storage"] = url
+    if study is not None:
+        updates["study_name"] = study
+    if jobs is not None:
+        updates["n_jobs"] = jobs
+    if strategy is not None:
+        if "sampler" in params:
+            updates["sampler"] = strategy
+        elif "algorithm" in params and strategy in ("cmaes", "nsga2"):
+            updates["algorithm"] = strategy
+        elif _OWN_STRATEGY.get(name) != strategy:
+            _fail(
+                f"--strategy {strategy} does not apply to {name}; use BayesSearchCV (any "
+                "sampler) or a tunefleet tuner, or leave --strategy out.",
+                2,
+            )
+    search.set_params(**updates)
+
+
+@app.command()
+def tune(
+    script: Annotated[Path, typer.Argument(help="Python file defining `search` and `data()`.")],
+    trials: Annotated[
+        int | None,
+        typer.Option("--trials", "-n", min=1, help="Trials in all (resumed ones count)."),
+    ] = None,
+    storage: Annotated[
+        str | None,
+        typer.Option(
+            help=f"Storage URL or SQLite file; if left out, the search's own, else {DEFAULT_STORAGE}."
+        ),
+    ] = None,
+    study: Annotated[str | None, typer.Option("--study", "-s", help="Study name.")] = None,
+    jobs: Annotated[
+        int | None, typer.Option("--jobs", "-j", min=1, help="Worker processes sharing the study.")
+    ] = None,
+    strategy: Annotated[
+        str | None, typer.Option(help=f"Sampling strategy: {', '.join(SAMPLERS)}.")
+    ] = None,
+) -> None:
+    """Run (or resume) the search a script defines; options override the script's settings.
+
+    The script defines `search` (a tunefleet tuner, e.g. RandomSearch, or a *SearchCV) and `data()` returning (X, y) or (x, y, fit_kwargs). It is imported as a module, so code under `if __name__ == "__main__":` does not run.
+
+    Ctrl-C keeps every completed trial: run the same command again to resume.
+    """
+    if strategy is not None and strategy not in SAMPLERS:
+        _fail(
+            f"--strategy {strategy!r} is not a known strategy; expected one of {list(SAMPLERS)}.", 2
+        )
+    module = load_script(script)
+    search, xy, fit_kwargs = _script_objects(module, script)
+    tuner = _is_tuner(search)
+    own = search.storage if tuner else search.get_params(deep=False).get("storage")
+    url = storage_url(storage) if storage is not None or own is None else None
+    if tuner:
+        _configure_tuner(search, trials, url, study, jobs, strategy)
+    else:
+        _configure_search_cv(search, trials, url, study, jobs, strategy)
+    try:
+        if tuner:
+            search.search(*xy, **fit_kwargs)
+            result = search.oracle.study
+        else:
+            search.fit(*xy, **fit_kwargs)
+            result = search.study_
+    except KeyboardInterrupt:
+        Console(stderr=True).print(
+            "\nInterrupted. Completed trials are stored; run the same command again to resume."
+        )
+        raise typer.Exit(130) from None
+    except (ValueError, TypeError, RuntimeError) as exc:
+        if os.environ.get("TUNEFLEET_TRACEBACK"):
+            raise
+        _fail(f"{exc}\n(set TUNEFLEET_TRACEBACK=1 to see the traceback)")
+    if result is None:
+        _fail("the search stored no study.")
+    rows = trial_rows(result, counted_only=True)
+    _print_rows(rows, Format.table, f"trials of {result.study_name!r}")
+    if _best(result) is not None:
+        _print_best(result)
+
+
+# -- report, dashboard, lr-find ---------------------------------------------------------
+@app.command()
+def report(
+    storage: StorageArg = DEFAULT_STORAGE,
+    study: StudyOpt = None,
+    output: Annotated[Path, typer.Option("--output", "-o", help="The HTML file to write.")] = Path(
+        "report.html"
+    ),
+) -> None:
+    """Write a self-contained HTML report (plots, trials table) of a study."""
+    from tunefleet.report import write_report
+
+    store = _existing_storage(storage)
+    loaded = _load(store, storage, study)
+    path = write_report(store, loaded.study_name, output)
+    _out().print(f"Wrote {path} ({path.stat().st_size / 2**20:.1f} MiB).")
+
+
+@app.command()
+def dashboard(
+    storage: StorageArg = DEFAULT_STORAGE,
+    host: Annotated[str, typer.Option(help="Address to bind (loopback by default).")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to serve on.")] = 8080,
+) -> None:
+    """Serve a live dashboard (optuna-dashboard) of STORAGE until Ctrl-C."""
+    from tunefleet.report import serve_dashboard
+
+    _existing_storage(storage)
+    serve_dashboard(storage_url(storage), host=host, port=port)
+
+
+@app.command("lr-find")
+def lr_find_command(
+    script: Annotated[
+        Path, typer.Argument(help="A script exposing data() and build_model (or model).")
+    ],
+    output: Annotated[Path, typer.Option("--output", "-o", help="The PNG plot to write.")] = Path(
+        "lr_find.png"
+    ),
+    start_lr: Annotated[float, typer.Option(help="First learning rate.")] = 1e-5,
+    end_lr: Annotated[float, typer.Option(help="Last learning rate.")] = 10.0,
+    steps: Annotated[int, typer.Option(help="Number of training batches.")] = 200,
+    batch_size: Annotated[int, typer.Option(help="Batch size.")] = 32,
+) -> None:
+    """Run the learning-rate range test on a script's model; print the suggestion, plot it."""
+    from tunefleet.keras import lr_find
+
+    module = load_script(script)
+    target = getattr(module, "build_model", None) or getattr(module, "model", None)
+    data = getattr(module, "data", None)
+    if target is None or not callable(data):
+        _fail(
+            f"{script} must define data() (returning x, y) and build_model (a function returning "
+            "a compiled Keras model) or model.",
+            code=2,
+        )
+    loaded = data()
+    result = lr_find(
+        target,
+        loaded[0],
+        loaded[1],
+        start_lr=start_lr,
+        end_lr=end_lr,
+        num_steps=steps,
+        batch_size=batch_size,
+    )
+    result.plot(path=str(output))
+    _out().print(
+        f"suggested learning rate: {result.suggestion:.3g} ({result.method}); plot: {output}"
+    )
+
+
+def main() -> None:
+    """Entry point of the ``tunefleet`` console script."""
+    app(prog_name="tunefleet")

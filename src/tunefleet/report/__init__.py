@@ -1,0 +1,96 @@
+"""Look at a study: an HTML report, static figures, and a live dashboard.
+
+Everything here reads the Optuna storage only, so it works on any study, finished or
+still running, from any process:
+
+* :func:`write_report` / :func:`write_study_report`: one self-contained HTML file
+  (plotly.js inlined, works offline) with a summary, the figures and a sortable,
+  paginated table of all trials;
+* ``plot_history``, ``plot_importances``... : one figure as PNG/SVG/PDF (via Kaleido and
+  a local Chrome/Chromium) or as a standalone HTML page; :func:`write_images` writes all;
+* the figure builders of :mod:`tunefleet.report.figures` return plotly figures for
+  notebooks (``history_figure(search.study_).show()``);
+* :func:`serve_dashboard` / :func:`start_dashboard`: optuna-dashboard on the storage.
+
+Example:
+
+>>> from tunefleet.report import write_report, plot_history
+>>> write_report("sqlite:///tune.db", "SVC-RandomizedSearchCV", "report.html")  # doctest: +SKIP
+>>> plot_history(search.study_, "history.svg")  # doctest: +SKIP
+"""
+
+from tunefleet.report.dashboard import DashboardServer, serve_dashboard, start_dashboard
+from tunefleet.report.data import (
+    LR_FINDER_ATTR,
+    STRATEGY_ATTR,
+    ParamInfo,
+    StudyData,
+    TrialRecord,
+    load_study_data,
+    open_storage_for_reading,
+    param_importances,
+    study_data,
+)
+from tunefleet.report.figures import (
+    FIGURES,
+    build_figures,
+    contour_figure,
+    history_figure,
+    importance_figure,
+    learning_curves_figure,
+    lr_finder_figure,
+    parallel_coordinates_figure,
+    pareto_front_figure,
+    slice_figure,
+)
+from tunefleet.report.html import render_report, write_report, write_study_report
+from tunefleet.report.static import (
+    plot_contour,
+    plot_history,
+    plot_importances,
+    plot_learning_curves,
+    plot_lr_finder,
+    plot_parallel_coordinates,
+    plot_pareto_front,
+    plot_slice,
+    save_figure,
+    write_images,
+)
+
+__all__ = [
+    "FIGURES",
+    "LR_FINDER_ATTR",
+    "STRATEGY_ATTR",
+    "DashboardServer",
+    "ParamInfo",
+    "StudyData",
+    "TrialRecord",
+    "build_figures",
+    "contour_figure",
+    "history_figure",
+    "importance_figure",
+    "learning_curves_figure",
+    "load_study_data",
+    "lr_finder_figure",
+    "open_storage_for_reading",
+    "parallel_coordinates_figure",
+    "param_importances",
+    "pareto_front_figure",
+    "plot_contour",
+    "plot_history",
+    "plot_importances",
+    "plot_learning_curves",
+    "plot_lr_finder",
+    "plot_parallel_coordinates",
+    "plot_pareto_front",
+    "plot_slice",
+    "render_report",
+    "save_figure",
+    "serve_dashboard",
+    "slice_figure",
+    "start_dashboard",
+    "study_data",
+    "write_images",
+    "write_report",
+    "write_study_report",
+]

@@ -1,0 +1,595 @@
+"""``Hyperband`` with a budget known in advance, survivors continued, and crash-safe resume.
+
+The schedule is Keras Tuner's: from ``max_epochs``, ``factor`` and
+``hyperband_iterations`` come brackets; bracket ``s`` starts ``n`` configurations for a
+few epochs and keeps the best ``1/factor`` of them for ever longer rounds, until the
+survivors reach ``max_epochs``. Differences from Keras Tuner:
+
+* the plan is computed before anything runs, and the tuner prints the exact number of
+  trials and epochs the search will spend (``Hyperband.plan()`` returns it);
+* ``epochs=`` given to ``search`` does not change the plan; a notice says it is unused;
+* one configuration is one Optuna trial, alive across its bracket's rounds: each round
+  continues training from the model (weights and optimizer state) saved at the end of
+  the previous round (``initial_epoch``), instead of retraining from scratch, and every
+  epoch's value is reported on that trial;
+* losers of a round are told ``PRUNED``, survivors of the last round ``COMPLETE`` with
+  their best epoch's value;
+* a search killed mid-bracket (Ctrl-C, SIGKILL, power loss) resumes: trials it left
+  running are marked interrupted by the engine, and each is continued by a new trial
+  with the same hyperparameters from its last saved round; finished trials are never
+  run again, and the search ends with exactly the planned number of trials.
+
+Rounds run synchronously in one process (``n_jobs`` must be 1).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import os
+from dataclasses import dataclass
+from typing import Any
+
+import keras
+import optuna
+from optuna.trial import FrozenTrial, TrialState
+
+from tunefleet.keras.wrappers import _clear_session
+from tunefleet.progress import SearchProgress
+from tunefleet.study import (
+    ERROR_ATTR,
+    INTERRUPTED,
+    STATUS_ATTR,
+    WORKER_ATTR,
+    Worker,
+    counts,
+    mark_excluded,
+)
+from tunefleet.trial import CV_ATTR, TrialFailed
+from tunefleet.tuners.hyperparameters import HyperParameters, suggest
+from tunefleet.tuners.oracle import BEST_STEP_ATTR, HP_ATTR, METRICS_ATTR
+from tunefleet.tuners.tuner import (
+    _FATAL,
+    BaseTuner,
+    _mean_metrics,
+    _record,
+    _TrialRunner,
+    _Watch,
+)
+
+BRACKET_ATTR = "tunefleet:bracket"  # the bracket a trial belongs to (0-based, run order)
+PROGRESS_ATTR = "tunefleet:hyperband"  # epochs trained, checkpoints, best value per run
+CONTINUES_ATTR = "tunefleet:continues"  # the interrupted trial this one continues
+ROUND_ATTR = "tunefleet:round"  # the round after which a trial was pruned
+PLAN_ATTR = "tunefleet:hyperband_plan"  # study: the plan's settings, checked on resume
+_FINISHED = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)
+
+
+@dataclass(frozen=True)
+class Round:
+    """A round of a bracket: ``configs`` configurations trained up to ``epochs`` epochs."""
+
+    configs: int
+    epochs: int
+
+
+@dataclass(frozen=True)
+class HyperbandPlan:
+    """Every bracket's rounds, in the order they run.
+
+    Example:
+
+    >>> plan = hyperband_plan(max_epochs=9, factor=3)
+    >>> [[(r.configs, r.epochs) for r in b] for b in plan.brackets]
+    [[(9, 1), (3, 3), (1, 9)], [(5, 3), (2, 9)], [(3, 9)]]
+    >>> plan.n_trials, plan.total_epochs()
+    (17, 75)
+    """
+
+    max_epochs: int
+    factor: int
+    iterations: int
+    brackets: tuple[tuple[Round, ...], ...]
+
+    @property
+    def n_trials(self) -> int:
+        """Configurations (Optuna trials) the search runs in all."""
+        return sum(rounds[0].configs for rounds in self.brackets)
+
+    def total_epochs(self, runs: int = 1) -> int:
+        """Epochs trained in all when nothing fails (``runs``: folds x executions)."""
+        total = 0
+        for rounds in self.brackets:
+            done = 0
+            for r in rounds:
+                total += r.configs * (r.epochs - done)
+                done = r.epochs
+        return total * runs
+
+    def settings(self) -> dict[str, int]:
+        return {"max_epochs": self.max_epochs, "factor": self.factor, "iterations": self.iterations}
+
+    def describe(self, runs: int = 1) -> str:
+        per = f" ({self.total_epochs()} per run x {runs} runs)" if runs > 1 else ""
+        lines = [
+            f"Hyperband plan (max_epochs={self.max_epochs}, factor={self.factor}, "
+            f"hyperband_iterations={self.iterations}): {len(self.brackets)} brackets, "
+            f"{self.n_trials} trials, {self.total_epochs(runs)} epochs in total{per}."
+        ]
+        for i, rounds in enumerate(self.brackets):
+            steps = " -> ".join(
+                f"{r.configs} x {r.epochs} epoch{'s' if r.epochs > 1 else ''}" for r in rounds
+            )
+            lines.append(f"  bracket {i}: {steps}")
+        return "\n".join(lines)
+
+
+def _log(x: float, base: float) -> float:
+    value = math.log(x, base)
+    nearest = round(value)
+    return float(nearest) if abs(value - nearest) < 1e-9 else value
+
+
+def hyperband_plan(max_epochs: int, factor: int = 3, iterations: int = 1) -> HyperbandPlan:
+    """Keras Tuner's bracket schedule (with exact integer logarithms)."""
+    n_brackets = math.floor(_log(max_epochs, factor)) + 1
+    end_size = math.ceil(1 + _log(max_epochs, factor))
+    brackets = []
+    for _ in range(iterations):
+        for s in range(n_brackets - 1, -1, -1):
+            rounds = tuple(
+                Round(
+                    configs=math.ceil(end_size / (s + 1) * factor ** (s - r)),
+                    epochs=math.ceil(max_epochs / factor ** (s - r)),
+                )
+                for r in range(s + 1)
+            )
+            brackets.append(rounds)
+    return HyperbandPlan(max_epochs, factor, iterations, tuple(brackets))
+
+
+class Hyperband(BaseTuner):
+    """Hyperband (Keras Tuner's arguments), with a predictable budget and resumable brackets.
+
+    Args:
+        hypermodel, objective: as :class:`~tunefleet.RandomSearch`.
+        max_epochs: the most epochs a configuration trains.
+        factor: keep the best ``1/factor`` configurations of each round.
+        hyperband_iterations: how many times the whole set of brackets is run.
+        *args: Keras Tuner's next arguments (``seed, hyperparameters, tune_new_entries,
+            allow_new_entries, max_retries_per_trial, max_consecutive_failed_trials``).
+        **kwargs: as :class:`~tunefleet.RandomSearch` (``directory``, ``project_name``,
+            ``cv``, ``executions_per_trial``, ``storage``, ``strategy="tpe"`` for a
+            BOHB-like search...); ``pruner`` and ``n_jobs > 1`` are refused.
+
+    Example:
+
+    >>> tuner = Hyperband(build_model, objective="val_accuracy", max_epochs=9,
+    ...                   directory="runs", project_name="hb")  # doctest: +SKIP
+    >>> tuner.plan().n_trials  # doctest: +SKIP
+    17
+    """
+
+    _plans_trials = True
+
+    def __init__(
+        self,
+        hypermodel: Any = None,
+        objective: Any = None,
+        max_epochs: int = 100,
+        factor: int = 3,
+        hyperband_iterations: int = 1,
+        *args: Any,
+        **kwargs: Any,
+    ) -> None:
+        self.max_epochs = max_epochs
+        self.factor = factor
+        self.hyperband_iterations = hyperband_iterations
+        if kwargs.pop("max_trials", None) is not None:
+            raise TypeError(
+                "Hyperband plans its trials from max_epochs, factor and hyperband_iterations; "
+                "it takes no max_trials."
+            )
+        super().__init__(hypermodel, objective, None, *args, **kwargs)
+
+    def _check_settings(self) -> None:
+        super()._check_settings()
+        self._check_int("max_epochs", self.max_epochs, 1)
+        self._check_int("factor", self.factor, 2)
+        self._check_int("hyperband_iterations", self.hyperband_iterations, 1)
+        if self.pruner is not None:
+            raise ValueError(
+                "pruner cannot be set on Hyperband: it stops configurations itself, round by "
+                "round; shape it with max_epochs and factor."
+            )
+        if self._strategy_name() == "grid":
+            raise ValueError("strategy='grid' cannot drive Hyperband; use GridSearch instead.")
+        if self._n_workers() != 1:
+            raise ValueError(
+                f"n_jobs={self.n_jobs}: Hyperband runs its rounds in one process; use n_jobs=1."
+            )
+
+    def plan(self) -> HyperbandPlan:
+        """The brackets this search runs (trials and epochs are known in advance)."""
+        self._check_settings()
+        return hyperband_plan(self.max_epochs, self.factor, self.hyperband_iterations)
+
+    def _check_fit_arguments(
+        self, fit_args: tuple[Any, ...], fit_kwargs: dict[str, Any], tuned: dict[str, Any]
+    ) -> None:
+        if "epochs" in tuned:
+            raise ValueError(
+                "epochs cannot be tuned with Hyperband: it sets each round's epochs itself "
+                "(up to max_epochs)."
+            )
+        if "initial_epoch" in fit_kwargs:
+            raise ValueError("initial_epoch cannot be given to Hyperband.search(): it sets it.")
+
+    def _run(
+        self,
+        study: optuna.Study,
+        runner: _TrialRunner,
+        sampler: optuna.samplers.BaseSampler,
+        grid: list[dict[str, Any]] | None,
+        created: bool,
+        n_workers: int,
+        display: int,
+    ) -> None:
+        plan = self.plan()
+        stored = study.user_attrs.get(PLAN_ATTR)
+        if stored is None:
+            study.set_user_attr(PLAN_ATTR, plan.settings())
+        elif stored != plan.settings():
+            raise ValueError(
+                f"study {study.study_name!r} was planned with {stored}; this tuner has "
+                f"{plan.settings()}. Use another project_name/study_name, or overwrite=True."
+            )
+        epochs = runner.fit_kwargs.pop("epochs", None)
+        if epochs is not None and epochs != self.max_epochs:
+            print(
+                f"Hyperband: search(epochs={epochs}) is not used; every configuration trains "
+                f"for at most max_epochs={self.max_epochs} epochs, as planned below.",
+                flush=True,
+            )
+        runs = runner.n_folds * runner.executions
+        finished = _finished(study)
+        if finished >= plan.n_trials and not _unfinished(study):
+            print(
+                f"Nothing to run: study {study.study_name!r} already holds the "
+                f"{plan.n_trials} trials of its Hyperband plan. Pass overwrite=True to start over.",
+                flush=True,
+            )
+            return
+        print(plan.describe(runs), flush=True)
+        watch = _Watch(self, study, display)
+        with (
+            Worker() as worker,
+            SearchProgress(
+                plan.n_trials, done=finished, description="Hyperband", enabled=self.progress
+            ) as bar,
+        ):
+            watch.bar = bar
+            for index, rounds in enumerate(plan.brackets):
+                _Bracket(self, study, runner, worker, watch, index, rounds).run()
+        watch.finish()
+
+
+def _finished(study: optuna.Study) -> int:
+    return sum(1 for t in study.get_trials(deepcopy=False) if counts(t) and t.state in _FINISHED)
+
+
+def _unfinished(study: optuna.Study) -> bool:
+    """Whether interrupted trials wait to be continued."""
+    trials = study.get_trials(deepcopy=False)
+    continued = {t.user_attrs.get(CONTINUES_ATTR) for t in trials}
+    return any(
+        t.user_attrs.get(STATUS_ATTR) == INTERRUPTED
+        and BRACKET_ATTR in t.user_attrs
+        and t.number not in continued
+        for t in trials
+    ) or any(t.state == TrialState.WAITING for t in trials)
+
+
+@dataclass
+class _Member:
+    """A configuration alive in its bracket."""
+
+    trial: optuna.Trial
+    hp: HyperParameters
+    epochs: int
+    checkpoints: list[str] | None
+    best: list[float]
+    metrics: list[dict[str, float]]
+    best_step: list[int | None]
+    done: bool = False
+
+    @classmethod
+    def fresh(cls, trial: optuna.Trial, hp: HyperParameters, n_runs: int) -> _Member:
+        """A configuration that has not trained yet."""
+        return cls(trial, hp, 0, None, [math.nan] * n_runs, [{}] * n_runs, [None] * n_runs)
+
+    def score(self) -> float:
+        values = [b for b in self.best if math.isfinite(b)]
+        return float(sum(values) / len(values)) if len(values) == len(self.best) else math.nan
+
+
+class _Bracket:
+    """Run (or finish) one bracket: rounds in order, survivors continued from checkpoints."""
+
+    def __init__(
+        self,
+        tuner: Hyperband,
+        study: optuna.Study,
+        runner: _TrialRunner,
+        worker: Worker,
+        watch: _Watch,
+        index: int,
+        rounds: tuple[Round, ...],
+    ) -> None:
+        self.tuner = tuner
+        self.study = study
+        self.runner = runner
+        self.worker = worker
+        self.watch = watch
+        self.index = index
+        self.rounds = rounds
+        self.objective = tuner._objective
+        self.n_runs = runner.n_folds * runner.executions
+        self.members: list[_Member] = []
+
+    # -- membership ----------------------------------------------------------------------
+    def run(self) -> None:
+        trials = self.study.get_trials(deepcopy=False)
+        by_number = {t.number: t for t in trials}
+        mine = [t for t in trials if t.user_attrs.get(BRACKET_ATTR) == self.index]
+        running = [t.number for t in mine if t.state == TrialState.RUNNING]
+        if running:
+            raise RuntimeError(
+                f"trials {running} of Hyperband bracket {self.index} of study "
+                f"{self.study.study_name!r} are being run by another live process; Hyperband "
+                "runs in one process per study."
+            )
+        continued = {t.user_attrs.get(CONTINUES_ATTR) for t in trials}
+        finished = [t for t in mine if counts(t) and t.state in _FINISHED]
+        orphans = [
+            t
+            for t in mine
+            if t.state == TrialState.FAIL
+            and t.user_attrs.get(STATUS_ATTR) == INTERRUPTED
+            and t.number not in continued
+        ]
+        waiting = [t for t in mine if t.state == TrialState.WAITING]
+        n_new = self.rounds[0].configs - len(finished) - len(orphans) - len(waiting)
+        if n_new <= 0 and not orphans and not waiting:
+            return
+        try:
+            for orphan in orphans:
+                attrs = {
+                    BRACKET_ATTR: self.index,
+                    CONTINUES_ATTR: orphan.number,
+                    HP_ATTR: orphan.user_attrs.get(HP_ATTR),
+                    PROGRESS_ATTR: orphan.user_attrs.get(PROGRESS_ATTR),
+                }
+                self.study.enqueue_trial(
+                    dict(orphan.params),
+                    user_attrs={k: v for k, v in attrs.items() if v is not None},
+                )
+            for _ in range(len(waiting) + len(orphans)):
+                self.members.append(self._continue(by_number))
+            for r, round_ in enumerate(self.rounds):
+                for member in self._alive():
+                    if member.epochs < round_.epochs:
+                        self._advance(member, round_.epochs)
+                if r == 0:
+                    for _ in range(max(n_new, 0)):
+                        member = self._new_member()
+                        self.members.append(member)
+                        self._advance(member, round_.epochs)
+                if r + 1 < len(self.rounds):
+                    self._promote(r, self.rounds[r + 1].configs)
+            for member in self._alive():
+                self._complete(member)
+        except BaseException:
+            for member in self._alive():
+                mark_excluded(self.study, member.trial, INTERRUPTED)
+                member.done = True
+            raise
+
+    def _alive(self) -> list[_Member]:
+        return [m for m in self.members if not m.done]
+
+    def _ask(self) -> optuna.Trial:
+        trial = self.study.ask()
+        trial.set_user_attr(WORKER_ATTR, self.worker.owner)
+        trial.set_user_attr(BRACKET_ATTR, self.index)
+        return trial
+
+    def _new_member(self) -> _Member:
+        trial = self._ask()
+        return _Member.fresh(trial, HyperParameters._bound(self.runner.space, trial), self.n_runs)
+
+    def _continue(self, by_number: dict[int, FrozenTrial]) -> _Member:
+        """Ask for a queued continuation and restore its progress."""
+        trial = self._ask()
+        user = trial.user_attrs
+        progress = user.get(PROGRESS_ATTR) or {}
+        n = self.n_runs
+        checkpoints = progress.get("checkpoints")
+        if checkpoints is not None and not all(
+            os.path.exists(os.path.join(self.runner.project_dir, c)) for c in checkpoints
+        ):
+            checkpoints = None  # files lost: start the configuration again
+        hp = HyperParameters._bound(self.runner.space, trial)
+        source = by_number.get(user.get(CONTINUES_ATTR, -1))
+        if source is not None:  # the same configuration: same params, same hp values
+            for name, distribution in source.distributions.items():
+                suggest(trial, name, distribution)
+            hp.values.update(user.get(HP_ATTR) or {})
+        if checkpoints is None:
+            return _Member.fresh(trial, hp, n)
+        if source is not None:  # the epochs already trained keep their reported values
+            max_epochs = self.tuner.max_epochs
+            for step, value in sorted(source.intermediate_values.items()):
+                if step % max_epochs < int(progress["epochs"]):
+                    trial.report(value, step)
+        return _Member(
+            trial,
+            hp,
+            int(progress["epochs"]),
+            list(checkpoints),
+            [math.nan if b is None else float(b) for b in progress["best"]],
+            list(progress.get("metrics") or [{}] * n),
+            list(progress.get("best_step") or [None] * n),
+        )
+
+    # -- training ------------------------------------------------------------------------
+    def _advance(self, member: _Member, target: int) -> None:
+        """Train ``member`` up to ``target`` epochs (each run from its last checkpoint)."""
+        try:
+            self._train(member, target)
+        except _FATAL as exc:
+            self._fail(member, exc)
+            raise
+        except Exception as exc:  # the user's code failed: the configuration fails
+            self._fail(member, exc)
+
+    def _train(self, member: _Member, target: int) -> None:
+        runner = self.runner
+        trial, hp = member.trial, member.hp
+        _clear_session()  # free the previous configuration's models
+        kwargs = runner.fit_kwargs_for(hp)
+        kwargs.pop("epochs", None)
+        directory = os.path.join(runner.project_dir, "hyperband")
+        os.makedirs(directory, exist_ok=True)
+        saved: list[str] = []
+        for run, (_, args, run_kwargs) in enumerate(runner.runs(kwargs)):
+            run_kwargs = {**run_kwargs, "epochs": target, "initial_epoch": member.epochs}
+            result = None
+            for attempt in range(runner.max_retries + 1):
+                try:
+                    model = None
+                    if member.checkpoints is not None:
+                        model = _load(runner, hp, trial, run, member.checkpoints[run])
+                    result = runner.fit_run(
+                        trial,
+                        hp,
+                        run,
+                        args,
+                        run_kwargs,
+                        model=model,
+                        step_offset=run * self.tuner.max_epochs,
+                    )
+                    break
+                except _FATAL:
+                    raise
+                except Exception:
+                    if attempt == runner.max_retries:
+                        raise
+            assert result is not None
+            try:
+                rel = os.path.join(
+                    "hyperband", f"trial_{trial.number:04d}_run{run}_epoch{target}.keras"
+                )
+                result.model.save(os.path.join(runner.project_dir, rel))
+                saved.append(rel)
+                best_before = member.score()
+                if self.objective.better(result.best, member.best[run]):
+                    member.best[run] = result.best
+                    member.metrics[run] = result.metrics
+                    member.best_step[run] = result.best_epoch
+                    if runner.save_models and (
+                        self.n_runs == 1 or self.objective.better(result.best, best_before)
+                    ):
+                        runner.save_model(trial, result)
+            finally:
+                del result
+        old = member.checkpoints or []
+        member.epochs, member.checkpoints = target, saved
+        trial.set_user_attr(
+            PROGRESS_ATTR,
+            {
+                "epochs": target,
+                "checkpoints": saved,
+                "best": [None if not math.isfinite(b) else b for b in member.best],
+                "metrics": member.metrics,
+                "best_step": member.best_step,
+            },
+        )
+        _remove(runner.project_dir, [c for c in old if c not in saved])
+
+    def _promote(self, r: int, keep: int) -> None:
+        """Keep the best ``keep`` configurations; tell the others PRUNED."""
+        alive = self._alive()
+        sign = 1.0 if self.objective.direction == "min" else -1.0
+        ranked = sorted(
+            alive,
+            key=lambda m: (
+                not math.isfinite(m.score()),
+                sign * m.score() if math.isfinite(m.score()) else 0.0,
+                m.trial.number,
+            ),
+        )
+        for member in ranked[keep:]:
+            member.trial.set_user_attr(ROUND_ATTR, r)
+            self._write_results(member)
+            self._finish(member, state=TrialState.PRUNED)
+
+    def _complete(self, member: _Member) -> None:
+        self._write_results(member)
+        value = member.score()
+        if math.isfinite(value):
+            self._finish(member, value=value)
+        else:
+            member.trial.set_user_attr(ERROR_ATTR, f"the objective was {value}")
+            self._finish(member, state=TrialState.FAIL)
+
+    def _write_results(self, member: _Member) -> None:
+        runner, trial = self.runner, member.trial
+        per_fold: list[list[float]] = [[] for _ in range(runner.n_folds)]
+        for run, best in enumerate(member.best):
+            per_fold[run // runner.executions].append(best)
+        trial.set_user_attr(
+            CV_ATTR, _record(self.objective.name, per_fold, [0.0] * runner.n_folds, runner.n_folds)
+        )
+        trial.set_user_attr(METRICS_ATTR, _mean_metrics([m for m in member.metrics if m]))
+        best_run = self.objective.best_index(member.best)
+        if best_run is not None and member.best_step[best_run] is not None:
+            trial.set_user_attr(BEST_STEP_ATTR, member.best_step[best_run])
+        if member.hp.values:
+            trial.set_user_attr(HP_ATTR, dict(member.hp.values))
+
+    def _fail(self, member: _Member, exc: BaseException) -> None:
+        if ERROR_ATTR not in member.trial.user_attrs:
+            message = str(exc) if isinstance(exc, TrialFailed) else f"{type(exc).__name__}: {exc}"
+            member.trial.set_user_attr(ERROR_ATTR, message[-2000:])
+        if member.hp.values:
+            member.trial.set_user_attr(HP_ATTR, dict(member.hp.values))
+        self._finish(member, state=TrialState.FAIL)
+
+    def _finish(
+        self, member: _Member, *, value: float | None = None, state: TrialState | None = None
+    ) -> None:
+        frozen = self.study.tell(member.trial, value, state=state)
+        member.done = True
+        _remove(self.runner.project_dir, member.checkpoints or [])
+        member.checkpoints = None
+        self.watch(frozen)
+
+
+def _load(
+    runner: _TrialRunner, hp: HyperParameters, trial: optuna.Trial, run: int, rel: str
+) -> Any:
+    """A saved round's model, to continue (rebuilt, weights loaded, if it cannot load)."""
+    path = os.path.join(runner.project_dir, rel)
+    try:
+        return keras.saving.load_model(path, safe_mode=True)
+    except Exception:
+        model = runner.build(hp, trial, run)
+        model.load_weights(path)
+        return model
+
+
+def _remove(project_dir: str, paths: list[str]) -> None:
+    for rel in paths:
+        with contextlib.suppress(FileNotFoundError):
+            os.remove(os.path.join(project_dir, rel))

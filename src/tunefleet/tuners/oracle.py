@@ -1,0 +1,305 @@
+"""What to optimize and what was tried: ``Objective``, and the ``Oracle`` view of a study.
+
+In Keras Tuner the oracle decides what to try and remembers the trials. Here the Optuna
+study (with its sampler) does both, in the storage; :class:`Oracle` is a thin read-only
+view that answers Keras Tuner's questions (``get_best_trials``, ``get_trial``,
+``trials``) from the stored trials, and :class:`Trial` is one of them as Keras Tuner
+users know it (``hyperparameters``, ``score``, ``metrics``, ``status``).
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import optuna
+from optuna.trial import FrozenTrial, TrialState
+
+from tunefleet.study import ERROR_ATTR, STATUS_ATTR, counts
+from tunefleet.trial import CV_ATTR
+from tunefleet.tuners.hyperparameters import HyperParameters, _Space
+
+#: Trial attributes written by the tuners.
+HP_ATTR = "tunefleet:hp"  # every active hyperparameter value of the trial
+METRICS_ATTR = "tunefleet:metrics"  # all metrics at the best epoch (mean over runs)
+BEST_STEP_ATTR = "tunefleet:best_step"  # best epoch of the best run
+MODEL_ATTR = "tunefleet:model"  # saved model, relative to the project folder
+#: Study attribute: the objective's name (its direction is the study's direction).
+OBJECTIVE_ATTR = "tunefleet:objective"
+
+_MINIMIZE_WORDS = (
+    "loss",
+    "error",
+    "mse",
+    "mae",
+    "mape",
+    "msle",
+    "crossentropy",
+    "hinge",
+    "logcosh",
+    "divergence",
+    "kld",
+    "poisson",
+)
+_MAXIMIZE_WORDS = (
+    "acc",
+    "auc",
+    "precision",
+    "recall",
+    "f1",
+    "fbeta",
+    "r2",
+    "iou",
+    "sensitivity",
+    "specificity",
+    "score",
+    "top_k",
+)
+
+_STATUS = {
+    TrialState.COMPLETE: "COMPLETED",
+    TrialState.PRUNED: "STOPPED",
+    TrialState.FAIL: "FAILED",
+    TrialState.RUNNING: "RUNNING",
+    TrialState.WAITING: "IDLE",
+}
+
+
+@dataclass(frozen=True)
+class Objective:
+    """The metric a tuner optimizes and its direction.
+
+    Args:
+        name: a key of the Keras training history (``"val_accuracy"``, ``"val_loss"``...)
+            or of the dict a custom ``HyperModel.fit`` returns.
+        direction: ``"min"`` or ``"max"`` (``"minimize"``/``"maximize"`` also accepted).
+
+    Example:
+
+    >>> Objective("val_auc", direction="max").direction
+    'max'
+    """
+
+    name: str
+    direction: str
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.name, str) or not self.name:
+            raise ValueError(f"Objective name must be a non-empty string, got {self.name!r}.")
+        direction = {"minimize": "min", "maximize": "max"}.get(self.direction, self.direction)
+        if direction not in ("min", "max"):
+            raise ValueError(
+                f"Objective({self.name!r}): direction must be 'min' or 'max', got {self.direction!r}."
+            )
+        object.__setattr__(self, "direction", direction)
+
+    @property
+    def optuna_direction(self) -> str:
+        return "minimize" if self.direction == "min" else "maximize"
+
+    def better(self, a: float, b: float | None) -> bool:
+        """Whether ``a`` beats ``b`` (``None``/NaN ``b`` is beaten by any finite ``a``)."""
+        if not math.isfinite(a):
+            return False
+        if b is None or not math.isfinite(b):
+            return True
+        return a < b if self.direction == "min" else a > b
+
+    def best_index(self, values: list[float]) -> int | None:
+        """The index of the best finite value, or ``None``."""
+        best: int | None = None
+        for i, v in enumerate(values):
+            if self.better(v, None if best is None else values[best]):
+                best = i
+        return best
+
+
+def infer_direction(name: str) -> str:
+    """``"min"`` or ``"max"`` for a metric name, as Keras Tuner infers it.
+
+    Raises ``ValueError`` for a name it cannot tell.
+    """
+    base = name.lower()
+    if base.startswith("val_"):
+        base = base[4:]
+    if any(word in base for word in _MINIMIZE_WORDS):
+        return "min"
+    if any(word in base for word in _MAXIMIZE_WORDS):
+        return "max"
+    raise ValueError(
+        f"objective={name!r}: cannot tell whether to minimize or maximize it; pass "
+        f"tunefleet.Objective({name!r}, direction='max') (or 'min')."
+    )
+
+
+def as_objective(objective: Any) -> Objective:
+    """Turn a tuner's ``objective`` argument into an :class:`Objective`.
+
+    ``None`` means ``"val_loss"`` (minimized), as in Keras Tuner.
+    """
+    if objective is None:
+        return Objective("val_loss", "min")
+    if isinstance(objective, Objective):
+        return objective
+    if isinstance(objective, str):
+        return Objective(objective, infer_direction(objective))
+    if isinstance(objective, (list, tuple)):
+        if len(objective) == 1:
+            return as_objective(objective[0])
+        raise ValueError(
+            f"objective={objective!r}: tunefleet tuners optimize one objective; pass one "
+            "name or Objective (combine metrics in a custom HyperModel.fit if needed)."
+        )
+    name, direction = getattr(objective, "name", None), getattr(objective, "direction", None)
+    if isinstance(name, str) and isinstance(direction, str):  # e.g. a keras_tuner.Objective
+        return Objective(name, direction)
+    raise TypeError(
+        f"objective must be a metric name, an Objective or None, got {type(objective).__name__}."
+    )
+
+
+@dataclass
+class Trial:
+    """One stored trial, as Keras Tuner shows it.
+
+    Attributes:
+        trial_id: the trial's id (its Optuna trial number, as a string).
+        number: the Optuna trial number.
+        hyperparameters: the values tried, as a :class:`HyperParameters` (pass it to
+            ``hypermodel.build`` to rebuild the model).
+        score: the objective (the best epoch's value, averaged over folds and
+            executions), ``None`` if the trial did not complete.
+        status: ``"COMPLETED"``, ``"STOPPED"`` (pruned), ``"FAILED"``, ``"RUNNING"``.
+        metrics: every metric of the best epoch.
+        cv_scores: the objective per cross-validation fold (one value without ``cv``).
+        best_step: the best epoch (counting from 0).
+        model_path: the saved ``.keras`` model, if any.
+        error: the error message of a failed trial.
+    """
+
+    trial_id: str
+    number: int
+    hyperparameters: HyperParameters
+    score: float | None
+    status: str
+    metrics: dict[str, float] = field(default_factory=dict)
+    cv_scores: list[float] | None = None
+    best_step: int | None = None
+    model_path: str | None = None
+    error: str | None = None
+
+    def summary(self) -> None:
+        """Print the trial as Keras Tuner's ``Trial.summary()`` does."""
+        print(f"Trial {self.trial_id} summary")
+        print("Hyperparameters:")
+        for name, value in self.hyperparameters.values.items():
+            print(f"{name}: {value}")
+        if self.cv_scores is not None and len(self.cv_scores) > 1:
+            folds = ", ".join(f"{s:.4g}" for s in self.cv_scores)
+            print(f"Fold scores: [{folds}]")
+        if self.score is not None:
+            print(f"Score: {self.score}")
+        if self.error:
+            print(f"Error: {self.error.strip()}")
+
+
+def to_tuner_trial(frozen: FrozenTrial, space: _Space, project_dir: str, name: str) -> Trial:
+    """The Keras Tuner-style view of a stored Optuna trial."""
+    values = frozen.user_attrs.get(HP_ATTR)
+    if values is None:
+        values = space.values_of(dict(frozen.params))
+    record = frozen.user_attrs.get(CV_ATTR)
+    cv_scores = None
+    if record is not None:
+        cv_scores = [float(v) for v in record.get("test", {}).get(name, [])]
+    model = frozen.user_attrs.get(MODEL_ATTR)
+    return Trial(
+        trial_id=str(frozen.number),
+        number=frozen.number,
+        hyperparameters=HyperParameters._with_values(space, values),
+        score=frozen.value if frozen.state == TrialState.COMPLETE else None,
+        status=_STATUS.get(frozen.state, frozen.state.name),
+        metrics=dict(frozen.user_attrs.get(METRICS_ATTR, {})),
+        cv_scores=cv_scores,
+        best_step=frozen.user_attrs.get(BEST_STEP_ATTR),
+        model_path=None if model is None else os.path.join(project_dir, model),
+        error=frozen.user_attrs.get(ERROR_ATTR),
+    )
+
+
+class Oracle:
+    """Read-only Keras Tuner-style view of a tuner's study.
+
+    ``tuner.oracle.get_best_trials(n)`` and friends read the storage, so they answer
+    for trials run by any process, in this session or before.
+    """
+
+    def __init__(self, study: Callable[[], optuna.Study | None], tuner: Any) -> None:
+        self._get_study = study
+        self._tuner = tuner
+
+    @property
+    def objective(self) -> Objective:
+        return self._tuner._objective
+
+    @property
+    def max_trials(self) -> int | None:
+        return getattr(self._tuner, "max_trials", None)
+
+    @property
+    def hyperparameters(self) -> HyperParameters:
+        """The search space declared so far (values empty)."""
+        return HyperParameters._with_values(self._tuner._space, {})
+
+    @property
+    def study(self) -> optuna.Study | None:
+        """The Optuna study (``None`` before any search stored one)."""
+        return self._get_study()
+
+    def _frozen(self) -> list[FrozenTrial]:
+        study = self.study
+        if study is None:
+            return []
+        return [t for t in study.get_trials(deepcopy=False) if counts(t)]
+
+    def _view(self, frozen: FrozenTrial) -> Trial:
+        tuner = self._tuner
+        return to_tuner_trial(frozen, tuner._space, tuner.project_dir, tuner._objective.name)
+
+    @property
+    def trials(self) -> dict[str, Trial]:
+        """Every counted trial by id (interrupted and surplus ones left out)."""
+        return {str(t.number): self._view(t) for t in self._frozen()}
+
+    def get_trial(self, trial_id: str | int) -> Trial:
+        """The trial with this id (its number)."""
+        for t in self._frozen():
+            if str(t.number) == str(trial_id):
+                return self._view(t)
+        raise KeyError(f"no trial with id {trial_id!r} in this study.")
+
+    def get_best_trials(self, num_trials: int = 1) -> list[Trial]:
+        """The ``num_trials`` best completed trials, best first."""
+        done = [t for t in self._frozen() if t.state == TrialState.COMPLETE and t.value is not None]
+        reverse = self.objective.direction == "max"
+        done.sort(key=lambda t: (t.value, -t.number) if reverse else (t.value, t.number))
+        if reverse:
+            done.reverse()
+        return [self._view(t) for t in done[:num_trials]]
+
+    def __repr__(self) -> str:
+        return f"Oracle(objective={self.objective!r}, max_trials={self.max_trials!r})"
+
+
+def trial_state_counts(study: optuna.Study) -> dict[str, int]:
+    """Counted trials by state name, and the interrupted ones (for messages)."""
+    out = {"COMPLETE": 0, "PRUNED": 0, "FAIL": 0, "RUNNING": 0, "WAITING": 0, "interrupted": 0}
+    for t in study.get_trials(deepcopy=False):
+        if counts(t):
+            out[t.state.name] = out.get(t.state.name, 0) + 1
+        elif t.user_attrs.get(STATUS_ATTR) == "interrupted":
+            out["interrupted"] += 1
+    return out

@@ -1,0 +1,361 @@
+"""The ``tunefleet`` command line, on real SQLite files and real searches."""
+
+import csv
+import io
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+import tomllib
+from pathlib import Path
+
+import optuna
+import pytest
+from sklearn.datasets import load_iris
+from sklearn.neighbors import KNeighborsClassifier
+from typer.testing import CliRunner
+
+import tunefleet
+from tunefleet.cli import app, main
+from tunefleet.study import open_storage
+
+ROOT = Path(__file__).resolve().parents[1]
+runner = CliRunner()
+
+SKLEARN_SCRIPT = textwrap.dedent(
+    """
+    import tunefleet
+    from sklearn.datasets import load_iris
+    from sklearn.neighbors import KNeighborsClassifier
+
+    search = tunefleet.RandomizedSearchCV(
+        KNeighborsClassifier(), {"n_neighbors": tunefleet.Int(1, 40)},
+        n_iter=3, cv=2, random_state=0, study_name="iris-knn")
+
+    def data():
+        return load_iris(return_X_y=True)
+    """
+)
+
+
+def invoke(*args, **kwargs):
+    return runner.invoke(app, [str(a) for a in args], **kwargs)
+
+
+def cli(*args, cwd=None, timeout=600):
+    """``python -m tunefleet ARGS`` in a subprocess."""
+    return subprocess.run(
+        [sys.executable, "-m", "tunefleet", *map(str, args)],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        timeout=timeout,
+    )
+
+
+def trials_of(db, study):
+    # open_storage retries while another process creates the schema
+    return optuna.load_study(study_name=study, storage=open_storage(f"sqlite:///{db}")).trials
+
+
+@pytest.fixture(scope="module")
+def storage(tmp_path_factory):
+    """A SQLite file holding one finished study, filled by a real search."""
+    db = tmp_path_factory.mktemp("cli") / "tune.db"
+    tunefleet.RandomizedSearchCV(
+        KNeighborsClassifier(),
+        {"n_neighbors": tunefleet.Int(1, 40)},
+        n_iter=4,
+        cv=2,
+        random_state=0,
+        storage=f"sqlite:///{db}",
+        study_name="iris",
+    ).fit(*load_iris(return_X_y=True))
+    return db
+
+
+@pytest.mark.parametrize("command", [[], ["tune"], ["studies"], ["trials"], ["best"], ["delete"]])
+def test_every_command_has_help(command):
+    result = invoke(*command, "--help")
+    assert result.exit_code == 0, result.output
+    assert "Usage: tunefleet" in result.output and "--help" in result.output
+
+
+def test_console_script_is_declared():
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    assert project["project"]["scripts"]["tunefleet"] == "tunefleet.cli:main"
+    assert any(dep.startswith("typer>=") for dep in project["project"]["dependencies"])
+    assert callable(main)
+
+
+def test_studies_trials_and_best_read_the_storage(storage):
+    result = invoke("studies", storage, "--format", "json")
+    assert result.exit_code == 0, result.output
+    (row,) = json.loads(result.output)
+    assert (row["study"], row["trials"], row["complete"], row["direction"]) == (
+        "iris",
+        4,
+        4,
+        "maximize",
+    )
+    study = optuna.load_study(study_name="iris", storage=f"sqlite:///{storage}")
+    assert row["best_value"] == pytest.approx(study.best_value)
+
+    rows = json.loads(invoke("trials", storage, "--format", "json").output)  # one study: no --study
+    assert [r["number"] for r in rows] == [0, 1, 2, 3]
+    assert [r["params"]["n_neighbors"] for r in rows] == [
+        t.params["n_neighbors"] for t in study.trials
+    ]
+    assert all(len(r["cv"]["score"]) == 2 for r in rows)  # per-fold scores
+
+    table = list(csv.DictReader(io.StringIO(invoke("trials", storage, "-f", "csv").output)))
+    assert [float(r["value"]) for r in table] == pytest.approx([t.value for t in study.trials])
+    assert {"number", "state", "param_n_neighbors", "note"} <= set(table[0])
+
+    result = invoke("trials", f"sqlite:///{storage}", "--study", "iris")
+    assert result.exit_code == 0 and "trials of 'iris'" in result.output
+    assert "COMPLETE" in result.output
+
+    best = json.loads(invoke("best", storage, "--study", "iris", "-f", "json").output)
+    assert best["number"] == study.best_trial.number
+    assert best["params"] == study.best_trial.params
+    result = invoke("best", storage)
+    assert result.exit_code == 0 and f"#{study.best_trial.number}" in result.output
+
+
+def test_several_studies_need_study_and_unknown_ones_are_listed(tmp_path):
+    db = tmp_path / "two.db"
+    for name in ("a", "b"):
+        optuna.create_study(study_name=name, storage=f"sqlite:///{db}")
+    result = invoke("trials", db)
+    assert result.exit_code == 2 and "holds 2 studies ('a', 'b')" in result.output
+    result = invoke("best", db, "--study", "c")
+    assert result.exit_code == 1 and "no study 'c'" in result.output and "'a', 'b'" in result.output
+    result = invoke("best", db, "--study", "a")
+    assert result.exit_code == 1 and "has no completed trial yet" in result.output
+
+
+def test_a_missing_storage_is_an_error_and_is_not_created(tmp_path):
+    for command in ("studies", "trials", "best"):
+        result = invoke(command, tmp_path / "nope.db")
+        assert result.exit_code == 1 and "does not exist" in result.output
+    assert not (tmp_path / "nope.db").exists()
+
+
+def test_delete_asks_for_confirmation_unless_yes(tmp_path):
+    db = tmp_path / "del.db"
+    for name in ("a", "b"):
+        optuna.create_study(study_name=name, storage=f"sqlite:///{db}")
+    result = invoke("delete", db, "--study", "a", input="n\n")
+    assert result.exit_code == 1 and "Delete study 'a'" in result.output
+    assert set(optuna.get_all_study_names(f"sqlite:///{db}")) == {"a", "b"}
+    result = invoke("delete", db, "--study", "a", input="y\n")
+    assert result.exit_code == 0 and "Deleted study 'a'" in result.output
+    result = invoke("delete", db, "--study", "b", "--yes")
+    assert result.exit_code == 0
+    assert optuna.get_all_study_names(f"sqlite:///{db}") == []
+
+
+def test_a_script_without_the_expected_names_exits_2(tmp_path):
+    script = tmp_path / "empty.py"
+    script.write_text("x = 1\n")
+    done = cli("tune", script, cwd=tmp_path)
+    assert done.returncode == 2, done.stderr
+    assert "does not define search and data" in done.stderr
+    assert "`search` (a tunefleet tuner" in done.stderr
+    assert not (tmp_path / "tunefleet.db").exists()
+
+
+@pytest.mark.parametrize(
+    ("body", "args", "message"),
+    [
+        ("search = 3\ndef data():\n    return [], []\n", [], "not a tunefleet tuner or *SearchCV"),
+        (
+            SKLEARN_SCRIPT.replace("return load_iris(return_X_y=True)", "return 1"),
+            [],
+            "returned int; expected (X, y)",
+        ),
+        (SKLEARN_SCRIPT, ["--strategy", "annealing"], "--strategy 'annealing' is not a known"),
+        (SKLEARN_SCRIPT, ["--strategy", "tpe"], "does not apply to RandomizedSearchCV"),
+        (
+            SKLEARN_SCRIPT.replace("RandomizedSearchCV(", "GridSearchCV(")
+            .replace("tunefleet.Int(1, 40)", "[1, 5]")
+            .replace("n_iter=3, ", "")
+            .replace("random_state=0, ", ""),
+            ["--trials", "4"],
+            "--trials does not apply to GridSearchCV",
+        ),
+    ],
+)
+def test_bad_scripts_and_options_exit_2_before_any_trial(
+    tmp_path, monkeypatch, body, args, message
+):
+    monkeypatch.chdir(tmp_path)
+    script = tmp_path / f"script_{abs(hash(body + str(args)))}.py"
+    script.write_text(body)
+    result = invoke("tune", script, *args)
+    assert result.exit_code == 2, result.output
+    assert message in result.output
+    assert not (tmp_path / "tunefleet.db").exists()
+
+
+def test_tune_runs_a_search_cv_script_into_the_default_storage_and_resumes(tmp_path, monkeypatch):
+    script = tmp_path / "iris_search.py"
+    script.write_text(SKLEARN_SCRIPT)
+    done = cli("tune", script, "--trials", 3, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert "trials of 'iris-knn'" in done.stdout and "Best trial of 'iris-knn'" in done.stdout
+    db = tmp_path / "tunefleet.db"  # the default storage, in the current folder
+    first = {t.number: t.value for t in trials_of(db, "iris-knn")}
+    assert len(first) == 3
+    done = cli("tune", script, "--trials", 5, "--jobs", 1, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    trials = trials_of(db, "iris-knn")
+    assert len(trials) == 5 and {t.number: t.value for t in trials[:3]} == first
+    monkeypatch.chdir(tmp_path)
+    listed = invoke("trials", "--format", "json")  # the default storage again
+    assert [r["number"] for r in json.loads(listed.output)] == [0, 1, 2, 3, 4]
+
+
+TUNER_SCRIPT = textwrap.dedent(
+    """
+    import tunefleet as kt
+    import keras
+    from sklearn.datasets import load_digits
+
+
+    def build_model(hp):
+        model = keras.Sequential([keras.Input((64,)),
+            keras.layers.Dense(hp.Choice("units", [8, 16]), activation="relu"),
+            keras.layers.Dense(10, activation="softmax")])
+        model.compile(keras.optimizers.Adam(hp.Float("lr", 1e-3, 3e-2, sampling="log")),
+                      "sparse_categorical_crossentropy", metrics=["accuracy"])
+        return model
+
+
+    search = kt.RandomSearch(build_model, "val_accuracy", max_trials=10, directory="runs",
+                             project_name="digits")
+
+
+    def data():
+        x, y = load_digits(return_X_y=True)
+        x = (x / 16.0).astype("float32")
+        return x[:256], y[:256], {"epochs": 1, "batch_size": 64,
+                                  "validation_data": (x[256:384], y[256:384])}
+    """
+)
+
+
+@pytest.mark.slow
+def test_tune_runs_a_tuner_script_with_the_options_applied(tmp_path):
+    script = tmp_path / "digits_tuner.py"
+    script.write_text(TUNER_SCRIPT)
+    db = tmp_path / "cli.db"
+    done = cli(
+        "tune",
+        script,
+        "--storage",
+        db,
+        "--study",
+        "from-cli",
+        "--trials",
+        3,
+        "--jobs",
+        2,
+        "--strategy",
+        "tpe",
+        cwd=tmp_path,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "Best trial of 'from-cli'" in done.stdout
+    trials = trials_of(db, "from-cli")
+    assert [t.state.name for t in trials] == ["COMPLETE"] * 3
+    # --jobs 2: trials ran in worker processes, not in the command's own process
+    owners = {t.user_attrs["tunefleet:worker"].split(":")[1] for t in trials}
+    assert str(os.getpid()) not in owners and len(owners) >= 1
+    assert all((tmp_path / "runs" / "digits" / f"trial_{t.number:04d}").is_dir() for t in trials)
+
+
+SLOW_SCRIPT = textwrap.dedent(
+    """
+    import time
+    import tunefleet
+    from sklearn.base import BaseEstimator, ClassifierMixin
+    from sklearn.datasets import load_iris
+
+
+    class Slow(ClassifierMixin, BaseEstimator):
+        def __init__(self, c=1.0):
+            self.c = c
+
+        def fit(self, X, y):
+            time.sleep(0.4)
+            self.classes_ = sorted(set(y))
+            return self
+
+        def predict(self, X):
+            return [self.classes_[0]] * len(X)
+
+
+    search = tunefleet.RandomizedSearchCV(Slow(), {"c": tunefleet.Float(0.1, 1.0)}, n_iter=6,
+                                          cv=2, random_state=0, study_name="slow")
+
+
+    def data():
+        return load_iris(return_X_y=True)
+    """
+)
+
+
+@pytest.mark.slow
+def test_ctrl_c_keeps_completed_trials_and_the_next_run_resumes(tmp_path):
+    script = tmp_path / "slow_search.py"
+    script.write_text(SLOW_SCRIPT)
+    db = tmp_path / "tunefleet.db"
+    process = subprocess.Popen(
+        [sys.executable, "-m", "tunefleet", "tune", str(script)],
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        assert process.poll() is None, process.communicate()
+        if db.exists():
+            try:
+                if sum(t.state.name == "COMPLETE" for t in trials_of(db, "slow")) >= 2:
+                    break
+            except KeyError:
+                pass
+        time.sleep(0.1)
+    time.sleep(0.3)  # inside the next trial
+    process.send_signal(signal.SIGINT)
+    _, err = process.communicate(timeout=60)
+    assert process.returncode == 130, err
+    assert "Completed trials are stored" in err
+    kept = {t.number: t.value for t in trials_of(db, "slow") if t.state.name == "COMPLETE"}
+    assert len(kept) >= 2
+    done = cli("tune", script, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    trials = trials_of(db, "slow")
+    counted = [t for t in trials if "tunefleet:status" not in t.user_attrs]
+    assert len(counted) == 6 and all(t.state.name == "COMPLETE" for t in counted)
+    assert {t.number: t.value for t in trials if t.number in kept} == kept
+    assert any(t.user_attrs.get("tunefleet:status") == "interrupted" for t in trials)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    ("example", "study"),
+    [("kt_digits_mlp.py", "kt_digits_mlp"), ("sklearn_diabetes_randomized.py", "diabetes-mlp")],
+)
+def test_the_examples_run_with_tunefleet_tune(tmp_path, example, study):
+    db = tmp_path / "examples.db"
+    done = cli("tune", ROOT / "examples" / example, "--trials", 2, "--storage", db, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert f"Best trial of '{study}'" in done.stdout
+    assert [t.state.name for t in trials_of(db, study)] == ["COMPLETE"] * 2
