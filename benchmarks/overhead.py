@@ -16,9 +16,12 @@ Usage: python benchmarks/overhead.py [--trials 1000] [--repeats 3] [--fits 100] 
 
 from __future__ import annotations
 
+import os
+
+os.environ.setdefault("KERAS_BACKEND", "jax")  # the default backend; override to compare
+
 import argparse
 import gc
-import os
 import platform
 import statistics
 import tempfile

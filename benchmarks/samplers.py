@@ -18,7 +18,7 @@ import warnings
 
 import numpy as np
 from sklearn.datasets import load_breast_cancer, load_digits, load_wine
-from sklearn.ensemble import HistGradientBoostingClassifier
+from sklearn.neighbors import KNeighborsClassifier
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 from sklearn.svm import SVC
@@ -38,13 +38,12 @@ def tasks():
     )
     X, y = load_breast_cancer(return_X_y=True)
     yield (
-        "HistGradientBoosting on breast_cancer (4 mixed parameters)",
-        HistGradientBoostingClassifier(max_iter=50),
+        "k-nearest neighbours on scaled breast_cancer (integers + categorical)",
+        make_pipeline(StandardScaler(), KNeighborsClassifier()),
         {
-            "learning_rate": Float(1e-3, 1.0, log=True),
-            "max_leaf_nodes": Int(2, 64, log=True),
-            "l2_regularization": Float(1e-6, 10.0, log=True),
-            "max_features": Float(0.2, 1.0),
+            "kneighborsclassifier__n_neighbors": Int(1, 60),
+            "kneighborsclassifier__weights": Categorical(["uniform", "distance"]),
+            "kneighborsclassifier__p": Int(1, 3),
         },
         X,
         y,

@@ -1,0 +1,35 @@
+"""Model compression for Keras 3: quantization, pruning, distillation, and size trade-offs.
+
+Each compression function works on a copy (or, for distillation, a new student)
+and returns ``(new_model, report)`` with a `CompressionReport`. The measurement
+helpers (`count_params`, `model_size_bytes`, `compressed_size_bytes`,
+`measure_latency`) and `pick_smallest_within` serve accuracy-versus-size searches.
+"""
+
+from tunefleet.keras.compression.distillation import distill
+from tunefleet.keras.compression.measure import (
+    compressed_size_bytes,
+    count_params,
+    measure_latency,
+    model_size_bytes,
+)
+from tunefleet.keras.compression.pruning import MagnitudePruning, PolynomialSparsity, prune
+from tunefleet.keras.compression.quantization import QUANTIZATION_MODES, quantize
+from tunefleet.keras.compression.report import CompressionReport, compression_table
+from tunefleet.keras.compression.tradeoff import pick_smallest_within
+
+__all__ = [
+    "QUANTIZATION_MODES",
+    "CompressionReport",
+    "MagnitudePruning",
+    "PolynomialSparsity",
+    "compressed_size_bytes",
+    "compression_table",
+    "count_params",
+    "distill",
+    "measure_latency",
+    "model_size_bytes",
+    "pick_smallest_within",
+    "prune",
+    "quantize",
+]
