@@ -1,0 +1,375 @@
+"""Fleet training vs. one-model-at-a-time tuning on the same configurations.
+
+Trains the same N random configurations (learning rate log-uniform 1e-4..1e-2,
+widths from a fixed set, dropout uniform 0..0.5) of a digits MLP and of a small
+digits CNN with:
+
+* Keras Tuner ``RandomSearch`` (its oracle draws the configuration index),
+* Optuna + ``model.fit`` (the configurations are enqueued, then optimized),
+* plain one-by-one training (build + ``fit`` each; tunefleet without fleets),
+* ``tunefleet.fleet.FleetTrainer``.
+
+Every trial is built after ``keras.utils.set_random_seed(SEED)``, so all four train
+the same models from the same initial weights on the same batches. Wall times
+include model building and compilation. The score of a trial is its best
+validation accuracy over epochs (Keras Tuner's default objective).
+
+Usage::
+
+    python benchmarks/throughput.py                 # 64 trials x 20 epochs, MLP and CNN
+    python benchmarks/throughput.py --quick         # 8 trials x 3 epochs
+    python benchmarks/throughput.py --models mlp --anchors fleet,plain --trials 16
+
+Runs unchanged on GPU (JAX picks the device; the script prints which).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shutil
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from typing import Any
+
+os.environ.setdefault("KERAS_BACKEND", "jax")
+
+import jax
+import keras
+import numpy as np
+from sklearn.datasets import load_digits
+from sklearn.model_selection import train_test_split
+
+from tunefleet.fleet import FleetTrainer
+
+SEED = 0
+BATCH = 32
+WIDTHS = (32, 64, 128)
+CNN_FILTERS = ((8, 16, 32), (16, 32, 64))  # per conv layer, indexed like WIDTHS
+
+
+# ----------------------------------------------------------------- problem
+def load_data(image: bool) -> tuple[np.ndarray, ...]:
+    x, y = load_digits(return_X_y=True)
+    x = (x / 16.0).astype("float32")
+    y = y.astype("int32")
+    xt, xv, yt, yv = train_test_split(x, y, test_size=0.2, random_state=0, stratify=y)
+    if image:
+        xt, xv = xt.reshape(-1, 8, 8, 1), xv.reshape(-1, 8, 8, 1)
+    return xt, yt, xv, yv
+
+
+def sample_configs(n: int, seed: int = 1) -> list[dict[str, Any]]:
+    rng = np.random.default_rng(seed)
+    return [
+        {
+            "lr": float(10 ** rng.uniform(-4, -2)),
+            "w1": int(rng.integers(len(WIDTHS))),
+            "w2": int(rng.integers(len(WIDTHS))),
+            "w3": int(rng.integers(len(WIDTHS))),
+            "dropout": float(rng.uniform(0.0, 0.5)),
+        }
+        for _ in range(n)
+    ]
+
+
+def build_mlp(lr: float, w1: int, w2: int, w3: int, dropout: float) -> keras.Model:
+    """64-w1-w2-w3-10 MLP (w from 32/64/128), Dropout after each hidden layer, Adam."""
+    layers: list[Any] = [keras.Input((64,))]
+    for w in (w1, w2, w3):
+        layers += [keras.layers.Dense(WIDTHS[w], activation="relu"), keras.layers.Dropout(dropout)]
+    layers.append(keras.layers.Dense(10, activation="softmax"))
+    model = keras.Sequential(layers)
+    model.compile(
+        optimizer=keras.optimizers.Adam(lr),
+        loss="sparse_categorical_crossentropy",
+        metrics=["accuracy"],
+    )
+    return model
+
+
+def build_cnn(lr: float, w1: int, w2: int, w3: int, dropout: float) -> keras.Model:
+    """Conv(8/16/32)-pool-Conv(16/32/64)-flatten-dropout-Dense(32/64/128)-10, Adam."""
+    model = keras.Sequential(
+        [
+            keras.Input((8, 8, 1)),
+            keras.layers.Conv2D(CNN_FILTERS[0][w1], 3, padding="same", activation="relu"),
+            keras.layers.MaxPooling2D(2),
+            keras.layers.Conv2D(CNN_FILTERS[1][w2], 3, padding="same", activation="relu"),
+            keras.layers.Flatten(),
+            keras.layers.Dropout(dropout),
+            keras.layers.Dense(WIDTHS[w3], activation="relu"),
+            keras.layers.Dense(10, activation="softmax"),
+        ]
+    )
+    model.compile(
+        optimizer=keras.optimizers.Adam(lr),
+        loss="sparse_categorical_crossentropy",
+        metrics=["accuracy"],
+    )
+    return model
+
+
+def seeded(build: Callable[..., keras.Model], config: dict[str, Any]) -> keras.Model:
+    keras.utils.set_random_seed(SEED)
+    return build(**config)
+
+
+# ----------------------------------------------------------------- anchors
+def run_plain(build, configs, data, epochs) -> list[float]:
+    xt, yt, xv, yv = data
+    scores = []
+    for config in configs:
+        model = seeded(build, config)
+        hist = model.fit(
+            xt, yt, epochs=epochs, batch_size=BATCH, validation_data=(xv, yv), verbose=0
+        )
+        scores.append(max(hist.history["val_accuracy"]))
+    return scores
+
+
+def run_optuna(build, configs, data, epochs) -> list[float]:
+    import optuna
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    xt, yt, xv, yv = data
+    study = optuna.create_study(direction="maximize", sampler=optuna.samplers.RandomSampler(0))
+    for config in configs:
+        study.enqueue_trial(config)
+
+    def objective(trial: optuna.Trial) -> float:
+        config = {
+            "lr": trial.suggest_float("lr", 1e-4, 1e-2, log=True),
+            "w1": trial.suggest_int("w1", 0, len(WIDTHS) - 1),
+            "w2": trial.suggest_int("w2", 0, len(WIDTHS) - 1),
+            "w3": trial.suggest_int("w3", 0, len(WIDTHS) - 1),
+            "dropout": trial.suggest_float("dropout", 0.0, 0.5),
+        }
+        model = seeded(build, config)
+        hist = model.fit(
+            xt, yt, epochs=epochs, batch_size=BATCH, validation_data=(xv, yv), verbose=0
+        )
+        return max(hist.history["val_accuracy"])
+
+    study.optimize(objective, n_trials=len(configs))
+    return [t.value for t in study.trials]
+
+
+def run_keras_tuner(build, configs, data, epochs) -> list[float]:
+    import keras_tuner as kt
+
+    xt, yt, xv, yv = data
+
+    def hypermodel(hp: kt.HyperParameters) -> keras.Model:
+        return seeded(build, configs[hp.Int("config", 0, len(configs) - 1)])
+
+    directory = tempfile.mkdtemp(prefix="kt-bench-")
+    try:
+        tuner = kt.RandomSearch(
+            hypermodel,
+            objective="val_accuracy",
+            max_trials=len(configs),
+            seed=SEED,
+            directory=directory,
+            project_name="bench",
+            overwrite=True,
+        )
+        # RandomSearch redraws a seen configuration up to 20 times before giving up;
+        # with exactly N values to visit it must be allowed to keep drawing.
+        tuner.oracle._max_collisions = 100_000
+        tuner.search(xt, yt, epochs=epochs, batch_size=BATCH, validation_data=(xv, yv), verbose=0)
+        trials = tuner.oracle.trials.values()
+        return [t.score for t in trials if t.score is not None]
+    finally:
+        shutil.rmtree(directory, ignore_errors=True)
+
+
+def run_fleet(build, configs, data, epochs) -> list[float]:
+    xt, yt, xv, yv = data
+    trainer = FleetTrainer(build, seed=SEED)
+    result = trainer.fit(configs, xt, yt, epochs=epochs, batch_size=BATCH, validation_data=(xv, yv))
+    run_fleet.last = result  # type: ignore[attr-defined]
+    return [max(h["val_accuracy"]) for h in result.history]
+
+
+ANCHORS: dict[str, Callable[..., list[float]]] = {
+    "keras_tuner": run_keras_tuner,
+    "optuna": run_optuna,
+    "plain": run_plain,
+    "fleet": run_fleet,
+}
+
+
+# ----------------------------------------------------------------- driver
+def warm_up() -> None:
+    """Start JAX's backend and Keras once, outside every timing."""
+    model = seeded(build_mlp, {"lr": 1e-3, "w1": 0, "w2": 0, "w3": 0, "dropout": 0.0})
+    model.fit(np.zeros((4, 64), "float32"), np.zeros(4, "int32"), epochs=1, verbose=0)
+
+
+def throughput_curve(build, configs, data) -> str:
+    xt, yt, _, _ = data
+    trainer = FleetTrainer(build, seed=SEED, measure_throughput=True)
+    t0 = time.perf_counter()
+    plan = trainer.plan(configs, batch_size=BATCH, x=xt, y=yt)
+    seconds = time.perf_counter() - t0
+    return f"{plan.report()}\n(measuring took {seconds:.1f} s, compiles included)"
+
+
+def timed_run(model_name: str, anchor: str, configs: list[dict], epochs: int) -> dict[str, Any]:
+    """Run one anchor once in this process; wall time includes building and compiling."""
+    build = {"mlp": build_mlp, "cnn": build_cnn}[model_name]
+    data = load_data(image=model_name == "cnn")
+    t0 = time.perf_counter()
+    scores = ANCHORS[anchor](build, configs, data, epochs)
+    row: dict[str, Any] = {
+        "seconds": time.perf_counter() - t0,
+        "best_val_accuracy": max(scores),
+        "trials": len(scores),
+    }
+    if anchor == "fleet":
+        result = run_fleet.last  # type: ignore[attr-defined]
+        stats = result.stats
+        row.update(
+            groups=len(result.groups),
+            compile_seconds=stats["compile_seconds"],
+            build_seconds=stats["read_seconds"],
+            setup_seconds=stats["setup_seconds"],
+            train_seconds=stats["train_seconds"],
+            plan=stats["plan"].report(),
+        )
+    return row
+
+
+def isolated_run(model_name: str, anchor: str, trials: int, epochs: int) -> dict[str, Any]:
+    """``timed_run`` in a fresh Python process, so no anchor reuses another's compilations."""
+    import subprocess
+
+    with tempfile.NamedTemporaryFile(suffix=".json", delete=False) as fh:
+        out = fh.name
+    cmd = [
+        sys.executable,
+        __file__,
+        "--worker",
+        f"{model_name}:{anchor}",
+        "--trials",
+        str(trials),
+        "--epochs",
+        str(epochs),
+        "--json",
+        out,
+    ]
+    try:
+        subprocess.run(cmd, check=True)
+        with open(out) as fh:
+            return json.load(fh)
+    finally:
+        os.unlink(out)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--trials", type=int, default=64)
+    parser.add_argument("--epochs", type=int, default=20)
+    parser.add_argument("--quick", action="store_true", help="8 trials x 3 epochs")
+    parser.add_argument("--models", default="mlp,cnn")
+    parser.add_argument("--anchors", default="keras_tuner,optuna,plain,fleet")
+    parser.add_argument("--fleet-repeats", type=int, default=3, help="fleet runs (median)")
+    parser.add_argument("--curve", action="store_true", help="also measure throughput curves")
+    parser.add_argument("--json", help="write the figures to this file")
+    parser.add_argument(
+        "--same-process",
+        action="store_true",
+        help="run all anchors in this process (default: each run in a fresh process)",
+    )
+    parser.add_argument("--worker", help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.quick:
+        args.trials, args.epochs = 8, 3
+    configs = sample_configs(args.trials)
+
+    if args.worker:  # one isolated run, figures to --json
+        model_name, anchor = args.worker.split(":")
+        warm_up()
+        row = timed_run(model_name, anchor, configs, args.epochs)
+        with open(args.json, "w") as fh:
+            json.dump(row, fh)
+        return 0
+
+    device = jax.devices()[0]
+    print(f"device: {device.platform} {device.device_kind} ({jax.device_count()} device(s))")
+    print(
+        f"host: {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs; "
+        f"load average {os.getloadavg()[0]:.1f}; jax {jax.__version__}, keras {keras.__version__}"
+    )
+    print(f"{args.trials} trials x {args.epochs} epochs, batch {BATCH}\n")
+    if args.same_process:
+        warm_up()
+    figures: dict[str, Any] = {"device": str(device), "trials": args.trials, "epochs": args.epochs}
+    for model_name in args.models.split(","):
+        rows: dict[str, Any] = {}
+        for anchor in args.anchors.split(","):
+            repeats = args.fleet_repeats if anchor == "fleet" else 1
+            runs = []
+            for _ in range(repeats):
+                try:
+                    if args.same_process:
+                        runs.append(timed_run(model_name, anchor, configs, args.epochs))
+                    else:
+                        runs.append(isolated_run(model_name, anchor, args.trials, args.epochs))
+                except Exception as err:  # report, keep benchmarking the others
+                    print(f"{model_name} {anchor}: failed: {type(err).__name__}: {err}")
+                    break
+            if not runs:
+                continue
+            row = dict(runs[len(runs) // 2] if len(runs) % 2 else runs[0])
+            row["seconds"] = statistics.median(r["seconds"] for r in runs)
+            row["all_seconds"] = [round(r["seconds"], 2) for r in runs]
+            row["load_average"] = round(os.getloadavg()[0], 1)
+            rows[anchor] = row
+            extra = ""
+            if anchor == "fleet":
+                extra = (
+                    f"  [groups {row['groups']}, compile {row['compile_seconds']:.1f} s, "
+                    f"build {row['build_seconds']:.1f} s, train {row['train_seconds']:.1f} s; "
+                    f"runs {row['all_seconds']}]"
+                )
+            print(
+                f"{model_name:4s} {anchor:12s} {row['seconds']:8.1f} s  "
+                f"best val acc {100 * row['best_val_accuracy']:6.2f}%  "
+                f"({row['trials']} trials){extra}",
+                flush=True,
+            )
+        if "fleet" in rows:
+            fleet = rows["fleet"]
+            for anchor, row in rows.items():
+                if anchor == "fleet":
+                    continue
+                row["fleet_speedup"] = row["seconds"] / fleet["seconds"]
+                row["accuracy_gap_points"] = 100 * (
+                    fleet["best_val_accuracy"] - row["best_val_accuracy"]
+                )
+                print(
+                    f"{model_name:4s} fleet vs {anchor:12s} {row['fleet_speedup']:6.1f}x faster, "
+                    f"best val acc {row['accuracy_gap_points']:+.2f} points"
+                )
+        if args.curve:
+            build = {"mlp": build_mlp, "cnn": build_cnn}[model_name]
+            curve = throughput_curve(build, configs, load_data(image=model_name == "cnn"))
+            print(curve)
+            figures[f"{model_name}_curve"] = curve
+        figures[model_name] = rows
+        print(flush=True)
+        if args.json:
+            with open(args.json, "w") as fh:
+                json.dump(figures, fh, indent=2)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

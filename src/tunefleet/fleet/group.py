@@ -1,0 +1,251 @@
+"""One compile group: its widest template model and every trial's padded starting state.
+
+A group is a set of trials with equal signatures. ``GroupProgram`` holds what they
+share (the template layers, an optimizer built on the template's variables, the
+compiled loss and metrics); ``TrialStart`` holds one trial's zero-padded initial
+weights, optimizer state and per-trial hyperparameter arrays. Both are plain data:
+the trainer stacks ``TrialStart``s along a leading trial axis.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import jax
+import keras
+import numpy as np
+
+from tunefleet.fleet.forward import ForwardProgram, conv_as_matmul_ok
+from tunefleet.fleet.introspect import WIDTH_KEYS, TrialSpec, layer_chain
+from tunefleet.fleet.padding import Recipe, chain_layouts, layout_mask, pad, variable_recipe
+
+
+@dataclass
+class TrialStart:
+    """One trial's initial state, zero-padded to the group template.
+
+    Args:
+        params: Per layer, trainable arrays.
+        nontrain: Per layer, non-trainable arrays.
+        opt: Optimizer variable values (iterations, learning rate, slots).
+        hp: Per-trial hyperparameter arrays used by the forward pass/optimizer.
+        recipes: Per layer, ``(trainable_recipes, nontrainable_recipes)``.
+    """
+
+    params: list[list[np.ndarray]]
+    nontrain: list[list[np.ndarray]]
+    opt: list[np.ndarray]
+    hp: dict[str, Any]
+    recipes: list[tuple[list[Recipe], list[Recipe]]]
+
+
+class GroupProgram:
+    """What the trials of one compile group share.
+
+    Args:
+        specs: The group's trials (equal signatures). The first trial's compiled
+            loss and metrics are used for the whole group.
+
+    Example:
+
+    >>> program = GroupProgram([read_trial(build_fn(units=u)) for u in (16, 64)])  # doctest: +SKIP
+    >>> program.template.layers[0].units                                            # doctest: +SKIP
+    64
+    """
+
+    @staticmethod
+    def key_of(specs: list[TrialSpec]) -> tuple:
+        """What decides a program: signature, the largest widths, which widths vary.
+
+        Groups with equal keys can reuse one another's program and compilations.
+        """
+        first = specs[0]
+        widths = [s.widths for s in specs]
+        full = tuple(
+            None if w is None else max(ws[k] for ws in widths) for k, w in enumerate(first.widths)
+        )
+        varying = tuple(
+            k
+            for k, w in enumerate(first.widths)
+            if w is not None and len({ws[k] for ws in widths}) > 1
+        )
+        regularized = tuple(sorted({key for s in specs for key in s.regularizers}))
+        return (first.signature, full, varying, regularized)
+
+    def __init__(self, specs: list[TrialSpec]) -> None:
+        first = specs[0]
+        self.signature = first.signature
+        n_layers = len(first.layers)
+        self.full_widths = tuple(
+            None if first.widths[k] is None else max(s.widths[k] for s in specs)
+            for k in range(n_layers)
+        )
+        self.template = self._widest_model(specs)
+        self.layers = layer_chain(self.template)
+        input_shape = (None, *self.template.inputs[0].shape[1:])
+        self.input_shape = input_shape
+        self.full_layouts = chain_layouts(self.layers, input_shape)
+        trial_layouts = [chain_layouts(s.layers, input_shape) for s in specs]
+        mask_layers = frozenset(
+            k
+            for k in range(n_layers)
+            if any(lay[k][1] != self.full_layouts[k][1] for lay in trial_layouts)
+        )
+        dropout_layers = frozenset(
+            k for k, layer in enumerate(self.layers) if type(layer).__name__ == "Dropout"
+        )
+        linear = tuple(sorted({key for s in specs for key in s.regularizers}))
+        fixed = tuple(
+            (k, j)
+            for k, layer in enumerate(self.layers)
+            for j, v in enumerate(layer.trainable_variables)
+            if getattr(v, "regularizer", None) is not None and (k, j) not in linear
+        )
+        patch_convs = frozenset()
+        if jax.devices()[0].platform == "cpu":
+            patch_convs = frozenset(
+                k for k, layer in enumerate(self.layers) if conv_as_matmul_ok(layer)
+            )
+        self.forward = ForwardProgram(
+            layers=self.layers,
+            patch_convs=patch_convs,
+            dropout_layers=dropout_layers,
+            mask_layers=mask_layers,
+            linear_regularized=linear,
+            fixed_regularized=fixed,
+        )
+        source = first.model.optimizer
+        self.optimizer = type(source).from_config(source.get_config())
+        self.flat_trainables = [v for layer in self.layers for v in layer.trainable_variables]
+        self.optimizer.build(self.flat_trainables)
+        self.opt_reference = optimizer_references(self.optimizer, self.flat_trainables)
+        lr = self.optimizer.learning_rate
+        self.lr_index = next((i for i, v in enumerate(self.optimizer.variables) if v is lr), None)
+        self.optimizer_floats = tuple(sorted(first.optimizer_floats))
+        self.compile_loss = first.model._compile_loss
+        self.loss_divides_by_batch = loss_reduction(first.model.loss) in (
+            "sum_over_batch_size",
+            "mean",
+        )
+        self.compile_metrics = first.model._compile_metrics
+        self.metric_names: list[str] = []
+        self._metric_start: list[np.ndarray] = []
+        self._built_for: tuple | None = None
+
+    def _widest_model(self, specs: list[TrialSpec]) -> keras.Model:
+        """The first trial's model, or a clone of it with the group's largest widths."""
+        first = specs[0]
+        if all(s.widths == first.widths for s in specs):
+            return first.model
+        widen = {
+            layer.name: full
+            for layer, full in zip(first.layers, self.full_widths, strict=True)
+            if full is not None
+        }
+
+        def clone(layer: keras.layers.Layer) -> keras.layers.Layer:
+            config = layer.get_config()
+            if layer.name in widen:
+                config[WIDTH_KEYS[type(layer).__name__]] = widen[layer.name]
+            return type(layer).from_config(config)
+
+        return keras.models.clone_model(first.model, clone_function=clone)
+
+    def prepare_metrics(self, x_sample: np.ndarray, y_sample: np.ndarray) -> None:
+        """Build the compiled loss and metrics for the data's shapes (eagerly, once)."""
+        key = (x_sample.shape[1:], y_sample.shape[1:], str(y_sample.dtype))
+        if self._built_for == key:
+            return
+        y_pred = self.template(x_sample[:2], training=False)
+        y_true = keras.ops.convert_to_tensor(y_sample[:2])
+        if not self.compile_loss.built:
+            self.compile_loss.build(y_true, y_pred)
+        if self.compile_metrics is not None:
+            if not self.compile_metrics.built:
+                self.compile_metrics.build(y_true, y_pred)
+            self.compile_metrics.reset_state()
+            self.metric_names = list(self.compile_metrics.result().keys())
+            self._metric_start = [np.asarray(v.value) for v in self.compile_metrics.variables]
+        self._built_for = key
+
+    @property
+    def metric_start(self) -> list[np.ndarray]:
+        """Initial (reset) values of the compiled metrics' variables."""
+        return self._metric_start
+
+    def trial_start(self, spec: TrialSpec) -> TrialStart:
+        """Zero-pad one trial's initial state into the template's shapes."""
+        trial_layouts = chain_layouts(spec.layers, self.input_shape)
+        params, nontrain, recipes = [], [], []
+        for k, (layer, full_layer) in enumerate(zip(spec.layers, self.layers, strict=True)):
+            layer_recipes: tuple[list[Recipe], list[Recipe]] = ([], [])
+            if k in self.forward.dropout_layers:
+                # A rate-0 Dropout has no seed generator; its seed is never used.
+                params.append([])
+                nontrain.append([dropout_seed(layer)])
+                recipes.append(layer_recipes)
+                continue
+            for variables, full_variables, out, slot in (
+                (layer.trainable_variables, full_layer.trainable_variables, params, 0),
+                (layer.non_trainable_variables, full_layer.non_trainable_variables, nontrain, 1),
+            ):
+                arrays = []
+                for v, fv in zip(variables, full_variables, strict=True):
+                    recipe = variable_recipe(
+                        tuple(v.shape), tuple(fv.shape), trial_layouts[k], self.full_layouts[k]
+                    )
+                    layer_recipes[slot].append(recipe)
+                    arrays.append(pad(np.asarray(v.value), recipe))
+                out.append(arrays)
+            recipes.append(layer_recipes)
+        opt = [np.asarray(v.value) for v in self.optimizer.variables]
+        if self.lr_index is not None:
+            opt[self.lr_index] = np.asarray(spec.learning_rate, dtype=opt[self.lr_index].dtype)
+        hp: dict[str, Any] = {
+            "keep": {str(k): np.float32(p) for k, p in spec.keep.items()},
+            "mask": {
+                str(k): layout_mask(trial_layouts[k][1], self.full_layouts[k][1])
+                for k in sorted(self.forward.mask_layers)
+            },
+            "reg": {
+                f"{k}/{j}": tuple(np.float32(v) for v in spec.regularizers.get((k, j), (0.0, 0.0)))
+                for (k, j) in self.forward.linear_regularized
+            },
+            "opt": {
+                name: np.float32(spec.optimizer_floats[name]) for name in self.optimizer_floats
+            },
+        }
+        return TrialStart(params=params, nontrain=nontrain, opt=opt, hp=hp, recipes=recipes)
+
+
+def dropout_seed(layer: keras.layers.Layer) -> np.ndarray:
+    """The seed state of a Dropout layer (``[0, 0]`` when it has none)."""
+    generator = getattr(layer, "seed_generator", None)
+    if generator is None:
+        return np.zeros((2,), dtype=np.uint32)
+    return np.asarray(generator.state.value)
+
+
+def loss_reduction(loss: Any) -> str:
+    """The reduction of a compiled ``loss`` (strings and functions reduce by batch size)."""
+    reduction = getattr(loss, "reduction", None)
+    return "sum_over_batch_size" if reduction is None else str(reduction)
+
+
+def optimizer_references(optimizer: Any, trainables: list) -> list[int | None]:
+    """For each optimizer variable, the index of the trainable variable it shadows.
+
+    Keras names slot variables ``{variable.path with / as _}_{slot}``; iteration
+    counters and learning rates shadow nothing (``None``).
+    """
+    names = [v.path.replace("/", "_") for v in trainables]
+    out: list[int | None] = []
+    for v in optimizer.variables:
+        matches = [
+            (len(name), j)
+            for j, name in enumerate(names)
+            if v.name.startswith(name + "_") and tuple(v.shape) == tuple(trainables[j].shape)
+        ]
+        out.append(max(matches)[1] if matches else None)
+    return out

@@ -1,0 +1,317 @@
+"""The jitted, trial-vmapped training epoch and evaluation of one compile group.
+
+One trial's step is written once (forward, loss, ``jax.value_and_grad``, Keras
+``optimizer.stateless_apply``, compiled metrics) and ``jax.vmap``-ed over the
+leading trial axis of the state and of the per-trial hyperparameters; the batch is
+shared by all trials. An epoch is one ``jax.jit`` program, a ``lax.scan`` over the
+epoch's batches. The partial last batch of ``model.fit`` is padded to full size
+with 0-weight rows, so that one step program serves every batch (compiling a
+second step for the last batch would double the compile time): its loss and
+metrics count the real rows only, BatchNormalization gets the row mask, and
+dropout draws the same bits for the real rows as an unpadded draw would
+(threefry is partitionable).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from keras import ops
+
+from tunefleet.fleet.group import GroupProgram
+
+Array = Any
+
+
+@dataclass
+class FleetState:
+    """Stacked state of a fleet; every leaf has a leading trial axis.
+
+    Args:
+        params: Per layer, trainable arrays.
+        nontrain: Per layer, non-trainable arrays.
+        opt: Optimizer variables.
+    """
+
+    params: list[list[Array]]
+    nontrain: list[list[Array]]
+    opt: list[Array]
+
+
+jax.tree_util.register_dataclass(
+    FleetState, data_fields=["params", "nontrain", "opt"], meta_fields=[]
+)
+
+
+@contextlib.contextmanager
+def traced_attributes(obj: Any, values: dict[str, Array]) -> Iterator[None]:
+    """Temporarily set float attributes (e.g. ``beta_1``) to traced per-trial values."""
+    saved = {name: getattr(obj, name) for name in values}
+    try:
+        for name, value in values.items():
+            object.__setattr__(obj, name, value)
+        yield
+    finally:
+        for name, value in saved.items():
+            object.__setattr__(obj, name, value)
+
+
+class GroupFunctions:
+    """Jitted epoch and evaluation functions for one :class:`GroupProgram`.
+
+    Args:
+        program: The group.
+        eval_batch_size: Largest number of validation samples run at once.
+
+    Example:
+
+    >>> fns = GroupFunctions(program)                                   # doctest: +SKIP
+    >>> state, logs = fns.train_epoch(state, hp, x, y, idx, rest)       # doctest: +SKIP
+    """
+
+    def __init__(self, program: GroupProgram, eval_batch_size: int = 2048) -> None:
+        self.program = program
+        self.eval_batch_size = eval_batch_size
+        self.traces = {"train": 0, "eval": 0}
+        self.compile_seconds: dict[str, float] = {"train": 0.0, "eval": 0.0}
+        self.curve: Any = None  # optional ThroughputCurve, used to price compaction
+        self.train_epoch = jax.jit(self._train_epoch)
+        self.evaluate = jax.jit(self._evaluate)
+        self._compiled: dict[tuple, Any] = {}
+
+    # ----------------------------------------------------------- compiled calls
+    def _executable(self, kind: str, fn: Any, args: tuple) -> Any:
+        key = (kind, *(getattr(a, "shape", None) for a in jax.tree_util.tree_leaves(args[2:])))
+        key = (*key, args[0].opt[0].shape[0])
+        exe = self._compiled.get(key)
+        if exe is None:
+            start = time.perf_counter()
+            exe = fn.lower(*args).compile()
+            self.compile_seconds[kind] += time.perf_counter() - start
+            self._compiled[key] = exe
+        return exe
+
+    def run_train(
+        self, state: FleetState, hp: dict, x: Array, y: Array, batches: Array, weights: Array
+    ) -> tuple[FleetState, dict[str, Array]]:
+        """One training epoch of the fleet (compiled once per fleet size and data shape)."""
+        args = (state, hp, x, y, batches, weights)
+        return self._executable("train", self.train_epoch, args)(*args)
+
+    def run_eval(
+        self, state: FleetState, hp: dict, x: Array, y: Array, weights: Array
+    ) -> tuple[dict[str, Array], Array]:
+        """Validation logs and (padded) predictions of the fleet; see ``chunk_rows``."""
+        args = (state, hp, x, y, weights)
+        return self._executable("eval", self.evaluate, args)(*args)
+
+    def has_compiled(self, n: int) -> bool:
+        """Whether a training program for fleets of ``n`` trials exists already."""
+        return any(k[0] == "train" and k[-1] == n for k in self._compiled)
+
+    def compile_seconds_estimate(self) -> float:
+        """Average seconds to compile one fleet size (train and eval programs)."""
+        sizes = {k[-1] for k in self._compiled if k[0] == "train"}
+        return sum(self.compile_seconds.values()) / max(1, len(sizes))
+
+    def relative_cost(self, m: int, n: int) -> float:
+        """Epoch time of ``m`` trials relative to ``n`` (throughput curve, else linear)."""
+        if self.curve is not None:
+            return self.curve.seconds_per_step(m) / self.curve.seconds_per_step(n)
+        return m / n
+
+    # ----------------------------------------------------------------- one trial
+    def _data_loss(self, y: Array, y_pred: Array, w: Array) -> Array:
+        """The compiled loss over the real (weight 1) rows of a padded batch."""
+        loss = self.program.compile_loss(y, y_pred, w)
+        if self.program.loss_divides_by_batch:
+            loss = loss * (w.shape[0] / jnp.sum(w))
+        return loss
+
+    def _with_regularization(self, data: Array, params: Any, hp: dict) -> Array:
+        extra = self.program.forward.regularization(params, hp)
+        if not extra:
+            return data
+        return ops.sum([data, *extra])
+
+    def _update_metrics(self, metrics: list[Array], y: Array, y_pred: Array, w: Array) -> list:
+        if self.program.compile_metrics is None:
+            return metrics
+        return update_metrics(self.program.compile_metrics, metrics, y, y_pred, w)
+
+    def _trial_step(self, carry: tuple, hp: dict, x: Array, y: Array, w: Array) -> tuple:
+        params, nontrain, opt, metrics, total, count = carry
+        program = self.program
+
+        def loss_fn(p: Any) -> tuple[Array, tuple]:
+            y_pred, new_nt = program.forward(p, nontrain, hp, x, training=True, sample_mask=w)
+            loss = self._with_regularization(self._data_loss(y, y_pred, w), p, hp)
+            return loss, (y_pred, new_nt)
+
+        (loss, (y_pred, new_nt)), grads = jax.value_and_grad(loss_fn, has_aux=True)(params)
+        flat_params = [v for layer in params for v in layer]
+        flat_grads = [g for layer in grads for g in layer]
+        with traced_attributes(program.optimizer, hp["opt"]):
+            new_flat, opt = program.optimizer.stateless_apply(opt, flat_grads, flat_params)
+        it = iter(new_flat)
+        params = [[next(it) for _ in layer] for layer in params]
+        metrics = self._update_metrics(metrics, y, y_pred, w)
+        rows = jnp.sum(w)
+        return params, new_nt, opt, metrics, total + loss * rows, count + rows
+
+    def _results(self, metrics: list[Array]) -> dict[str, Array]:
+        if self.program.compile_metrics is None:
+            return {}
+        return dict(self.program.compile_metrics.stateless_result(metrics))
+
+    def _vresults(self, metrics: list[Array]) -> dict[str, Array]:
+        """Per-trial metric results of stacked metric variables."""
+        if not metrics:
+            return {}
+        return jax.vmap(self._results)(metrics)
+
+    # ----------------------------------------------------------------- fleets
+    def _start_metrics(self, n: int) -> list[Array]:
+        return [jnp.broadcast_to(jnp.asarray(v), (n, *v.shape)) for v in self.program.metric_start]
+
+    def _train_epoch(
+        self,
+        state: FleetState,
+        hp: dict,
+        x: Array,
+        y: Array,
+        batches: Array,
+        weights: Array,
+    ) -> tuple[FleetState, dict[str, Array]]:
+        """One epoch: ``batches`` ``(n_batches, batch_size)`` sample indices, ``weights``
+        0/1 of the same shape (0 pads the partial last batch)."""
+        self.traces["train"] += 1
+        n = state.opt[0].shape[0]
+        step = jax.vmap(self._trial_step, in_axes=(0, 0, None, None, None))
+        zeros = jnp.zeros((n,), jnp.float32)
+        carry = (state.params, state.nontrain, state.opt, self._start_metrics(n), zeros, zeros)
+
+        def body(c: tuple, batch: tuple[Array, Array]) -> tuple[tuple, None]:
+            idx, w = batch
+            return step(c, hp, x[idx], y[idx], w), None
+
+        carry, _ = jax.lax.scan(body, carry, (batches, weights))
+        params, nontrain, opt, metrics, total, count = carry
+        logs = {"loss": total / count, **self._vresults(metrics)}
+        return FleetState(params, nontrain, opt), logs
+
+    def _evaluate(
+        self, state: FleetState, hp: dict, x: Array, y: Array, weights: Array
+    ) -> tuple[dict[str, Array], Array]:
+        """Validation logs per trial and predictions ``(n_trials, n_chunks * chunk, ...)``.
+
+        ``x``/``y`` are chunked ``(n_chunks, chunk, ...)``; ``weights`` marks real rows.
+        """
+        self.traces["eval"] += 1
+        program = self.program
+        n = state.opt[0].shape[0]
+
+        def predict(params: Any, nontrain: Any, hp_: dict, xc: Array) -> Array:
+            return program.forward(params, nontrain, hp_, xc, training=False)[0]
+
+        vpredict = jax.vmap(predict, in_axes=(0, 0, 0, None))
+
+        def body(carry: tuple, chunk: tuple) -> tuple[tuple, Array]:
+            metrics, total, count = carry
+            xc, yc, wc = chunk
+            y_pred = vpredict(state.params, state.nontrain, hp, xc)
+
+            def trial(yp: Array, m: list[Array]) -> tuple[Array, list[Array]]:
+                return self._data_loss(yc, yp, wc), self._update_metrics(m, yc, yp, wc)
+
+            loss, metrics = jax.vmap(trial)(y_pred, metrics)
+            rows = jnp.sum(wc)
+            return (metrics, total + loss * rows, count + rows), y_pred
+
+        zeros = jnp.zeros((n,), jnp.float32)
+        carry = (self._start_metrics(n), zeros, zeros)
+        (metrics, total, count), preds = jax.lax.scan(body, carry, (x, y, weights))
+        preds = jnp.moveaxis(preds, 1, 0)
+        preds = preds.reshape(n, preds.shape[1] * preds.shape[2], *preds.shape[3:])
+        data = total / count
+        loss = jax.vmap(self._with_regularization)(data, state.params, hp)
+        logs = {"loss": loss, **self._vresults(metrics)}
+        return logs, preds
+
+
+def update_metrics(
+    compile_metrics: Any, variables: list[Array], y: Array, y_pred: Array, w: Array
+) -> list[Array]:
+    """Stateless update of compiled metrics with sample weights (0 = padding row).
+
+    ``CompileMetrics.update_state`` passes sample weights only to *weighted*
+    metrics, so the update goes to each output's metric list directly.
+    """
+    from keras.src.backend import StatelessScope
+
+    mapping = list(zip(compile_metrics.variables, variables, strict=True))
+    with StatelessScope(state_mapping=mapping) as scope:
+        for metric_list in compile_metrics._flat_metrics:
+            if metric_list:
+                metric_list.update_state(y, y_pred, sample_weight=w)
+    out = []
+    for v, old in zip(compile_metrics.variables, variables, strict=True):
+        new = scope.get_current_value(v)
+        out.append(old if new is None else new)
+    return out
+
+
+def stack(rows: list[Any]) -> Any:
+    """Stack per-trial pytrees (numpy leaves) into one pytree with a trial axis."""
+    return jax.tree_util.tree_map(lambda *leaves: jnp.asarray(np.stack(leaves)), *rows)
+
+
+def take(tree: Any, rows: np.ndarray) -> Any:
+    """Select trial rows of a stacked pytree (on the host: no gather programs to compile)."""
+    host = jax.device_get(tree)
+    return jax.tree_util.tree_map(lambda a: jnp.asarray(np.asarray(a)[rows]), host)
+
+
+def take_host(tree: Any, rows: np.ndarray) -> Any:
+    """Select trial rows of a stacked pytree and keep them on the host as NumPy."""
+    host = jax.device_get(tree)
+    return jax.tree_util.tree_map(lambda a: np.asarray(a)[rows], host)
+
+
+def batch_rows(order: np.ndarray, batch_size: int) -> tuple[jax.Array, jax.Array]:
+    """An epoch's ``(n_batches, batch_size)`` sample indices and 0/1 row weights.
+
+    The partial last batch is padded with its own first indices at weight 0.
+    """
+    n = len(order)
+    n_batches = -(-n // batch_size)
+    pad = n_batches * batch_size - n
+    padded = np.concatenate([order, np.full(pad, order[0], dtype=order.dtype)])
+    weights = np.concatenate([np.ones(n, np.float32), np.zeros(pad, np.float32)])
+    return (
+        jnp.asarray(padded.reshape(n_batches, batch_size), jnp.int32),
+        jnp.asarray(weights.reshape(n_batches, batch_size)),
+    )
+
+
+def chunk_rows(x: np.ndarray, y: np.ndarray, chunk: int) -> tuple[jax.Array, ...]:
+    """Validation data as ``(n_chunks, chunk, ...)`` arrays (zero padded) and row weights."""
+    n = len(x)
+    chunk = max(1, min(chunk, n))
+    n_chunks = -(-n // chunk)
+    pad = n_chunks * chunk - n
+
+    def shape(a: np.ndarray) -> jax.Array:
+        a = np.concatenate([a, np.repeat(a[:1], pad, axis=0)]) if pad else a
+        return jnp.asarray(a.reshape(n_chunks, chunk, *a.shape[1:]))
+
+    weights = np.zeros(n_chunks * chunk, dtype=np.float32)
+    weights[:n] = 1.0
+    return shape(np.asarray(x)), shape(np.asarray(y)), jnp.asarray(weights.reshape(n_chunks, chunk))

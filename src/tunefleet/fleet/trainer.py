@@ -1,0 +1,381 @@
+"""``FleetTrainer``: train many Keras configurations at once, one vmapped program per group."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, Literal
+
+import jax
+import jax.numpy as jnp
+import keras
+import numpy as np
+
+from tunefleet.fleet.cost import default_cost_model, split_by_width
+from tunefleet.fleet.export import build_trial
+from tunefleet.fleet.group import GroupProgram
+from tunefleet.fleet.introspect import TrialSpec, UnsupportedModelError, read_trial
+from tunefleet.fleet.loop import Callback, CompactPolicy, EpochOrder, Fleet, run_fleets
+from tunefleet.fleet.plan import (
+    FleetPlan,
+    MemoryEstimate,
+    cache_fleet_size,
+    device_budget,
+    estimate_trial_bytes,
+    group_trials,
+    measure_throughput,
+    split_even,
+    state_bytes,
+)
+from tunefleet.fleet.result import FleetResult, as_trial_list
+from tunefleet.fleet.train import FleetState, GroupFunctions, stack
+
+BuildFn = Callable[..., keras.Model]
+
+
+def _config_key(config: Mapping[str, Any], seed: int) -> str:
+    return json.dumps([sorted(config.items()), seed], default=repr)
+
+
+class FleetTrainer:
+    """Train many configurations of one Keras model builder as vmapped fleets on JAX.
+
+    Trials whose models differ only in learning rate (and other float optimizer
+    hyperparameters), Dropout rates, Dense/Conv/Embedding widths, L1/L2 strengths
+    and seeds share one compiled program; the rest split into groups.
+
+    Args:
+        build_fn: ``build_fn(**config)`` returns a compiled ``keras.Model``
+            (Sequential or a functional chain, JAX backend).
+        seed: Global seed set (``keras.utils.set_random_seed``) before building
+            each trial's model, and the seed of the per-epoch data order. A trial
+            then starts from the same weights as a solo ``model.fit`` after
+            ``keras.utils.set_random_seed(seed)``.
+        max_fleet_size: Upper bound on trials per fleet (default: memory bound).
+        memory_fraction: Share of free device memory fleets may use.
+        measure_throughput: Measure the throughput curve of each group to pick
+            fleet sizes: ``True``, ``False``, or ``"auto"`` (on accelerators only;
+            on CPU each probed size costs a compile that the run rarely earns
+            back, and fleets are instead sized so that their weights and optimizer
+            state fit in the last-level cache, where the measured CPU curve peaks).
+        compact: Whether to drop stopped trials' rows from a fleet (a recompile):
+            ``"auto"`` when the saved compute outweighs the compile time,
+            ``"always"`` or ``"never"`` (stopped rows are then just ignored).
+        eval_batch_size: Validation samples evaluated at once.
+        split_widths: Cut a group into width buckets when the compute saved on
+            zero padding outweighs compiling more programs (see
+            :mod:`tunefleet.fleet.cost`); ``"auto"``: on CPU only.
+
+    Example:
+
+    >>> trainer = FleetTrainer(build_fn, seed=0)
+    >>> result = trainer.fit(configs, x, y, epochs=20, validation_data=(xv, yv))  # doctest: +SKIP
+    >>> best = int(np.nanargmin(result.final("val_loss")))                         # doctest: +SKIP
+    >>> model = result.export(best)                                                # doctest: +SKIP
+    """
+
+    def __init__(
+        self,
+        build_fn: BuildFn,
+        seed: int = 0,
+        *,
+        max_fleet_size: int | None = None,
+        memory_fraction: float = 0.5,
+        measure_throughput: bool | Literal["auto"] = "auto",
+        compact: CompactPolicy = "auto",
+        eval_batch_size: int = 2048,
+        split_widths: bool | Literal["auto"] = "auto",
+    ) -> None:
+        self.build_fn = build_fn
+        self.seed = int(seed)
+        self.max_fleet_size = max_fleet_size
+        self.memory_fraction = memory_fraction
+        self.measure_throughput = measure_throughput
+        self.compact: CompactPolicy = compact
+        self.eval_batch_size = eval_batch_size
+        self.split_widths = split_widths
+        self._specs: dict[str, TrialSpec] = {}
+        # Programs and their compilations, reused by later fits of equal groups.
+        self._programs: dict[tuple, tuple[GroupProgram, GroupFunctions]] = {}
+        self.last_plan: FleetPlan | None = None
+
+    # ------------------------------------------------------------------ reading
+    def _read(self, configs: Sequence[Mapping[str, Any]], seeds: Sequence[int]) -> list[TrialSpec]:
+        specs = []
+        for i, (config, seed) in enumerate(zip(configs, seeds, strict=True)):
+            key = _config_key(config, seed)
+            spec = self._specs.get(key)
+            if spec is None:
+                try:
+                    spec = read_trial(build_trial(self.build_fn, config, seed))
+                except UnsupportedModelError as err:
+                    raise UnsupportedModelError(f"config {i}: {err}") from None
+                self._specs[key] = spec
+            specs.append(spec)
+        return specs
+
+    def support(self, configs: Sequence[Mapping[str, Any]], seeds: Sequence[int] | None = None):
+        """``None`` if every config can be trained in a fleet, else why not.
+
+        Models built here are kept for a following :meth:`plan` or :meth:`fit`.
+
+        Args:
+            configs: The configurations.
+            seeds: Optional per-trial build seeds (default: the trainer's seed).
+
+        Returns:
+            ``None`` or a message naming the unsupported layer or feature.
+        """
+        seeds = as_trial_list(self.seed if seeds is None else seeds, len(configs), "seeds")
+        try:
+            self._read(configs, seeds)
+        except UnsupportedModelError as err:
+            return str(err)
+        return None
+
+    # ------------------------------------------------------------------ planning
+    def plan(
+        self,
+        configs: Sequence[Mapping[str, Any]],
+        *,
+        batch_size: int | Sequence[int] = 32,
+        x: Any = None,
+        y: Any = None,
+        seeds: Sequence[int] | None = None,
+        n_val: int = 0,
+        epochs: int | None = None,
+    ) -> FleetPlan:
+        """Group configs into compile groups and size their fleets.
+
+        Args:
+            configs: The configurations.
+            batch_size: Training batch size (one, or one per config).
+            x: Optional training inputs; with ``y``, allows measuring throughput.
+            y: Optional training targets.
+            seeds: Optional per-trial build seeds.
+            n_val: Number of validation samples (for the memory estimate).
+            epochs: Planned epochs; with ``x``, lets the plan cut groups by width
+                where the saved compute outweighs the extra compile.
+
+        Returns:
+            A :class:`FleetPlan`; iterate it for the groups' config indices.
+        """
+        n = len(configs)
+        seeds = as_trial_list(self.seed if seeds is None else seeds, n, "seeds")
+        batch_sizes = as_trial_list(batch_size, n, "batch_size")
+        specs = self._read(configs, seeds)
+        n_samples = None if x is None else len(x)
+        plan, _ = self._plan(specs, batch_sizes, x, y, n_val, epochs, n_samples)
+        return plan
+
+    def _compile_seconds_seen(self, default: float = 5.0) -> float:
+        """Mean seconds this trainer spent compiling one group so far (else ``default``)."""
+        seen = [sum(f.compile_seconds.values()) for _, f in self._programs.values()]
+        seen = [t for t in seen if t > 0]
+        return float(np.mean(seen)) if seen else default
+
+    def _plan(
+        self,
+        specs: list[TrialSpec],
+        batch_sizes: list[int],
+        x: Any,
+        y: Any,
+        n_val: int,
+        epochs: int | None = None,
+        n_samples: int | None = None,
+    ) -> tuple[FleetPlan, list[tuple[GroupProgram, GroupFunctions]]]:
+        groups = group_trials(specs, batch_sizes)
+        accelerator = jax.devices()[0].platform != "cpu"
+        split = self.split_widths
+        if split == "auto":
+            split = not accelerator
+        if split and epochs and n_samples:
+            cost = default_cost_model(self._compile_seconds_seen())
+            groups = [
+                bucket
+                for members in groups
+                for bucket in split_by_width(
+                    specs,
+                    members,
+                    epochs=epochs,
+                    samples=n_samples,
+                    batch_size=batch_sizes[members[0]],
+                    cost=cost,
+                )
+            ]
+        budget = device_budget(self.memory_fraction)
+        plan = FleetPlan(groups=groups, fleets=[], fleet_size=[])
+        programs = []
+        for members in groups:
+            group_specs = [specs[i] for i in members]
+            key = GroupProgram.key_of(group_specs)
+            if key not in self._programs:
+                program = GroupProgram(group_specs)
+                self._programs[key] = (program, GroupFunctions(program, self.eval_batch_size))
+            program, fns = self._programs[key]
+            programs.append((program, fns))
+            bs = batch_sizes[members[0]]
+            memory = MemoryEstimate(
+                estimate_trial_bytes(program, bs, n_val, self.eval_batch_size),
+                budget,
+            )
+            cap = min(len(members), memory.max_trials, self.max_fleet_size or len(members))
+            reason = f"memory allows {memory.max_trials}"
+            curve = None
+            measure = self.measure_throughput
+            if measure == "auto":
+                measure = accelerator and cap > 1
+            if measure and x is not None and y is not None and cap > 1:
+                program.prepare_metrics(np.asarray(x[:2]), np.asarray(y[:2]))
+                curve = measure_throughput(
+                    fns,
+                    program.trial_start(specs[members[0]]),
+                    jnp.asarray(x),
+                    jnp.asarray(y),
+                    bs,
+                    cap,
+                )
+                fns.curve = curve
+                size = curve.best_size(cap)
+                reason += f"; throughput saturates at {size}"
+            elif not accelerator:
+                size = min(cap, cache_fleet_size(state_bytes(program)))
+                reason += f"; {size} trials' weights and optimizer state fit the CPU cache"
+            else:
+                size = cap
+            fleets = split_even(members, size)
+            plan.fleets.append(fleets)
+            plan.fleet_size.append(max(len(f) for f in fleets))
+            plan.memory.append(memory)
+            plan.curves.append(curve)
+            plan.reasons.append(reason)
+        self.last_plan = plan
+        return plan, programs
+
+    # ------------------------------------------------------------------ training
+    def fit(
+        self,
+        configs: Sequence[Mapping[str, Any]],
+        x: Any,
+        y: Any,
+        *,
+        epochs: int = 1,
+        batch_size: int | Sequence[int] = 32,
+        validation_data: tuple[Any, Any] | None = None,
+        validation_split: float = 0.0,
+        shuffle: bool = True,
+        on_epoch_end: Callback | None = None,
+        seeds: Sequence[int] | None = None,
+    ) -> FleetResult:
+        """Train every config for ``epochs`` epochs (fewer if the callback stops it).
+
+        Args:
+            configs: The configurations, ``build_fn(**config)`` each.
+            x: Training inputs (one array).
+            y: Training targets (one array).
+            epochs: Number of epochs.
+            batch_size: Training batch size (one, or one per config).
+            validation_data: ``(x_val, y_val)``, evaluated after every epoch.
+            validation_split: Fraction of the *last* samples of ``x``/``y`` held
+                out for validation, as in ``model.fit``.
+            shuffle: Shuffle the training samples every epoch (the order is
+                the one ``model.fit`` would draw after the same seed).
+            on_epoch_end: ``callback(epoch, logs)``; ``logs`` is an
+                :class:`EpochLogs` of per-trial arrays. It may return a boolean
+                array over all trials; ``False`` stops that trial now.
+            seeds: Optional per-trial build seeds (default: the trainer's seed).
+
+        Returns:
+            A :class:`FleetResult`.
+        """
+        t_start = time.perf_counter()
+        n = len(configs)
+        seeds_list = as_trial_list(self.seed if seeds is None else seeds, n, "seeds")
+        batch_sizes = as_trial_list(batch_size, n, "batch_size")
+        x = np.asarray(x)
+        y = np.asarray(y)
+        if validation_data is None and validation_split:
+            split = int(len(x) * (1.0 - validation_split))
+            x, y, validation_data = x[:split], y[:split], (x[split:], y[split:])
+        n_val = 0 if validation_data is None else len(validation_data[0])
+        specs = self._read(configs, seeds_list)
+        t_read = time.perf_counter()
+        plan, programs = self._plan(specs, batch_sizes, x, y, n_val, epochs, len(x))
+        fleets: list[Fleet] = []
+        for g, members in enumerate(plan.groups):
+            program, fns = programs[g]
+            program.prepare_metrics(x[:2], y[:2])
+            starts = {i: program.trial_start(specs[i]) for i in members}
+            for chunk in plan.fleets[g]:
+                rows = chunk + [-1] * (plan.fleet_size[g] - len(chunk))
+                row_starts = [starts[i] if i >= 0 else starts[chunk[0]] for i in rows]
+                fleets.append(
+                    Fleet(
+                        group=g,
+                        fns=fns,
+                        rows=np.asarray(rows),
+                        state=FleetState(
+                            params=stack([s.params for s in row_starts]),
+                            nontrain=stack([s.nontrain for s in row_starts]),
+                            opt=stack([s.opt for s in row_starts]),
+                        ),
+                        hp=stack([s.hp for s in row_starts]),
+                        batch_size=batch_sizes[members[0]],
+                        recipes={i: starts[i].recipes for i in chunk},
+                    )
+                )
+        for config, seed in zip(configs, seeds_list, strict=True):
+            self._specs.pop(_config_key(config, seed), None)
+        t_setup = time.perf_counter()
+        validation = None
+        if validation_data is not None:
+            validation = (np.asarray(validation_data[0]), np.asarray(validation_data[1]))
+        history, stopped_at, weights, stats = run_fleets(
+            fleets,
+            n_trials=n,
+            x=jnp.asarray(x),
+            y=jnp.asarray(y),
+            validation=validation,
+            epochs=epochs,
+            order=EpochOrder(len(x), shuffle, self.seed),
+            on_epoch_end=on_epoch_end,
+            compact=self.compact,
+            eval_batch_size=self.eval_batch_size,
+        )
+        fns_list = [fns for _, fns in programs]
+        stats.update(
+            read_seconds=t_read - t_start,
+            setup_seconds=t_setup - t_read,
+            train_seconds=time.perf_counter() - t_setup,
+            total_seconds=time.perf_counter() - t_start,
+            compile_seconds=sum(sum(f.compile_seconds.values()) for f in fns_list),
+            traces=[dict(f.traces) for f in fns_list],
+            plan=plan,
+        )
+        return FleetResult(
+            history=history,
+            stopped_at=stopped_at,
+            configs=[dict(c) for c in configs],
+            seeds=seeds_list,
+            groups=plan.groups,
+            stats=stats,
+            build_fn=self.build_fn,
+            _weights=weights,
+        )
+
+
+def fleet_support(build_fn: BuildFn, configs: Sequence[Mapping[str, Any]]) -> str | None:
+    """``None`` if all configs can be trained as fleets, else a message saying why not.
+
+    Args:
+        build_fn: ``build_fn(**config)`` returns a compiled ``keras.Model``.
+        configs: The configurations to check (each model is built once).
+
+    Example:
+
+    >>> fleet_support(build_fn, [{"units": 32}])                 # doctest: +SKIP
+    >>> fleet_support(build_lstm, [{"units": 32}])               # doctest: +SKIP
+    "config 0: layer 'lstm' of type LSTM is not supported by fleet training (...)"
+    """
+    return FleetTrainer(build_fn).support(configs)

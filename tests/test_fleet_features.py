@@ -1,0 +1,202 @@
+"""Fleet features: export, unsupported models, stopping trials, grouping and compiles."""
+
+import os
+
+os.environ.setdefault("KERAS_BACKEND", "jax")
+
+import keras
+import numpy as np
+import pytest
+from sklearn.datasets import load_digits
+
+from tunefleet.fleet import FleetTrainer, fleet_support
+
+
+@pytest.fixture(scope="module")
+def data():
+    x, y = load_digits(return_X_y=True)
+    x = (x / 16.0).astype("float32")
+    y = y.astype("int32")
+    return x[:256], y[:256], x[256:356], y[256:356]
+
+
+def build(units=32, lr=1e-3, rate=0.1, depth=1, act="relu", bn=False, functional=False):
+    inputs = keras.Input((64,))
+    h = inputs
+    for _ in range(depth):
+        h = keras.layers.Dense(units, activation=act)(h)
+        if bn:
+            h = keras.layers.BatchNormalization()(h)
+        h = keras.layers.Dropout(rate)(h)
+    outputs = keras.layers.Dense(10, activation="softmax")(h)
+    if functional:
+        model = keras.Model(inputs, outputs)
+    else:
+        model = keras.Sequential([inputs, *[layer for layer in _layers_of(outputs)]])
+    model.compile(
+        optimizer=keras.optimizers.Adam(lr),
+        loss="sparse_categorical_crossentropy",
+        metrics=["accuracy"],
+    )
+    return model
+
+
+def _layers_of(tensor):
+    """The layers that produced ``tensor``, input first (a chain)."""
+    layers = []
+    while tensor._keras_history.operation.__class__.__name__ != "InputLayer":
+        layer = tensor._keras_history.operation
+        layers.append(layer)
+        tensor = layer._inbound_nodes[0].input_tensors[0]
+    return layers[::-1]
+
+
+# ----------------------------------------------------------------------- export
+def test_export_is_a_true_width_keras_model_that_predicts_the_same(data, tmp_path):
+    xt, yt, xv, yv = data
+    configs = [{"units": 16, "bn": True}, {"units": 48, "bn": True, "lr": 3e-3}]
+    seen = {}
+
+    def on_epoch_end(epoch, logs):
+        seen["preds"] = logs.predict_val()
+        seen["val_loss"] = np.array(logs["val_loss"])
+
+    result = FleetTrainer(build, seed=1).fit(
+        configs, xt, yt, epochs=2, validation_data=(xv, yv), on_epoch_end=on_epoch_end
+    )
+    assert seen["preds"].shape == (2, len(xv), 10)
+    for i, units in enumerate((16, 48)):
+        model = result.export(i)
+        assert isinstance(model, keras.Model)
+        assert model.layers[0].units == units
+        assert model.layers[0].kernel.shape == (64, units)
+        assert int(model.optimizer.iterations.value) == 2 * 8  # Adam state came along
+        # predict_on_batch: one call, no data-adapter machinery; BN in inference mode.
+        preds = np.asarray(model.predict_on_batch(xv))
+        np.testing.assert_allclose(preds, seen["preds"][i], rtol=1e-5, atol=1e-6)
+    path = tmp_path / "trial0.keras"
+    model = result.export(0)
+    model.save(path)
+    reloaded = keras.saving.load_model(path)
+    np.testing.assert_allclose(
+        np.asarray(reloaded.predict_on_batch(xv)), seen["preds"][0], rtol=1e-5, atol=1e-6
+    )
+
+
+# ------------------------------------------------------------------ unsupported
+def test_unsupported_layer_is_named():
+    def build_lstm(units=8):
+        model = keras.Sequential(
+            [keras.Input((5, 3)), keras.layers.LSTM(units), keras.layers.Dense(1)]
+        )
+        model.compile(optimizer="adam", loss="mse")
+        return model
+
+    why = fleet_support(build_lstm, [{"units": 8}])
+    assert why is not None and "LSTM" in why
+
+
+def test_supported_models_give_none():
+    assert fleet_support(build, [{"units": 8}, {"units": 16, "functional": True}]) is None
+
+
+def test_subclassed_model_is_refused():
+    class Net(keras.Model):
+        def __init__(self):
+            super().__init__()
+            self.dense = keras.layers.Dense(1)
+
+        def call(self, x):
+            return self.dense(x)
+
+    def build_sub():
+        model = Net()
+        model.build((None, 4))
+        model.compile(optimizer="adam", loss="mse")
+        return model
+
+    why = fleet_support(build_sub, [{}])
+    assert why is not None and "subclassed" in why
+
+
+# --------------------------------------------------------------------- stopping
+LRS = [1e-3, 3e-3, 1e-2, 2e-3]
+
+
+@pytest.fixture(scope="module")
+def trainer():
+    # One trainer: equal groups in later fits reuse its compiled programs.
+    return FleetTrainer(build, seed=0)
+
+
+def _fit(trainer, data, lrs, callback=None):
+    xt, yt, xv, yv = data
+    return trainer.fit(
+        [{"lr": lr, "units": 24} for lr in lrs],
+        xt,
+        yt,
+        epochs=3,
+        validation_data=(xv, yv),
+        on_epoch_end=callback,
+    )
+
+
+@pytest.mark.parametrize("compact", ["never", "always"])
+def test_stopped_trials_stop_and_survivors_are_unchanged(trainer, data, compact):
+    reference = _fit(trainer, data, [LRS[0], LRS[2]])
+    calls = []
+
+    def stop_odd_trials_after_first_epoch(epoch, logs):
+        calls.append((epoch, logs.active.copy(), np.array(logs["loss"])))
+        if epoch == 0:
+            return np.array([True, False, True, False])
+        return None
+
+    trainer.compact = compact
+    result = _fit(trainer, data, LRS, stop_odd_trials_after_first_epoch)
+    trainer.compact = "auto"
+    assert result.stopped_at == [None, 0, None, 0]
+    assert [len(h["loss"]) for h in result.history] == [3, 1, 3, 1]
+    # Later epochs report nan for the stopped trials and mark them inactive.
+    assert calls[1][1].tolist() == [True, False, True, False]
+    assert np.isnan(calls[1][2][[1, 3]]).all()
+    for mine, ref in ((0, 0), (2, 1)):
+        for key in ("loss", "val_loss"):
+            np.testing.assert_allclose(
+                result.history[mine][key], reference.history[ref][key], rtol=1e-5
+            )
+    if compact == "always":
+        assert result.stats["compactions"] == 1
+    # A stopped trial exports the weights it had when it stopped.
+    _, _, xv, yv = data
+    stopped = result.export(1).evaluate(xv, yv, verbose=0, return_dict=True)["loss"]
+    assert stopped == pytest.approx(result.history[1]["val_loss"][0], rel=1e-4)
+
+
+# --------------------------------------------------------------------- grouping
+def test_depth_and_activation_split_groups_widths_and_rates_do_not():
+    configs = [
+        {"depth": 1, "act": "relu", "units": 16, "lr": 1e-3, "rate": 0.0},
+        {"depth": 2, "act": "relu", "units": 16},
+        {"depth": 1, "act": "tanh", "units": 16},
+        {"depth": 1, "act": "relu", "units": 64, "lr": 1e-2, "rate": 0.4},
+        {"depth": 2, "act": "relu", "units": 32, "lr": 3e-3},
+        {"depth": 1, "act": "tanh", "units": 8, "rate": 0.2},
+    ]
+    plan = FleetTrainer(build).plan(configs)
+    assert sorted(sorted(g) for g in plan) == [[0, 3], [1, 4], [2, 5]]
+    assert "group 0" in plan.report()
+
+
+def test_each_group_compiles_once(data):
+    xt, yt, xv, yv = data
+    configs = [
+        {"depth": 1, "units": 16, "lr": 1e-3},
+        {"depth": 2, "units": 16, "functional": True},
+        {"depth": 1, "units": 40, "lr": 1e-2, "rate": 0.3},
+        {"depth": 2, "units": 8, "lr": 3e-3, "functional": True},
+    ]
+    result = FleetTrainer(build).fit(configs, xt, yt, epochs=2, validation_data=(xv, yv))
+    assert sorted(sorted(g) for g in result.groups) == [[0, 2], [1, 3]]
+    assert result.stats["traces"] == [{"train": 1, "eval": 1}] * 2
+    assert all(len(h["val_accuracy"]) == 2 for h in result.history)

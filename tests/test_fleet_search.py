@@ -1,0 +1,101 @@
+"""Fleet training used by the search faces: same results as one by one, normal trials."""
+
+import numpy as np
+import optuna
+import pytest
+from sklearn.datasets import load_iris
+from sklearn.preprocessing import StandardScaler
+from sklearn.svm import SVC
+
+import tunefleet
+from keras_models import build_classifier
+from tunefleet.keras import KerasClassifier
+
+
+@pytest.fixture(scope="module")
+def iris():
+    X, y = load_iris(return_X_y=True)
+    return StandardScaler().fit_transform(X).astype("float32"), y
+
+
+def grid_search(fleet, X, y, **kwargs):
+    estimator = KerasClassifier(
+        build_classifier, epochs=4, batch_size=16, shuffle=False, random_state=0
+    )
+    grid = {"learning_rate": [0.003, 0.03], "n_neurons": [4, 16]}
+    return tunefleet.GridSearchCV(estimator, grid, cv=2, fleet=fleet, **kwargs).fit(X, y)
+
+
+def test_fleet_search_matches_one_by_one_training(iris):
+    X, y = iris
+    fleet = grid_search(True, X, y)
+    alone = grid_search(False, X, y)
+    assert fleet.cv_results_["params"] == alone.cv_results_["params"]
+    np.testing.assert_allclose(
+        fleet.cv_results_["mean_test_score"], alone.cv_results_["mean_test_score"], atol=1e-6
+    )
+    assert fleet.best_params_ == alone.best_params_
+    # every trial of the fleet is a normal trial: per-epoch values at the same steps
+    for a, b in zip(fleet.study_.trials, alone.study_.trials, strict=True):
+        assert sorted(a.intermediate_values) == sorted(b.intermediate_values) == list(range(8))
+        np.testing.assert_allclose(
+            [a.intermediate_values[s] for s in range(8)],
+            [b.intermediate_values[s] for s in range(8)],
+            atol=1e-6,
+        )
+    assert fleet.fleet_stats_["train"] > 0
+    assert not hasattr(alone, "fleet_stats_")
+
+
+def test_fleet_hyperband_prunes_inside_the_fleet_on_sqlite(iris, tmp_path):
+    X, y = iris
+    url = f"sqlite:///{tmp_path / 'fleet.db'}"
+    search = tunefleet.HyperbandSearchCV(
+        KerasClassifier(build_classifier, epochs=9, batch_size=16, random_state=0),
+        {"learning_rate": tunefleet.Float(1e-5, 1e-1, log=True), "n_neurons": [2, 16]},
+        n_iter=12,
+        cv=2,
+        fleet=12,
+        storage=url,
+        random_state=0,
+    ).fit(X, y)
+    study = optuna.load_study(study_name=search.study_.study_name, storage=url)
+    states = [t.state.name for t in study.trials]
+    assert states.count("PRUNED") >= 3 and "COMPLETE" in states
+    for t in study.trials:
+        last = max(t.intermediate_values)
+        if t.state.name == "PRUNED":
+            assert last < 17  # stopped inside the fleet
+        else:
+            assert last == 17 and t.value == pytest.approx(
+                np.mean(t.user_attrs["tunefleet:cv"]["test"]["score"])
+            )
+    # reporting and storage stayed a small part of the fleet's time
+    stats = search.fleet_stats_
+    assert stats["bookkeeping"] < 0.25 * stats["train"]
+    assert search.best_score_ > 0.6
+
+
+def test_fleet_true_on_an_estimator_that_cannot_refuses_before_any_trial(iris):
+    X, y = iris
+    search = tunefleet.GridSearchCV(SVC(), {"C": [1.0]}, fleet=True)
+    with pytest.raises(
+        ValueError,
+        match="fleet=True cannot be used: fleet training needs a tunefleet KerasClassifier",
+    ):
+        search.fit(X, y)
+    assert not hasattr(search, "study_")
+
+
+def test_auto_falls_back_to_one_by_one_and_says_why_once(iris, caplog):
+    X, y = iris
+    estimator = KerasClassifier(build_classifier, epochs=2)
+    with caplog.at_level("INFO", logger="tunefleet"):
+        for _ in range(2):
+            tunefleet.GridSearchCV(
+                estimator, {"n_neurons": [4]}, cv=2, return_train_score=True
+            ).fit(X, y)
+    messages = [r.getMessage() for r in caplog.records if "one by one" in r.getMessage()]
+    assert messages == [
+        "GridSearchCV: training trials one by one: return_train_score=True needs each trial's model on the training folds."
+    ]
