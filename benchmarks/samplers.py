@@ -78,18 +78,27 @@ def main() -> None:
     parser.add_argument("--trials", type=int, default=30)
     parser.add_argument("--seeds", type=int, default=3)
     args = parser.parse_args()
-    print(f"machine: {platform.machine()}, {os.cpu_count()} cores; {args.trials} trials, {args.seeds} seeds\n")
+    print(
+        f"machine: {platform.machine()}, {os.cpu_count()} cores; {args.trials} trials, {args.seeds} seeds\n"
+    )
     kinds = ("random", "tpe", "gp")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         for name, estimator, space, X, y in tasks():
             print(f"## {name}")
-            print(f"{'sampler':<8} {'mean best CV score':>19} {'worst seed':>11} {'median s/trial':>15}")
+            print(
+                f"{'sampler':<8} {'mean best CV score':>19} {'worst seed':>11} {'median s/trial':>15}"
+            )
             for kind in kinds:
-                results = [run(kind, estimator, space, X, y, args.trials, seed) for seed in range(args.seeds)]
+                results = [
+                    run(kind, estimator, space, X, y, args.trials, seed)
+                    for seed in range(args.seeds)
+                ]
                 scores = [r[0] for r in results]
                 times = [r[1] for r in results]
-                print(f"{kind:<8} {np.mean(scores):>19.4f} {min(scores):>11.4f} {statistics.median(times):>15.3f}")
+                print(
+                    f"{kind:<8} {np.mean(scores):>19.4f} {min(scores):>11.4f} {statistics.median(times):>15.3f}"
+                )
             print()
 
 
