@@ -26,6 +26,11 @@ from tunefleet.keras import (
     quantize,
 )
 
+# Keras 3.15 converts variables with np.array(variable) when saving; numpy 2 warns about it.
+pytestmark = pytest.mark.filterwarnings(
+    "ignore:__array__ implementation doesn't accept a copy keyword:DeprecationWarning"
+)
+
 #: Accuracy a pruned model (80% of every kernel zeroed, 3 epochs of fine-tuning) may
 #: lose on held-out digits.
 PRUNE_TOLERANCE = 0.03

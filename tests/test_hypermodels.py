@@ -10,6 +10,11 @@ from sklearn.preprocessing import StandardScaler
 import tunefleet
 from tunefleet.keras import KerasClassifier, OneCycle, StepDecay, WarmupCosine, build_cnn, build_mlp
 
+# Keras 3.15 converts variables with np.array(variable) when saving; numpy 2 warns about it.
+pytestmark = pytest.mark.filterwarnings(
+    "ignore:__array__ implementation doesn't accept a copy keyword:DeprecationWarning"
+)
+
 
 def layer_types(model):
     return [type(layer).__name__ for layer in model.layers]

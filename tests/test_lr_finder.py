@@ -10,6 +10,11 @@ from sklearn.model_selection import train_test_split
 
 from tunefleet.keras import LRFinderResult, build_mlp, lr_find
 
+# Keras 3.15 converts variables with np.array(variable) when saving; numpy 2 warns about it.
+pytestmark = pytest.mark.filterwarnings(
+    "ignore:__array__ implementation doesn't accept a copy keyword:DeprecationWarning"
+)
+
 MLP = {"input_shape": (64,), "output": "multiclass:10", "n_hidden": 1, "n_neurons": 64}
 
 

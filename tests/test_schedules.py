@@ -10,6 +10,11 @@ import pytest
 
 from tunefleet.keras import OneCycle, StepDecay, Warmup, WarmupCosine
 
+# Keras 3.15 converts variables with np.array(variable) when saving; numpy 2 warns about it.
+pytestmark = pytest.mark.filterwarnings(
+    "ignore:__array__ implementation doesn't accept a copy keyword:DeprecationWarning"
+)
+
 
 def values(schedule, steps):
     return np.array([float(schedule(step)) for step in steps])

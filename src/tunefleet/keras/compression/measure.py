@@ -52,7 +52,9 @@ def count_params(model: keras.Model, nonzero: bool = False) -> int:
     model = _check_model(model, "count_params")
     if not nonzero:
         return int(sum(int(np.prod(v.shape)) for v in model.weights))
-    return int(sum(int(np.count_nonzero(keras.ops.convert_to_numpy(v))) for v in model.weights))
+    return int(
+        sum(int(np.count_nonzero(keras.ops.convert_to_numpy(v.value))) for v in model.weights)
+    )
 
 
 def _keras_bytes(model: keras.Model, include_optimizer: bool) -> bytes:

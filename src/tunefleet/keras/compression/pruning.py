@@ -256,7 +256,7 @@ class MagnitudePruning(keras.callbacks.Callback):
         """
         out = {}
         for name, variable in self._targets:
-            values = keras.ops.convert_to_numpy(variable)
+            values = keras.ops.convert_to_numpy(variable.value)
             out[name] = float(np.mean(values == 0))
         return out
 
@@ -268,7 +268,7 @@ class MagnitudePruning(keras.callbacks.Callback):
         """
         zeros = total = 0
         for _, variable in self._targets:
-            values = keras.ops.convert_to_numpy(variable)
+            values = keras.ops.convert_to_numpy(variable.value)
             zeros += int(np.sum(values == 0))
             total += values.size
         return zeros / total if total else 0.0
