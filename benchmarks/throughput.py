@@ -272,6 +272,21 @@ def isolated_run(model_name: str, anchor: str, trials: int, epochs: int) -> dict
         os.unlink(out)
 
 
+def schedule(anchors: list[str], fleet_repeats: int) -> list[str]:
+    """Run order: the fleet's repeats interleaved with the anchors (similar machine load)."""
+    others = [a for a in anchors if a != "fleet"]
+    if "fleet" not in anchors:
+        return others
+    order: list[str] = []
+    left = fleet_repeats
+    for anchor in others:
+        if left:
+            order.append("fleet")
+            left -= 1
+        order.append(anchor)
+    return order + ["fleet"] * left
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--trials", type=int, default=64)
@@ -313,24 +328,30 @@ def main(argv: list[str] | None = None) -> int:
     figures: dict[str, Any] = {"device": str(device), "trials": args.trials, "epochs": args.epochs}
     for model_name in args.models.split(","):
         rows: dict[str, Any] = {}
-        for anchor in args.anchors.split(","):
-            repeats = args.fleet_repeats if anchor == "fleet" else 1
-            runs = []
-            for _ in range(repeats):
-                try:
-                    if args.same_process:
-                        runs.append(timed_run(model_name, anchor, configs, args.epochs))
-                    else:
-                        runs.append(isolated_run(model_name, anchor, args.trials, args.epochs))
-                except Exception as err:  # report, keep benchmarking the others
-                    print(f"{model_name} {anchor}: failed: {type(err).__name__}: {err}")
-                    break
-            if not runs:
+        runs_of: dict[str, list[dict[str, Any]]] = {}
+        for anchor in schedule(args.anchors.split(","), args.fleet_repeats):
+            load_before = os.getloadavg()[0]
+            try:
+                if args.same_process:
+                    run = timed_run(model_name, anchor, configs, args.epochs)
+                else:
+                    run = isolated_run(model_name, anchor, args.trials, args.epochs)
+            except Exception as err:  # report, keep benchmarking the others
+                print(f"{model_name} {anchor}: failed: {type(err).__name__}: {err}")
                 continue
-            row = dict(runs[len(runs) // 2] if len(runs) % 2 else runs[0])
+            run["load_average"] = round((load_before + os.getloadavg()[0]) / 2, 1)
+            runs_of.setdefault(anchor, []).append(run)
+            print(
+                f"  ({model_name} {anchor}: {run['seconds']:.1f} s, "
+                f"load average ~{run['load_average']})",
+                flush=True,
+            )
+        for anchor, runs in runs_of.items():
+            ordered = sorted(runs, key=lambda r: r["seconds"])
+            row = dict(ordered[len(ordered) // 2])
             row["seconds"] = statistics.median(r["seconds"] for r in runs)
             row["all_seconds"] = [round(r["seconds"], 2) for r in runs]
-            row["load_average"] = round(os.getloadavg()[0], 1)
+            row["all_load_averages"] = [r["load_average"] for r in runs]
             rows[anchor] = row
             extra = ""
             if anchor == "fleet":
@@ -342,7 +363,7 @@ def main(argv: list[str] | None = None) -> int:
             print(
                 f"{model_name:4s} {anchor:12s} {row['seconds']:8.1f} s  "
                 f"best val acc {100 * row['best_val_accuracy']:6.2f}%  "
-                f"({row['trials']} trials){extra}",
+                f"({row['trials']} trials, load ~{row['all_load_averages']}){extra}",
                 flush=True,
             )
         if "fleet" in rows:

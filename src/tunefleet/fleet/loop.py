@@ -162,9 +162,9 @@ def run_fleets(
         outputs = []
         for fleet in fleets:
             t0 = time.perf_counter()
-            batches, weights_ = batch_rows(perm, fleet.batch_size)
+            batches, row_weights = batch_rows(perm, fleet.batch_size)
             fleet.state, train_logs = fleet.fns.run_train(
-                fleet.state, fleet.hp, x, y, batches, weights_
+                fleet.state, fleet.hp, x, y, batches, row_weights
             )
             val_logs, preds = (None, None)
             if val_chunks is not None:
