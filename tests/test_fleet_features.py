@@ -200,3 +200,13 @@ def test_each_group_compiles_once(data):
     assert sorted(sorted(g) for g in result.groups) == [[0, 2], [1, 3]]
     assert result.stats["traces"] == [{"train": 1, "eval": 1}] * 2
     assert all(len(h["val_accuracy"]) == 2 for h in result.history)
+
+
+def test_plan_cuts_groups_by_width_only_when_compute_outweighs_compiling(data):
+    xt, yt, _, _ = data
+    configs = [{"units": 8}, {"units": 8, "lr": 3e-3}, {"units": 512}, {"units": 512, "lr": 3e-3}]
+    trainer = FleetTrainer(build, split_widths=True)
+    short = trainer.plan(configs, x=xt, y=yt, epochs=1)
+    assert len(short) == 1  # one compile is cheaper than 1 epoch of padding waste
+    long = trainer.plan(configs, x=xt, y=yt, epochs=100_000)
+    assert sorted(sorted(g) for g in long) == [[0, 1], [2, 3]]
