@@ -29,7 +29,8 @@ class TrialStart:
         params: Per layer, trainable arrays.
         nontrain: Per layer, non-trainable arrays.
         opt: Optimizer variable values (iterations, learning rate, slots).
-        hp: Per-trial hyperparameter arrays used by the forward pass/optimizer.
+        hp: Per-trial hyperparameter arrays used by the forward pass/optimizer
+            (``"sched"``: the learning-rate schedule's parameters by path).
         recipes: Per layer, ``(trainable_recipes, nontrainable_recipes)``.
     """
 
@@ -115,14 +116,14 @@ class GroupProgram:
             linear_regularized=linear,
             fixed_regularized=fixed,
         )
-        source = first.model.optimizer
-        self.optimizer = type(source).from_config(source.get_config())
+        self.optimizer = optimizer_like(first.model.optimizer)
         self.flat_trainables = [v for layer in self.layers for v in layer.trainable_variables]
         self.optimizer.build(self.flat_trainables)
         self.opt_reference = optimizer_references(self.optimizer, self.flat_trainables)
         lr = self.optimizer.learning_rate
         self.lr_index = next((i for i, v in enumerate(self.optimizer.variables) if v is lr), None)
         self.optimizer_floats = tuple(sorted(first.optimizer_floats))
+        self.schedule_floats = tuple(sorted(first.schedule_floats))
         self.compile_loss = first.model._compile_loss
         self.loss_divides_by_batch = loss_reduction(first.model.loss) in (
             "sum_over_batch_size",
@@ -215,8 +216,24 @@ class GroupProgram:
             "opt": {
                 name: np.float32(spec.optimizer_floats[name]) for name in self.optimizer_floats
             },
+            "sched": {
+                name: np.float32(spec.schedule_floats[name]) for name in self.schedule_floats
+            },
         }
         return TrialStart(params=params, nontrain=nontrain, opt=opt, hp=hp, recipes=recipes)
+
+
+def optimizer_like(source: Any) -> Any:
+    """A fresh, unbuilt optimizer of ``source``'s class and config.
+
+    A learning-rate schedule is shared with ``source`` rather than rebuilt from its
+    config, so schedules not registered as Keras serializable work too (the train
+    step only swaps its per-trial parameters in while tracing).
+    """
+    config = source.get_config()
+    if isinstance(source._learning_rate, keras.optimizers.schedules.LearningRateSchedule):
+        config["learning_rate"] = source._learning_rate
+    return type(source).from_config(config)
 
 
 def dropout_seed(layer: keras.layers.Layer) -> np.ndarray:

@@ -5,10 +5,11 @@ reading splits what the model is into two parts:
 
 * a **signature**: everything that decides the compiled program (layer classes and
   their configs, input shape, loss, metrics, optimizer class and structural
-  options). Trials with equal signatures can share one compiled program;
-* **per-trial values**: learning rate and float optimizer hyperparameters, dropout
-  rates, Dense/Conv/Embedding widths, L1/L2 regularizer strengths and seeds. These
-  become arrays with a leading trial axis.
+  options, a learning-rate schedule's class and structural options). Trials with
+  equal signatures can share one compiled program;
+* **per-trial values**: learning rate (a float, or a known schedule's numbers) and
+  float optimizer hyperparameters, dropout rates, Dense/Conv/Embedding widths, L1/L2
+  regularizer strengths and seeds. These become arrays with a leading trial axis.
 
 Nothing here knows about Optuna, scikit-learn or fleets; it is a pure reading.
 """
@@ -125,6 +126,38 @@ TRACEABLE_OPTIMIZER_FLOATS: dict[str, frozenset[str]] = {
     "Adagrad": frozenset({"epsilon"}),
 }
 
+#: Learning-rate schedule parameters that may be traced per trial, by class name.
+#: Each listed schedule's ``__call__`` reads these attributes at call time through
+#: ``keras.ops`` arithmetic (no Python branching on their values), so a traced
+#: value per trial computes each trial's own rate. Only Keras's own classes and
+#: tunefleet's (by module and class name, see :func:`_schedule_keys`) are trusted;
+#: any other schedule, and anything not listed (``staircase``, ``cycle``,
+#: ``CosineDecayRestarts``'s ``t_mul``/``m_mul`` kept as private attributes,
+#: ``PiecewiseConstantDecay``'s lists, ``None``), stays structural.
+TRACEABLE_SCHEDULE_FLOATS: dict[str, frozenset[str]] = {
+    "ExponentialDecay": frozenset({"initial_learning_rate", "decay_steps", "decay_rate"}),
+    "InverseTimeDecay": frozenset({"initial_learning_rate", "decay_steps", "decay_rate"}),
+    "PolynomialDecay": frozenset(
+        {"initial_learning_rate", "decay_steps", "end_learning_rate", "power"}
+    ),
+    # ``warmup_target`` is tested against ``None`` only: a number may be traced.
+    "CosineDecay": frozenset(
+        {"initial_learning_rate", "decay_steps", "alpha", "warmup_target", "warmup_steps"}
+    ),
+    "CosineDecayRestarts": frozenset({"initial_learning_rate", "first_decay_steps", "alpha"}),
+    "StepDecay": frozenset({"initial_learning_rate", "drop", "every"}),
+    # ``schedule``: a number (constant rate), or a schedule read recursively.
+    "Warmup": frozenset({"schedule", "warmup_steps", "start_learning_rate"}),
+    "WarmupCosine": frozenset({"learning_rate", "total_steps", "warmup_steps", "alpha"}),
+    "OneCycle": frozenset(
+        {"max_learning_rate", "total_steps", "pct_start", "div_factor", "final_div_factor"}
+    ),
+}
+
+#: Value that replaces a per-trial parameter in a signature.
+PER_TRIAL = "per-trial"
+
+_TUNEFLEET_SCHEDULES_MODULE = "tunefleet.keras.schedules"
 _LINEAR_REGULARIZERS = frozenset({"L1", "L2", "L1L2"})
 _RANDOM_LAYERS = frozenset({"Dropout", "GaussianNoise"})
 
@@ -146,6 +179,9 @@ class TrialSpec:
         regularizers: Per ``(layer, variable)`` index, ``(l1, l2)`` strengths.
         learning_rate: The float learning rate, or ``None`` for a schedule.
         optimizer_floats: Traced optimizer hyperparameters, name -> value.
+        schedule_floats: Traced learning-rate schedule parameters, path -> value
+            (``"decay_steps"``; ``"schedule.decay_steps"`` inside a wrapping
+            schedule such as ``Warmup``).
     """
 
     model: keras.Model
@@ -156,6 +192,7 @@ class TrialSpec:
     regularizers: dict[tuple[int, int], tuple[float, float]] = field(default_factory=dict)
     learning_rate: float | None = None
     optimizer_floats: dict[str, float] = field(default_factory=dict)
+    schedule_floats: dict[str, float] = field(default_factory=dict)
 
 
 def _dumps(obj: Any) -> str:
@@ -319,7 +356,95 @@ def activation_name(layer: keras.layers.Layer) -> str | None:
     return getattr(fn, "__name__", repr(fn))
 
 
-def _optimizer_parts(optimizer: Any) -> tuple[str, float | None, dict[str, float]]:
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(
+        value, (bool, np.bool_)
+    )
+
+
+def _schedule_keys(schedule: Any) -> frozenset[str]:
+    """The parameters of ``schedule`` that may be traced per trial (see the table)."""
+    cls = type(schedule)
+    trusted = cls.__module__.startswith("keras.") or cls.__module__ == _TUNEFLEET_SCHEDULES_MODULE
+    return TRACEABLE_SCHEDULE_FLOATS.get(cls.__name__, frozenset()) if trusted else frozenset()
+
+
+def schedule_parts(schedule: Any) -> tuple[dict[str, Any], dict[str, float]]:
+    """Split a learning-rate schedule into its structure and its per-trial floats.
+
+    A traceable parameter (:data:`TRACEABLE_SCHEDULE_FLOATS`) whose config value is
+    a number equal to the schedule's attribute of that name becomes a per-trial
+    float; a parameter whose attribute is itself a schedule (``Warmup(schedule=...)``)
+    is split recursively, its floats keyed ``"<name>.<inner name>"``. Everything
+    else (class, bools, lists, ``None``, unknown schedules' numbers) is structure.
+
+    Args:
+        schedule: A ``keras.optimizers.schedules.LearningRateSchedule``.
+
+    Returns:
+        ``(structure, floats)``: a JSON-ready description in which per-trial values
+        read ``"per-trial"``, and the per-trial floats by path.
+
+    Example:
+
+    >>> schedule_parts(keras.optimizers.schedules.ExponentialDecay(1e-3, 100, 0.9))[1]
+    {'decay_rate': 0.9, 'decay_steps': 100.0, 'initial_learning_rate': 0.001}
+    """
+    config = dict(schedule.get_config())
+    floats: dict[str, float] = {}
+    for key in sorted(_schedule_keys(schedule) & config.keys()):
+        value, attribute = config[key], getattr(schedule, key, None)
+        if isinstance(attribute, keras.optimizers.schedules.LearningRateSchedule):
+            config[key], inner = schedule_parts(attribute)
+            floats.update({f"{key}.{name}": v for name, v in inner.items()})
+        elif _is_number(value) and _is_number(attribute) and attribute == value:
+            floats[key] = float(value)
+            config[key] = PER_TRIAL
+    cls = type(schedule)
+    return {"class": f"{cls.__module__}.{cls.__qualname__}", "config": config}, floats
+
+
+def _learning_rate_parts(
+    optimizer: Any, config: dict[str, Any]
+) -> tuple[float | None, dict[str, float]]:
+    """Take the learning rate out of an optimizer ``config`` (edited in place).
+
+    Returns:
+        ``(learning_rate, schedule_floats)``: the float rate (popped from
+        ``config``) or, for a schedule, ``None`` and its per-trial floats (its
+        structure replaces the config entry).
+    """
+    lr = config.get("learning_rate")
+    if isinstance(lr, (int, float)):
+        config.pop("learning_rate")
+        return float(np.asarray(optimizer.learning_rate.value)), {}
+    schedule = optimizer._learning_rate
+    if not isinstance(lr, dict) or not isinstance(
+        schedule, keras.optimizers.schedules.LearningRateSchedule
+    ):
+        raise UnsupportedModelError(f"learning rate {lr!r} is neither a float nor a schedule")
+    config["learning_rate"], floats = schedule_parts(schedule)
+    return None, floats
+
+
+@dataclass
+class OptimizerParts:
+    """An optimizer split into structure and per-trial values (see :func:`_optimizer_parts`).
+
+    Args:
+        signature: The structural description.
+        learning_rate: The float learning rate, or ``None`` for a schedule.
+        floats: Traced optimizer hyperparameters, name -> value.
+        schedule_floats: Traced schedule parameters, path -> value.
+    """
+
+    signature: str
+    learning_rate: float | None
+    floats: dict[str, float]
+    schedule_floats: dict[str, float]
+
+
+def _optimizer_parts(optimizer: Any) -> OptimizerParts:
     """Split an optimizer into a structural signature, learning rate and traced floats."""
     if optimizer is None:
         raise UnsupportedModelError("the model is not compiled (no optimizer)")
@@ -332,13 +457,7 @@ def _optimizer_parts(optimizer: Any) -> tuple[str, float | None, dict[str, float
         raise UnsupportedModelError("LossScaleOptimizer (mixed precision) is not supported")
     config = dict(optimizer.get_config())
     config.pop("name", None)
-    learning_rate = None
-    lr = config.get("learning_rate")
-    if isinstance(lr, (int, float)):
-        learning_rate = float(np.asarray(optimizer.learning_rate.value))
-        config.pop("learning_rate")
-    elif not isinstance(lr, dict):
-        raise UnsupportedModelError(f"learning rate {lr!r} is neither a float nor a schedule")
+    learning_rate, schedule_floats = _learning_rate_parts(optimizer, config)
     if config.get("use_ema"):
         raise UnsupportedModelError("optimizer use_ema=True is not supported by fleet training")
     if config.get("gradient_accumulation_steps"):
@@ -352,8 +471,13 @@ def _optimizer_parts(optimizer: Any) -> tuple[str, float | None, dict[str, float
     wd = config.get("weight_decay")
     if isinstance(wd, (int, float)) and wd is not None:
         floats["weight_decay"] = float(wd)
-        config["weight_decay"] = "per-trial"
-    return _dumps({"class": cls, "config": config}), learning_rate, floats
+        config["weight_decay"] = PER_TRIAL
+    return OptimizerParts(
+        signature=_dumps({"class": cls, "config": config}),
+        learning_rate=learning_rate,
+        floats=floats,
+        schedule_floats=schedule_floats,
+    )
 
 
 def read_trial(model: keras.Model) -> TrialSpec:
@@ -395,8 +519,8 @@ def read_trial(model: keras.Model) -> TrialSpec:
             }
         ),
     ]
-    opt_sig, learning_rate, opt_floats = _optimizer_parts(model.optimizer)
-    parts.append(opt_sig)
+    optimizer = _optimizer_parts(model.optimizer)
+    parts.append(optimizer.signature)
     widths: list[int | None] = []
     keep: dict[int, float] = {}
     regs: dict[tuple[int, int], tuple[float, float]] = {}
@@ -420,6 +544,7 @@ def read_trial(model: keras.Model) -> TrialSpec:
         widths=tuple(widths),
         keep=keep,
         regularizers=regs,
-        learning_rate=learning_rate,
-        optimizer_floats=opt_floats,
+        learning_rate=optimizer.learning_rate,
+        optimizer_floats=optimizer.floats,
+        schedule_floats=optimizer.schedule_floats,
     )

@@ -63,6 +63,28 @@ def traced_attributes(obj: Any, values: dict[str, Array]) -> Iterator[None]:
             object.__setattr__(obj, name, value)
 
 
+@contextlib.contextmanager
+def traced_schedule(schedule: Any, values: dict[str, Array]) -> Iterator[None]:
+    """Temporarily set a schedule's parameters to traced per-trial values.
+
+    Args:
+        schedule: The optimizer's learning-rate schedule (``optimizer._learning_rate``).
+        values: Parameter path -> value; ``"schedule.decay_steps"`` is the
+            ``decay_steps`` of the schedule held in ``schedule.schedule``.
+    """
+    owners: dict[str, dict[str, Array]] = {}
+    for path, value in values.items():
+        owner, _, name = path.rpartition(".")
+        owners.setdefault(owner, {})[name] = value
+    with contextlib.ExitStack() as stack:
+        for owner, attributes in owners.items():
+            obj = schedule
+            for part in filter(None, owner.split(".")):
+                obj = getattr(obj, part)
+            stack.enter_context(traced_attributes(obj, attributes))
+        yield
+
+
 class GroupFunctions:
     """Jitted epoch and evaluation functions for one :class:`GroupProgram`.
 
@@ -158,8 +180,12 @@ class GroupFunctions:
         (loss, (y_pred, new_nt)), grads = jax.value_and_grad(loss_fn, has_aux=True)(params)
         flat_params = [v for layer in params for v in layer]
         flat_grads = [g for layer in grads for g in layer]
-        with traced_attributes(program.optimizer, hp["opt"]):
-            new_flat, opt = program.optimizer.stateless_apply(opt, flat_grads, flat_params)
+        optimizer = program.optimizer
+        with (
+            traced_attributes(optimizer, hp["opt"]),
+            traced_schedule(optimizer._learning_rate, hp["sched"]),
+        ):
+            new_flat, opt = optimizer.stateless_apply(opt, flat_grads, flat_params)
         it = iter(new_flat)
         params = [[next(it) for _ in layer] for layer in params]
         metrics = self._update_metrics(metrics, y, y_pred, w)
