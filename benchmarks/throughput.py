@@ -7,9 +7,11 @@ digits CNN with:
 * Keras Tuner ``RandomSearch`` (its oracle draws the configuration index),
 * Optuna + ``model.fit`` (the configurations are enqueued, then optimized),
 * plain one-by-one training (build + ``fit`` each; tunefleet without fleets),
-* ``tunefleet.fleet.FleetTrainer``.
+* ``tunefleet.fleet.FleetTrainer`` (``fleet``),
+* the whole tuner face with fleets, ``tunefleet.GridSearch(..., fleet=True)``
+  (``tuner_fleet``: SQLite study, per-epoch reports, best models saved).
 
-Every trial is built after ``keras.utils.set_random_seed(SEED)``, so all four train
+Every trial is built after ``keras.utils.set_random_seed(SEED)``, so they all train
 the same models from the same initial weights on the same batches. Wall times
 include model building and compilation. The score of a trial is its best
 validation accuracy over epochs (Keras Tuner's default objective).
@@ -189,6 +191,31 @@ def run_keras_tuner(build, configs, data, epochs) -> list[float]:
         shutil.rmtree(directory, ignore_errors=True)
 
 
+def run_tuner_fleet(build, configs, data, epochs) -> list[float]:
+    """The whole tuner face with fleets: SQLite study, per-epoch reports, saved models."""
+    import tunefleet
+
+    xt, yt, xv, yv = data
+
+    def hypermodel(hp: tunefleet.HyperParameters) -> keras.Model:
+        return seeded(build, configs[hp.Int("config", 0, len(configs) - 1)])
+
+    directory = tempfile.mkdtemp(prefix="tunefleet-bench-")
+    try:
+        tuner = tunefleet.GridSearch(  # each configuration exactly once
+            hypermodel,
+            objective="val_accuracy",
+            seed=SEED,
+            directory=directory,
+            project_name="bench",
+            fleet=True,
+        )
+        tuner.search(xt, yt, epochs=epochs, batch_size=BATCH, validation_data=(xv, yv), verbose=0)
+        return [t.score for t in tuner.oracle.get_best_trials(len(configs))]
+    finally:
+        shutil.rmtree(directory, ignore_errors=True)
+
+
 def run_fleet(build, configs, data, epochs) -> list[float]:
     xt, yt, xv, yv = data
     trainer = FleetTrainer(build, seed=SEED)
@@ -202,6 +229,7 @@ ANCHORS: dict[str, Callable[..., list[float]]] = {
     "optuna": run_optuna,
     "plain": run_plain,
     "fleet": run_fleet,
+    "tuner_fleet": run_tuner_fleet,
 }
 
 
@@ -293,7 +321,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--epochs", type=int, default=20)
     parser.add_argument("--quick", action="store_true", help="8 trials x 3 epochs")
     parser.add_argument("--models", default="mlp,cnn")
-    parser.add_argument("--anchors", default="keras_tuner,optuna,plain,fleet")
+    parser.add_argument("--anchors", default="keras_tuner,optuna,plain,fleet,tuner_fleet")
     parser.add_argument("--fleet-repeats", type=int, default=3, help="fleet runs (median)")
     parser.add_argument("--curve", action="store_true", help="also measure throughput curves")
     parser.add_argument("--json", help="write the figures to this file")
@@ -366,18 +394,19 @@ def main(argv: list[str] | None = None) -> int:
                 f"({row['trials']} trials, load ~{row['all_load_averages']}){extra}",
                 flush=True,
             )
-        if "fleet" in rows:
-            fleet = rows["fleet"]
+        for fast in ("fleet", "tuner_fleet"):
+            if fast not in rows:
+                continue
             for anchor, row in rows.items():
-                if anchor == "fleet":
+                if anchor in ("fleet", "tuner_fleet"):
                     continue
-                row["fleet_speedup"] = row["seconds"] / fleet["seconds"]
-                row["accuracy_gap_points"] = 100 * (
-                    fleet["best_val_accuracy"] - row["best_val_accuracy"]
-                )
+                speedup = row["seconds"] / rows[fast]["seconds"]
+                gap = 100 * (rows[fast]["best_val_accuracy"] - row["best_val_accuracy"])
+                row[f"{fast}_speedup"] = speedup
+                row[f"{fast}_accuracy_gap_points"] = gap
                 print(
-                    f"{model_name:4s} fleet vs {anchor:12s} {row['fleet_speedup']:6.1f}x faster, "
-                    f"best val acc {row['accuracy_gap_points']:+.2f} points"
+                    f"{model_name:4s} {fast} vs {anchor:12s} {speedup:6.1f}x faster, "
+                    f"best val acc {gap:+.2f} points"
                 )
         if args.curve:
             build = {"mlp": build_mlp, "cnn": build_cnn}[model_name]

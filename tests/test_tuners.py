@@ -17,7 +17,7 @@ import pytest
 from sklearn.datasets import load_digits
 
 import tunefleet as kt
-from tunefleet.study import open_storage
+from tunefleet.study import counts, open_storage
 from tunefleet.tuners import Choice, HyperModel, ObjectiveNotReported
 from tunefleet.tuners.hyperparameters import HyperParameterError
 
@@ -185,7 +185,8 @@ def test_objective_the_model_does_not_report_fails_at_the_first_epoch(digits, tm
     tuner = kt.RandomSearch(build_model, "val_accuracy", 3, directory=tmp_path, project_name="p")
     with pytest.raises(ObjectiveNotReported, match=r"reports: \['accuracy', 'loss'\].*validation"):
         tuner.search(x, y, epochs=3, batch_size=BATCH)  # no validation data
-    (trial,) = stored(tmp_path).trials  # the first trial failed; no other ran
+    # the first trial failed; no other ran (a fleet's other trials are left uncounted)
+    (trial,) = [t for t in stored(tmp_path).trials if counts(t)]
     assert trial.state.name == "FAIL" and not trial.intermediate_values
     assert "val_accuracy" in trial.user_attrs["tunefleet:error"]
 
@@ -344,17 +345,22 @@ def test_study_pruner_stops_trials_at_once(digits, tmp_path):
     assert tuner.oracle.get_best_trials(1) == []
 
 
-def test_memory_is_released_between_trials(digits, tmp_path):
+@pytest.mark.parametrize("fleet", [False, True])
+def test_memory_is_released_between_trials(digits, tmp_path, fleet):
     x, y, xv, yv = digits
     MODELS.clear()
     NAMES.clear()
-    tuner = kt.RandomSearch(build_model, "val_accuracy", 4, directory=tmp_path, project_name="m")
+    tuner = kt.RandomSearch(
+        build_model, "val_accuracy", 4, directory=tmp_path, project_name="m", fleet=fleet
+    )
     tuner.search(x, y, epochs=1, batch_size=BATCH, validation_data=(xv, yv))
     gc.collect()
-    assert len(MODELS) == 5  # the check build, then one per trial
-    assert [ref() for ref in MODELS] == [None] * 5  # no trial's model survives
-    # Keras' global state is reset before every trial: names do not grow
-    assert NAMES == ["sequential"] * 5
+    # the check build, then one per trial (fleets: and one per export of a best epoch)
+    n_built = 9 if fleet else 5
+    assert len(MODELS) == n_built
+    assert [ref() for ref in MODELS] == [None] * n_built  # no trial's model survives
+    if not fleet:  # Keras' global state is reset before every trial: names do not grow
+        assert NAMES == ["sequential"] * 5
 
 
 class CountingHyperModel(HyperModel):

@@ -37,7 +37,8 @@ from tunefleet.trial import TrialFailed
 
 logger = logging.getLogger("tunefleet")
 
-Objective = Callable[[optuna.Trial], float]
+#: A trial function: one value, or one per objective of a multi-objective study.
+Objective = Callable[[optuna.Trial], float | list[float]]
 
 
 def run_trials(
@@ -87,7 +88,7 @@ def _run_one(
     except BaseException:
         _interrupt(study, trial, grid_points)
         raise
-    if not math.isfinite(value):
+    if not all(math.isfinite(v) for v in (value if isinstance(value, list) else [value])):
         trial.set_user_attr(ERROR_ATTR, f"the objective was {value}")
         return study.tell(trial, state=TrialState.FAIL)
     return study.tell(trial, value)
@@ -132,13 +133,15 @@ def run_trial_batches(
                     else:
                         _interrupt(study, trial, grid_points)
                 raise
+            told = []  # tell the whole batch first: a callback may stop the search
             for trial, outcome in zip(trials, outcomes, strict=True):
                 if outcome == "pruned":
-                    frozen = study.tell(trial, state=TrialState.PRUNED)
+                    told.append(study.tell(trial, state=TrialState.PRUNED))
                 elif outcome == "failed" or not math.isfinite(outcome):
-                    frozen = study.tell(trial, state=TrialState.FAIL)
+                    told.append(study.tell(trial, state=TrialState.FAIL))
                 else:
-                    frozen = study.tell(trial, outcome)
+                    told.append(study.tell(trial, outcome))
+            for frozen in told:
                 if on_trial_end is not None:
                     on_trial_end(frozen)
 

@@ -10,7 +10,7 @@ stopped trial's weights are copied to the host at once; its rows keep computing
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -197,6 +197,7 @@ def run_fleets(
                 _predictions(outputs, n_trials, snapshot, n_val)
                 if validation is not None
                 else None,
+                _capturer(fleets, snapshot),
             )
             decision = on_epoch_end(epoch, logs)
             if decision is not None:
@@ -234,6 +235,19 @@ def run_fleets(
         if not fleets:
             break
     return history, stopped_at, weights, stats
+
+
+def _capturer(
+    fleets: list[Fleet], active: np.ndarray
+) -> Callable[[Sequence[int]], dict[int, TrialWeights]]:
+    def capture(trials: Sequence[int]) -> dict[int, TrialWeights]:
+        wanted = {int(t) for t in trials if active[t]}
+        out: dict[int, TrialWeights] = {}
+        for fleet in fleets:
+            out.update(_capture(fleet, [r for r, t in enumerate(fleet.rows) if t in wanted]))
+        return out
+
+    return capture
 
 
 def _predictions(

@@ -24,6 +24,7 @@ class EpochLogs(Mapping[str, np.ndarray]):
         values: Metric name -> per-trial array.
         active: Which trials trained this epoch.
         predict_val: Callable returning validation predictions per trial.
+        capture: Callable copying given trials' current weights to the host.
 
     Example:
 
@@ -37,11 +38,13 @@ class EpochLogs(Mapping[str, np.ndarray]):
         values: dict[str, np.ndarray],
         active: np.ndarray,
         predict_val: Callable[[], np.ndarray] | None = None,
+        capture: Callable[[Sequence[int]], dict[int, TrialWeights]] | None = None,
     ) -> None:
         self.epoch = epoch
         self._values = values
         self.active = active
         self._predict_val = predict_val
+        self._capture = capture
 
     def __getitem__(self, key: str) -> np.ndarray:
         return self._values[key]
@@ -57,6 +60,16 @@ class EpochLogs(Mapping[str, np.ndarray]):
         if self._predict_val is None:
             raise ValueError("fit() was called without validation data")
         return self._predict_val()
+
+    def weights(self, trials: Sequence[int]) -> dict[int, TrialWeights]:
+        """The current weights of the given (active) trials, copied to the host.
+
+        Keep them to export a trial at its best epoch later:
+        ``export_trial(build_fn, config, seed, logs.weights([i])[i])``.
+        """
+        if self._capture is None:
+            raise ValueError("these logs cannot read weights")
+        return self._capture(trials)
 
     def __repr__(self) -> str:
         keys = ", ".join(self._values)

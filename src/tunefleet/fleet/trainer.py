@@ -41,9 +41,10 @@ def _config_key(config: Mapping[str, Any], seed: int) -> str:
 class FleetTrainer:
     """Train many configurations of one Keras model builder as vmapped fleets on JAX.
 
-    Trials whose models differ only in learning rate (and other float optimizer
-    hyperparameters), Dropout rates, Dense/Conv/Embedding widths, L1/L2 strengths
-    and seeds share one compiled program; the rest split into groups.
+    Trials whose models differ only in learning rate (a float, or the numbers of a
+    known learning-rate schedule), other float optimizer hyperparameters, Dropout
+    rates, Dense/Conv/Embedding widths, L1/L2 strengths and seeds share one compiled
+    program; the rest split into groups.
 
     Args:
         build_fn: ``build_fn(**config)`` returns a compiled ``keras.Model``
@@ -133,6 +134,18 @@ class FleetTrainer:
         except UnsupportedModelError as err:
             return str(err)
         return None
+
+    def adopt(self, config: Mapping[str, Any], seed: int, model: keras.Model) -> None:
+        """Use ``model`` for ``(config, seed)`` instead of building it again.
+
+        For callers that had to build the model anyway (a define-by-run tuner samples
+        a trial's hyperparameters by building it). ``model`` must be what
+        ``build_fn(**config)`` returns after ``keras.utils.set_random_seed(seed)``.
+
+        Raises:
+            UnsupportedModelError: naming what fleet training does not support.
+        """
+        self._specs[_config_key(config, seed)] = read_trial(model)
 
     # ------------------------------------------------------------------ planning
     def plan(

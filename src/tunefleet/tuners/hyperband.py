@@ -209,6 +209,9 @@ class Hyperband(BaseTuner):
                 f"n_jobs={self.n_jobs}: Hyperband runs its rounds in one process; use n_jobs=1."
             )
 
+    def _fleet_unsupported_reason(self) -> str | None:
+        return "the Hyperband tuner continues each bracket's survivors from saved weights"
+
     def plan(self) -> HyperbandPlan:
         """The brackets this search runs (trials and epochs are known in advance)."""
         self._check_settings()

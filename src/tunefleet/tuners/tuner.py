@@ -17,6 +17,7 @@ A tuner translates Keras Tuner's vocabulary for the engine and back:
 from __future__ import annotations
 
 import contextlib
+import logging
 import math
 import numbers
 import os
@@ -34,7 +35,7 @@ import optuna
 from optuna.trial import FrozenTrial, TrialState
 from sklearn.model_selection import check_cv
 
-from tunefleet.execution import WorkerJob, run_in_processes, run_trials
+from tunefleet.execution import WorkerJob, run_in_processes, run_trial_batches, run_trials
 from tunefleet.keras.wrappers import _as_callback_list, _clear_session, _copy_callback
 from tunefleet.progress import SearchProgress
 from tunefleet.space import SearchSpace
@@ -503,6 +504,10 @@ class BaseTuner:
         progress: show a progress bar (``None``: on a terminal only).
         optimizer, loss, metrics: if given, every model is compiled with them.
         max_model_size: trials whose model has more parameters fail.
+        fleet: train many trials at once in one compiled JAX program
+            (:mod:`tunefleet.fleet`): ``"auto"`` (default) when the backend is JAX and
+            the search can (else one by one, saying why once), ``True`` (required),
+            ``False``, or the number of trials per batch.
     """
 
     _default_strategy: ClassVar[str] = "random"
@@ -536,6 +541,7 @@ class BaseTuner:
         loss: Any = None,
         metrics: Any = None,
         max_model_size: int | None = None,
+        fleet: bool | int | str = "auto",
         distribution_strategy: Any = None,
         logger: Any = None,
         tuner_id: str | None = None,
@@ -564,6 +570,7 @@ class BaseTuner:
         self.loss = loss
         self.metrics = metrics
         self.max_model_size = max_model_size
+        self.fleet = fleet
         self.tuner_id = tuner_id
         for name, value in (("distribution_strategy", distribution_strategy), ("logger", logger)):
             if value is not None:
@@ -582,6 +589,7 @@ class BaseTuner:
         self._study: optuna.Study | None = None
         self._overwritten = False
         self._last_runner: _TrialRunner | None = None
+        self._fleet_batch: int | None = None
         self.oracle = Oracle(self._read_study, self)
         self._check_settings()
 
@@ -624,6 +632,15 @@ class BaseTuner:
             "max_consecutive_failed_trials", self.max_consecutive_failed_trials, 1, allow_none=True
         )
         self._check_int("max_model_size", self.max_model_size, 1, allow_none=True)
+        fleet = self.fleet
+        if not (
+            any(fleet is v for v in (True, False, None))
+            or fleet == "auto"
+            or (isinstance(fleet, numbers.Integral) and not isinstance(fleet, bool) and fleet >= 1)
+        ):
+            raise ValueError(
+                f"fleet must be 'auto', True, False or a positive integer, got {fleet!r}."
+            )
         if self.n_jobs is not None and self.n_jobs != -1:
             self._check_int("n_jobs", self.n_jobs, 1)
         cv = self.cv
@@ -797,11 +814,43 @@ class BaseTuner:
             max_retries=self.max_retries_per_trial,
         )
         self._last_runner = runner
+        self._fleet_batch = self._fleet_size(runner, fit_args, fit_kwargs, n_workers)
         self._announce(study, created)
         try:
             self._run(study, runner, sampler, grid, created, n_workers, display)
         finally:
             _clear_session()  # release the last trial's models
+
+    def _fleet_unsupported_reason(self) -> str | None:
+        """Why this tuner itself cannot use fleets (``None``: it can)."""
+        return None
+
+    def _fleet_size(
+        self,
+        runner: _TrialRunner,
+        fit_args: tuple[Any, ...],
+        fit_kwargs: dict[str, Any],
+        n_workers: int,
+    ) -> int | None:
+        """Trials per fleet batch, or ``None`` to train one by one (logging why, once)."""
+        from tunefleet.tuners.fleet import default_fleet_size, fleet_unsupported_reason
+
+        fleet = self.fleet
+        if fleet is False or fleet is None:
+            return None
+        reason = self._fleet_unsupported_reason()
+        if reason is None and n_workers > 1:
+            reason = "n_jobs > 1 trains in worker processes, one trial at a time each"
+        if reason is None:
+            reason = fleet_unsupported_reason(runner, fit_args, fit_kwargs)
+        if reason is not None:
+            if fleet != "auto":
+                raise ValueError(f"fleet={fleet!r} cannot be used: {reason}.")
+            _log_once(f"{type(self).__name__}: training trials one by one: {reason}.")
+            return None
+        if fleet is True or fleet == "auto":
+            return default_fleet_size(self._strategy_name(), self.max_trials)
+        return int(fleet)
 
     def _check_fit_arguments(
         self, fit_args: tuple[Any, ...], fit_kwargs: dict[str, Any], tuned: dict[str, Any]
@@ -888,7 +937,20 @@ class BaseTuner:
             total, done=total - remaining, description=type(self).__name__, enabled=self.progress
         ) as bar:
             watch.bar = bar
-            if n_workers == 1:
+            if self._fleet_batch is not None:
+                from tunefleet.tuners.fleet import TunerFleet
+
+                fleet = TunerFleet(runner)
+                run_trial_batches(
+                    study,
+                    fleet.run_batch,
+                    budget,
+                    self._fleet_batch,
+                    grid_points=grid,
+                    on_trial_end=watch,
+                )
+                self.fleet_stats_ = dict(fleet.stats)
+            elif n_workers == 1:
                 run_trials(study, runner, budget, grid_points=grid, on_trial_end=watch)
             else:
                 url = storage_url(study._storage)
@@ -986,6 +1048,15 @@ class BaseTuner:
             f"{type(self).__name__}(objective={self._objective!r}, project_dir="
             f"{self.project_dir!r}, study_name={self._study_name()!r})"
         )
+
+
+_LOGGED: set[str] = set()
+
+
+def _log_once(message: str) -> None:
+    if message not in _LOGGED:
+        _LOGGED.add(message)
+        logging.getLogger("tunefleet").info(message)
 
 
 class _Watch:

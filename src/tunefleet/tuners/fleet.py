@@ -1,0 +1,343 @@
+"""Fleet training for the Keras Tuner-style tuners: a batch of trials trained at once.
+
+A tuner's search space is define-by-run: a trial's hyperparameters exist only once
+``build(hp)`` has run. :class:`TunerFleet` therefore builds each trial of a batch
+once through its Optuna trial (which samples it; that model is handed to the
+:class:`~tunefleet.fleet.FleetTrainer`, not built again), then trains the batch
+fold by fold as fleets, runs of ``executions_per_trial`` included. Every epoch, the
+objective of each trial is reported to the study in one transaction and the pruner
+is asked; each trial keeps the weights of its best epoch, which are saved as the
+trial's model, as one-by-one training does.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import keras
+import numpy as np
+import optuna
+
+from tunefleet.fleet.export import TrialWeights, export_trial
+from tunefleet.fleet.introspect import UnsupportedModelError
+from tunefleet.study import ERROR_ATTR, report_many
+from tunefleet.trial import CV_ATTR, TrialFailed
+from tunefleet.tuners.hyperparameters import HyperParameters
+from tunefleet.tuners.oracle import BEST_STEP_ATTR, HP_ATTR, METRICS_ATTR
+from tunefleet.tuners.tuner import (
+    _FATAL,
+    ObjectiveNotReported,
+    RunResult,
+    _mean_metrics,
+    _record,
+    _TrialRunner,
+    check_model,
+)
+
+logger = logging.getLogger("tunefleet")
+
+#: ``search()`` arguments fleet training understands; any other one means one by one.
+FLEET_FIT_ARGUMENTS = frozenset(
+    {"x", "y", "epochs", "batch_size", "validation_data", "validation_split", "shuffle", "verbose"}
+)
+
+
+def fleet_unsupported_reason(
+    runner: _TrialRunner, fit_args: tuple[Any, ...], fit_kwargs: Mapping[str, Any]
+) -> str | None:
+    """Why a tuner's search cannot train its trials as fleets (``None`` if it can)."""
+    from tunefleet.tuners.hypermodel import HyperModel
+
+    if keras.backend.backend() != "jax":
+        return f"fleet training needs the JAX backend (Keras runs on {keras.backend.backend()})"
+    if type(runner.hypermodel).fit is not HyperModel.fit:
+        return f"{type(runner.hypermodel).__name__} overrides HyperModel.fit"
+    other = sorted(set(fit_kwargs) - FLEET_FIT_ARGUMENTS)
+    if other:
+        return f"search({', '.join(k + '=' for k in other)}) is not supported by fleet training"
+    tuned = sorted(set(runner.tuned) - {"batch_size", "epochs"})
+    if tuned:
+        return f"only batch_size and epochs can be tuned in search() with fleets, not {tuned}"
+    x, y = _xy(fit_args, fit_kwargs)
+    if not _is_array(x) or not _is_array(y):
+        return "fleet training needs x and y as single arrays (not datasets or several inputs)"
+    validation = fit_kwargs.get("validation_data")
+    if validation is not None and (
+        not isinstance(validation, (tuple, list))
+        or len(validation) != 2
+        or not all(_is_array(v) for v in validation)
+    ):
+        return "fleet training needs validation_data=(x_val, y_val) as arrays"
+    return None
+
+
+def _is_array(value: Any) -> bool:
+    return hasattr(value, "shape") and hasattr(value, "__len__") and not isinstance(value, dict)
+
+
+def _xy(args: Sequence[Any], kwargs: Mapping[str, Any]) -> tuple[Any, Any]:
+    x = args[0] if len(args) > 0 else kwargs.get("x")
+    y = args[1] if len(args) > 1 else kwargs.get("y")
+    return x, y
+
+
+class _FixedBuild:
+    """``build(**params)``: the hypermodel built with a trial's stored parameter values."""
+
+    def __init__(self, runner: _TrialRunner) -> None:
+        self.runner = runner
+
+    def __call__(self, **params: Any) -> keras.Model:
+        runner = self.runner
+        hp = HyperParameters._bound(runner.space, optuna.trial.FixedTrial(params))
+        return check_model(runner.hypermodel.build(hp), runner.hypermodel, runner.compile_kwargs)
+
+
+@dataclass
+class _Member:
+    """One trial of a batch: its settings and what its runs gave so far."""
+
+    trial: optuna.Trial
+    hp: HyperParameters
+    config: dict[str, Any] = field(default_factory=dict)
+    epochs: int = 1
+    batch_size: int = 32
+    outcome: float | str | None = None  # "pruned" / "failed" once decided
+    folds: list[list[float]] = field(default_factory=list)
+    fit_times: list[float] = field(default_factory=list)
+    metrics: list[dict[str, float]] = field(default_factory=list)
+    best: float = math.nan
+    best_step: int | None = None
+    best_model: tuple[int, TrialWeights] | None = None  # (seed, weights) of the best run
+
+    @property
+    def alive(self) -> bool:
+        return self.outcome is None
+
+
+@dataclass
+class TunerFleet:
+    """Run batches of a tuner's trials as fleets (see the module docstring).
+
+    Args:
+        runner: The tuner's one-by-one trial function, whose settings (hypermodel,
+            space, objective, data, folds, executions, seed, pruning, saving) it shares.
+        trainer_kwargs: Extra arguments of :class:`tunefleet.fleet.FleetTrainer`.
+    """
+
+    runner: _TrialRunner
+    trainer_kwargs: dict[str, Any] = field(default_factory=dict)
+    stats: dict[str, float] = field(default_factory=lambda: {"train": 0.0, "bookkeeping": 0.0})
+    _trainer: Any = field(default=None, repr=False)
+
+    def _seed(self, number: int, run: int) -> int:
+        return ((self.runner.seed or 0) + 7919 * number + run) % (2**31)
+
+    @property
+    def trainer(self) -> Any:
+        if self._trainer is None:
+            from tunefleet.fleet import FleetTrainer
+
+            seed = self.runner.seed or 0
+            self._trainer = FleetTrainer(_FixedBuild(self.runner), seed=seed, **self.trainer_kwargs)
+        return self._trainer
+
+    # -- a batch -------------------------------------------------------------------------
+    def run_batch(self, study: optuna.Study, trials: list[optuna.Trial]) -> list[float | str]:
+        """Train ``trials`` together; return each one's value, ``"pruned"`` or ``"failed"``.
+
+        An error that would fail every trial (e.g. the objective is not in the logs)
+        fails the first trial of the batch with its message, as one-by-one training
+        would, leaves the others interrupted (not counted, run again on resume) and
+        propagates.
+        """
+        try:
+            return self._run_batch(study, trials)
+        except _FATAL as exc:
+            trials[0].set_user_attr(ERROR_ATTR, f"{type(exc).__name__}: {exc}"[-2000:])
+            raise
+
+    def _run_batch(self, study: optuna.Study, trials: list[optuna.Trial]) -> list[float | str]:
+        members = [self._sample(trial) for trial in trials]
+        solo = [m for m in members if m.outcome == "solo"]
+        for m in solo:
+            m.outcome = None
+        fleet = [m for m in members if m.alive and m not in solo]
+        runner = self.runner
+        for fold in range(runner.n_folds):
+            alive = [m for m in fleet if m.alive]
+            if alive:
+                self._train_fold(study, fold, alive)
+        outcomes = []
+        for m in members:
+            if m in solo:
+                outcomes.append(self._solo(m.trial))
+            else:
+                outcomes.append(self._finish(m))
+        return outcomes
+
+    def _sample(self, trial: optuna.Trial) -> _Member:
+        """Build the trial's first model through the trial (drawing its hyperparameters)."""
+        runner = self.runner
+        hp = HyperParameters._bound(runner.space, trial)
+        member = _Member(trial, hp, folds=[[] for _ in range(runner.n_folds)])
+        member.fit_times = [0.0] * runner.n_folds
+        try:
+            kwargs = runner.fit_kwargs_for(hp)
+            member.epochs = int(kwargs.get("epochs", 1))
+            member.batch_size = int(kwargs.get("batch_size") or 32)
+            seed = self._seed(trial.number, 0)
+            keras.utils.set_random_seed(seed)
+            model = runner.build(hp, trial, 0)
+            member.config = dict(trial.params)
+            self.trainer.adopt(member.config, seed, model)
+        except UnsupportedModelError as exc:
+            logger.info("trial %d trains one by one: %s", trial.number, exc)
+            member.outcome = "solo"
+        except _FATAL:
+            raise
+        except Exception as exc:  # the user's build failed: a failed trial
+            self._fail(member, exc)
+        return member
+
+    def _solo(self, trial: optuna.Trial) -> float | str:
+        """One-by-one training of a trial whose model fleets cannot train."""
+        try:
+            return self.runner(trial)
+        except optuna.TrialPruned:
+            return "pruned"
+        except TrialFailed:
+            return "failed"
+
+    # -- one fold ------------------------------------------------------------------------
+    def _train_fold(self, study: optuna.Study, fold: int, alive: list[_Member]) -> None:
+        runner = self.runner
+        executions = runner.executions
+        _, args, kwargs = runner.runs(dict(runner.fit_kwargs))[fold * executions]
+        x, y = _xy(args, kwargs)
+        entries = [(m, e) for m in alive for e in range(executions)]
+        runs = [fold * executions + e for _, e in entries]
+        seeds = [self._seed(m.trial.number, run) for (m, _), run in zip(entries, runs, strict=True)]
+        n = len(entries)
+        best = np.full(n, np.nan)
+        best_epoch: list[int | None] = [None] * n
+        best_logs: list[dict[str, float]] = [{} for _ in range(n)]
+        best_weights: dict[int, TrialWeights] = {}
+        objective = runner.objective
+
+        def on_epoch_end(epoch: int, logs: Any) -> np.ndarray:
+            start = time.perf_counter()
+            if objective.name not in logs:
+                raise ObjectiveNotReported(objective.name, list(logs))
+            values = logs[objective.name]
+            keep = np.array(logs.active, dtype=bool)
+            reports, improved = [], []
+            for k, (m, _) in enumerate(entries):
+                if not keep[k] or not m.alive:
+                    keep[k] = False
+                    continue
+                if not math.isfinite(float(logs["loss"][k])):  # as TerminateOnNaN
+                    keep[k] = False
+                    continue
+                value = float(values[k])
+                if objective.better(value, best[k]):
+                    best[k], best_epoch[k] = value, epoch
+                    best_logs[k] = {key: float(logs[key][k]) for key in logs}
+                    improved.append(k)
+                if math.isfinite(value):
+                    reports.append((m.trial, runs[k] * m.epochs + epoch, value))
+                if epoch + 1 >= m.epochs:
+                    keep[k] = False
+            if runner.save_models and improved:
+                best_weights.update(logs.weights(improved))
+            report_many(study, reports)
+            if runner.report:
+                for m in {id(m): m for m, _ in entries if m.alive}.values():
+                    if m.trial.should_prune():
+                        m.outcome = "pruned"
+            keep &= np.array([m.alive for m, _ in entries])
+            self.stats["bookkeeping"] += time.perf_counter() - start
+            return keep
+
+        start = time.perf_counter()
+        self.trainer.fit(
+            [m.config for m, _ in entries],
+            x,
+            y,
+            epochs=max(m.epochs for m in alive),
+            batch_size=[m.batch_size for m, _ in entries],
+            validation_data=kwargs.get("validation_data"),
+            validation_split=float(kwargs.get("validation_split") or 0.0),
+            shuffle=bool(kwargs.get("shuffle", True)),
+            on_epoch_end=on_epoch_end,
+            seeds=seeds,
+        )
+        elapsed = time.perf_counter() - start
+        self.stats["train"] += elapsed
+        for k, (m, _) in enumerate(entries):
+            m.fit_times[fold] += elapsed / n
+            if m.outcome == "pruned" or not m.alive:
+                continue
+            m.folds[fold].append(float(best[k]))
+            m.metrics.append(best_logs[k])
+            if objective.better(float(best[k]), m.best):
+                m.best, m.best_step = float(best[k]), best_epoch[k]
+                if k in best_weights:
+                    m.best_model = (seeds[k], best_weights[k])
+
+    # -- bookkeeping ---------------------------------------------------------------------
+    def _fail(self, member: _Member, exc: BaseException) -> None:
+        message = f"{type(exc).__name__}: {exc}"
+        member.trial.set_user_attr(ERROR_ATTR, message[-2000:])
+        member.outcome = "failed"
+
+    def _finish(self, m: _Member) -> float | str:
+        runner = self.runner
+        trial = m.trial
+        if m.hp.values:
+            trial.set_user_attr(HP_ATTR, dict(m.hp.values))
+        if m.outcome == "failed":
+            return "failed"
+        record = _record(runner.objective.name, m.folds, m.fit_times, runner.n_folds)
+        trial.set_user_attr(CV_ATTR, record)
+        if m.outcome == "pruned":
+            return "pruned"
+        trial.set_user_attr(METRICS_ATTR, _mean_metrics(m.metrics))
+        if m.best_step is not None:
+            trial.set_user_attr(BEST_STEP_ATTR, m.best_step)
+        if m.best_model is not None:
+            seed, weights = m.best_model
+            model = export_trial(self.trainer.build_fn, m.config, seed, weights)
+            runner.save_model(trial, _saved(model))
+        scores = [float(np.mean(f)) if f else math.nan for f in m.folds]
+        return float(np.mean(scores))
+
+
+def _saved(model: keras.Model) -> RunResult:
+    """A run result holding just a model to save (weights already at the best epoch)."""
+    return RunResult(
+        model=model,
+        best=math.nan,
+        best_epoch=None,
+        metrics={},
+        best_weights=None,
+        epochs_done=0,
+        pruned=False,
+        fit_time=0.0,
+    )
+
+
+def default_fleet_size(strategy: Any, n_trials: int | None) -> int:
+    """Trials per batch when ``fleet="auto"``/``True``.
+
+    Random and grid search lose nothing by asking many trials at once; model-based
+    samplers learn between batches, so they get a quarter of the budget (4 to 64).
+    """
+    if strategy in ("random", "grid"):
+        return 64
+    return int(min(64, max(4, (n_trials or 16) // 4)))
