@@ -202,6 +202,42 @@ def test_bad_scripts_and_options_exit_2_before_any_trial(
     assert not (tmp_path / "tunefleet.db").exists()
 
 
+LR_FIND_SCRIPT = textwrap.dedent(
+    """
+    import tunefleet
+    from sklearn.datasets import load_iris
+    from keras_models import build_classifier as build_model
+
+    def data():
+        return load_iris(return_X_y=True)
+    """
+)
+
+
+def test_lr_find_stores_its_run_in_an_existing_study(tmp_path, monkeypatch):
+    monkeypatch.syspath_prepend(str(ROOT / "tests"))
+    script = tmp_path / "lr_script.py"
+    script.write_text(LR_FIND_SCRIPT)
+    db = tmp_path / "tune.db"
+    optuna.create_study(study_name="iris", storage=f"sqlite:///{db}", direction="maximize")
+    plot = tmp_path / "lr.png"
+    common = ("lr-find", script, "--steps", 20, "-o", plot)
+    missing = invoke(*common, "--storage", db, "--study", "nope")
+    assert missing.exit_code == 1 and "no study 'nope'" in missing.output
+    assert not plot.exists()  # refused before the test ran
+    assert invoke(*common, "--study", "iris").exit_code == 2  # --study without --storage
+    result = invoke(*common, "--storage", db, "--study", "iris")
+    assert result.exit_code == 0, result.output
+    assert "suggested learning rate" in result.output and "stored in study 'iris'" in result.output
+    assert plot.stat().st_size > 1000
+    run = optuna.load_study(study_name="iris", storage=f"sqlite:///{db}").user_attrs[
+        "tunefleet:lr_finder"
+    ]
+    assert len(run["lrs"]) == len(run["losses"]) > 3
+    assert run["lrs"][0] == pytest.approx(1e-5)
+    assert run["lrs"][0] < run["suggestion"] < 10
+
+
 def test_tune_runs_a_search_cv_script_into_the_default_storage_and_resumes(tmp_path, monkeypatch):
     script = tmp_path / "iris_search.py"
     script.write_text(SKLEARN_SCRIPT)

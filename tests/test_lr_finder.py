@@ -4,11 +4,13 @@ import json
 
 import keras
 import numpy as np
+import optuna
 import pytest
 from sklearn.datasets import load_digits
 from sklearn.model_selection import train_test_split
 
 from tunefleet.keras import LRFinderResult, build_mlp, lr_find
+from tunefleet.report import load_study_data, lr_finder_figure
 
 # Keras 3.15 converts variables with np.array(variable) when saving; numpy 2 warns about it.
 pytestmark = pytest.mark.filterwarnings(
@@ -43,7 +45,7 @@ def test_curve_falls_then_diverges(result):
     assert isinstance(result, LRFinderResult)
     lrs, smoothed = np.array(result.learning_rates), np.array(result.smoothed_losses)
     assert np.all(np.diff(lrs) > 0)
-    assert lrs[0] == pytest.approx(1e-7)
+    assert lrs[0] == pytest.approx(1e-5)  # the default start_lr
     assert len(result.losses) == len(lrs) == len(smoothed)
     # the loss fell well below where it started, then blew up: the test stopped early
     assert np.nanmin(smoothed) < 0.6 * smoothed[0]
@@ -57,7 +59,7 @@ def test_curve_falls_then_diverges(result):
     # the suggestion lies below the minimum of the curve, by the documented rule
     assert result.suggestion == pytest.approx(result.min_loss_learning_rate / 10)
     assert set(result.suggestions) == {"min/10", "steepest"}
-    assert 1e-7 < result.suggestions["steepest"] < result.min_loss_learning_rate
+    assert 1e-5 < result.suggestions["steepest"] < result.min_loss_learning_rate
 
 
 def test_suggestion_lies_where_training_reaches_good_accuracy(digits, result):
@@ -92,6 +94,19 @@ def test_plot_and_dict(result, tmp_path):
     assert data["suggestion"] == result.suggestion
     assert len(data["losses"]) == len(result.losses)
     assert "suggested learning rate" in str(result)
+
+
+def test_a_run_saved_to_a_study_shows_in_its_report(result, tmp_path):
+    storage = f"sqlite:///{tmp_path / 'tune.db'}"
+    optuna.create_study(storage=storage, study_name="digits", direction="maximize")
+    result.save_to_study(optuna.load_study(study_name="digits", storage=storage))
+    data = load_study_data(storage, "digits")  # read back from the file
+    assert data.lr_finder["lrs"] == pytest.approx(result.learning_rates)
+    assert data.lr_finder["losses"] == pytest.approx(result.losses)
+    assert data.lr_finder["suggestion"] == pytest.approx(result.suggestion)
+    assert lr_finder_figure(data) is not None
+    with pytest.raises(TypeError, match=r"save_to_study: study must be an optuna\.Study"):
+        result.save_to_study(storage)
 
 
 def test_bad_input(digits):

@@ -25,6 +25,7 @@ from tunefleet.sklearn import (  # noqa: E402
     RandomizedSearchCV,
 )
 from tunefleet.space import Categorical, Float, Int  # noqa: E402
+from tunefleet.tradeoff import smallest_within  # noqa: E402
 
 __version__ = "0.1.0"
 
@@ -72,4 +73,5 @@ __all__ = [
     "RandomSearch",
     "RandomizedSearchCV",
     "__version__",
+    "smallest_within",
 ]

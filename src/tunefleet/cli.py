@@ -251,6 +251,12 @@ def _best(study: optuna.Study) -> FrozenTrial | None:
 
 def _print_best(study: optuna.Study, fmt: Format = Format.table) -> None:
     best = _best(study)
+    if best is None and len(study.directions) > 1:
+        _fail(
+            f"study {study.study_name!r} optimizes {len(study.directions)} objectives, so it has "
+            "no single best trial: `tunefleet trials` lists every trial's values and "
+            "`tunefleet report` draws the Pareto front."
+        )
     if best is None:
         _fail(f"study {study.study_name!r} has no completed trial yet.")
     if fmt is Format.json:
@@ -611,10 +617,29 @@ def lr_find_command(
     end_lr: Annotated[float, typer.Option(help="Last learning rate.")] = 10.0,
     steps: Annotated[int, typer.Option(help="Number of training batches.")] = 200,
     batch_size: Annotated[int, typer.Option(help="Batch size.")] = 32,
+    storage: Annotated[
+        str | None,
+        typer.Option(help="Store the run in a study of this storage (URL or SQLite file)."),
+    ] = None,
+    study: Annotated[
+        str | None,
+        typer.Option(
+            "--study", "-s", help="The existing study to store the run in (with --storage)."
+        ),
+    ] = None,
 ) -> None:
-    """Run the learning-rate range test on a script's model; print the suggestion, plot it."""
+    """Run the learning-rate range test on a script's model; print the suggestion, plot it.
+
+    With --storage (and --study when the storage holds several studies), the run is stored
+    in that existing study, and `tunefleet report` shows its curve.
+    """
     from tunefleet.keras import lr_find
 
+    if study is not None and storage is None:
+        _fail("--study needs --storage: the storage that holds the study.", code=2)
+    target_study = None
+    if storage is not None:  # before the test runs: a wrong name fails at once
+        target_study = _load(_existing_storage(storage), storage, study)
     module = load_script(script)
     target = getattr(module, "build_model", None) or getattr(module, "model", None)
     data = getattr(module, "data", None)
@@ -638,6 +663,9 @@ def lr_find_command(
     _out().print(
         f"suggested learning rate: {result.suggestion:.3g} ({result.method}); plot: {output}"
     )
+    if target_study is not None:
+        result.save_to_study(target_study)
+        _out().print(f"stored in study {target_study.study_name!r}; see `tunefleet report`.")
 
 
 def main() -> None:

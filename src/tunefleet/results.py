@@ -3,7 +3,9 @@
 The keys, dtypes and ranking rules are scikit-learn's (``mean_fit_time``, ``param_*``
 masked arrays, ``split{k}_test_{metric}``, ``rank_test_{metric}`` with failed candidates
 ranked last...), plus ``trial_number`` and ``state`` so every row can be traced to its
-Optuna trial.
+Optuna trial. Multi-objective searches add, per cost, ``split{k}_test_{cost}``,
+``mean_test_{cost}`` and ``std_test_{cost}`` (no rank: lower is better), and
+``pareto_optimal``; their Pareto front is a list of :class:`ParetoTrial`.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ import math
 import warnings
 from collections import defaultdict
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -81,8 +84,13 @@ def cv_results(
     return_train_score: bool,
     error_score: float | str,
     with_resource: bool = False,
+    costs: Sequence[str] = (),
 ) -> dict[str, Any]:
-    """Build ``cv_results_`` from finished trials (see :func:`finished_trials`)."""
+    """Build ``cv_results_`` from finished trials (see :func:`finished_trials`).
+
+    ``costs`` names the extra objectives of a multi-objective search, whose per-fold
+    values are stored like test scores, without a rank.
+    """
     fill = math.nan if error_score == "raise" else float(error_score)
     records = [_record(t, metrics, n_splits, fill) for t in trials]
     candidate_params = [space.decode(t.params) for t in trials]
@@ -112,6 +120,9 @@ def cv_results(
         if return_train_score:
             rows = [r.get("train", {}).get(m, [math.nan] * n_splits) for r in records]
             store(f"train_{m}", rows, splits=True)
+    for name in costs:
+        rows = [r.get("cost", {}).get(name, [math.nan] * n_splits) for r in records]
+        store(f"test_{name}", rows, splits=True)
     results["trial_number"] = np.array([t.number for t in trials], dtype=np.int64)
     results["state"] = np.array([t.state.name for t in trials], dtype=object)
     if with_resource:
@@ -119,3 +130,53 @@ def cv_results(
             [t.user_attrs.get(RESOURCE_ATTR, -1) for t in trials], dtype=np.int64
         )
     return results
+
+
+@dataclass(frozen=True)
+class ParetoTrial:
+    """One Pareto-optimal trial of a multi-objective search (see ``best_trials_``).
+
+    No other completed trial has a score at least as high and every cost at least as
+    low, with one of them strictly better.
+
+    Attributes:
+        index: its row in ``cv_results_``.
+        number: its Optuna trial number.
+        params: its parameters, as in ``cv_results_["params"]``.
+        score: its mean test score (the primary metric).
+        costs: its mean cost per objective, in the order of ``objectives``.
+    """
+
+    index: int
+    number: int
+    params: dict[str, Any]
+    score: float
+    costs: dict[str, float]
+
+    @property
+    def values(self) -> tuple[float, ...]:
+        """``(score, *costs)``: the values stored in the Optuna trial."""
+        return (self.score, *self.costs.values())
+
+
+def pareto_trials(
+    results: dict[str, Any], front: Sequence[FrozenTrial], *, primary: str, costs: Sequence[str]
+) -> list[ParetoTrial]:
+    """The Pareto front as :class:`ParetoTrial` rows, best score first; marks
+    ``results["pareto_optimal"]``.
+
+    ``front`` is the study's ``best_trials`` (Optuna's non-dominated complete trials).
+    """
+    numbers = {t.number for t in front}
+    results["pareto_optimal"] = np.isin(results["trial_number"], list(numbers))
+    rows = [
+        ParetoTrial(
+            index=int(i),
+            number=int(results["trial_number"][i]),
+            params=results["params"][i],
+            score=float(results[f"mean_test_{primary}"][i]),
+            costs={c: float(results[f"mean_test_{c}"][i]) for c in costs},
+        )
+        for i in np.flatnonzero(results["pareto_optimal"])
+    ]
+    return sorted(rows, key=lambda t: (-t.score, *t.costs.values(), t.number))

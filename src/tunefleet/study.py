@@ -4,7 +4,8 @@ The Optuna storage is the single source of truth: any process can resume a searc
 join one. This module owns the conventions tunefleet adds on top of Optuna:
 
 * the search space's fingerprint is stored with the study, and a resumed study whose
-  space differs is refused before any trial runs;
+  space differs is refused before any trial runs; so are the names of the extra
+  objectives of a multi-objective search (``tunefleet:objectives``);
 * every trial records which worker runs it (host, pid, process start time, run id), so
   a trial left ``RUNNING`` by a process that died (SIGKILL, power loss) is recognised
   on the next start, marked as interrupted and, for grids, its point queued again;
@@ -40,6 +41,9 @@ WORKER_ATTR = "tunefleet:worker"
 STATUS_ATTR = "tunefleet:status"
 ERROR_ATTR = "tunefleet:error"
 GRID_ATTR = "tunefleet:grid_index"
+OBJECTIVES_ATTR = "tunefleet:objectives"
+LR_FINDER_ATTR = "tunefleet:lr_finder"
+"""Study user attribute of an LR finder run: ``{"lrs": [...], "losses": [...], "suggestion": x}``."""
 INTERRUPTED = "interrupted"
 SURPLUS = "surplus"
 
@@ -109,11 +113,13 @@ def open_study(
     pruner: optuna.pruners.BasePruner,
     fingerprint: str,
     directions: Sequence[str] = ("maximize",),
+    objectives: Sequence[str] = (),
 ) -> tuple[optuna.Study, bool]:
     """Create the study or resume it; return ``(study, created)``.
 
-    A stored study whose search space differs from ``fingerprint`` is refused with a
-    ``ValueError`` and left untouched.
+    A stored study whose search space differs from ``fingerprint``, or whose extra
+    objectives (the names of the minimized costs after the score) differ from
+    ``objectives``, is refused with a ``ValueError`` and left untouched.
     """
     try:
         study = optuna.create_study(
@@ -131,7 +137,16 @@ def open_study(
         created = False
     if created:
         study.set_user_attr(SPACE_ATTR, fingerprint)
+        if objectives:
+            study.set_user_attr(OBJECTIVES_ATTR, list(objectives))
         return study, True
+    stored_objectives = list(study.user_attrs.get(OBJECTIVES_ATTR, []))
+    if stored_objectives != list(objectives) and study.user_attrs.get(SPACE_ATTR) is not None:
+        raise ValueError(
+            f"study_name={study_name!r} was created with objectives={stored_objectives or None}, "
+            f"so it cannot be resumed with objectives={list(objectives) or None}. Use another "
+            "study_name (or storage); nothing stored was changed."
+        )
     stored_dirs = [d.name.lower() for d in study.directions]
     if stored_dirs != [d.lower() for d in directions]:
         raise ValueError(
@@ -146,6 +161,8 @@ def open_study(
                 "did not create; use another study_name."
             )
         study.set_user_attr(SPACE_ATTR, fingerprint)
+        if objectives:
+            study.set_user_attr(OBJECTIVES_ATTR, list(objectives))
     elif stored != fingerprint:
         raise ValueError(
             f"study_name={study_name!r} was created with a different search space, so it cannot be "

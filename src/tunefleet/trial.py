@@ -16,7 +16,7 @@ import time
 import traceback
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import optuna
@@ -25,6 +25,9 @@ from sklearn.base import clone
 from tunefleet._hooks import observe_epochs
 from tunefleet.space import SearchSpace
 from tunefleet.study import ERROR_ATTR
+
+if TYPE_CHECKING:
+    from tunefleet.objectives import Cost
 
 CV_ATTR = "tunefleet:cv"
 RESOURCE_ATTR = "tunefleet:resource"
@@ -109,8 +112,13 @@ class CrossValidation:
         error_score: score recorded for failed folds, or ``"raise"``.
         return_train_score: also score the training folds.
         report: ask the pruner after each epoch or fold (a pruner that prunes is in
-            use). Keras wrappers report every epoch's score anyway (learning curves).
+            use). Keras wrappers report every epoch's score anyway (learning curves),
+            except in multi-objective studies (``costs``), which take no reports.
         resource: Hyperband's resource for estimators without epochs.
+        costs: extra objectives, measured on each fold's fitted estimator and minimized;
+            with costs the trial's value is ``[mean score, mean cost...]``.
+        compress: called on each fold's fitted estimator before it is scored and
+            measured (``compress="int8"`` quantizes a Keras wrapper's model).
     """
 
     estimator: Any
@@ -125,8 +133,10 @@ class CrossValidation:
     return_train_score: bool = False
     report: bool = False
     resource: Resource | None = None
+    costs: tuple[Cost, ...] = ()
+    compress: Callable[[Any], None] | None = None
 
-    def __call__(self, trial: optuna.Trial) -> float:
+    def __call__(self, trial: optuna.Trial) -> float | list[float]:
         params = self.space.suggest(trial)
         if self.resource is None:
             record = self._cross_validate(trial, params, None)
@@ -149,6 +159,8 @@ class CrossValidation:
             message = errors[0]
             trial.set_user_attr(ERROR_ATTR, message[-2000:])
             raise TrialFailed(message)
+        if self.costs:
+            return [mean, *(float(np.mean(record["cost"][c.name])) for c in self.costs)]
         return mean
 
     # -- one pass over the folds ---------------------------------------------------------
@@ -164,6 +176,8 @@ class CrossValidation:
         }
         if self.return_train_score:
             record["train"] = {m: [] for m in self.scorers}
+        if self.costs:
+            record["cost"] = {c.name: [] for c in self.costs}
         for fold, (train, test) in enumerate(self.splits):
             if rung is not None and self.resource is not None and self.resource.kind == "n_samples":
                 # a fixed random subset, the same for every trial and rung
@@ -175,12 +189,15 @@ class CrossValidation:
             X_test, y_test = take(self.X, test), take(self.y, test)
             fit_params = fold_fit_params(self.fit_params, train, n_samples)
             observer = None
-            if self.resource is None and reports_epochs(estimator):  # learning curves, always
+            if self.resource is None and not self.costs and reports_epochs(estimator):
+                # learning curves, always (multi-objective studies take no reports)
                 observer = self._epoch_observer(trial, estimator, fold, X_test, y_test)
             start = time.perf_counter()
             try:
                 with observe_epochs(observer):
                     estimator.fit(X_train, y_train, **fit_params)
+                if self.compress is not None:
+                    self.compress(estimator)
                 fit_time = time.perf_counter() - start
                 start = time.perf_counter()
                 test_scores = self._score(estimator, X_test, y_test)
@@ -188,6 +205,7 @@ class CrossValidation:
                 train_scores = (
                     self._score(estimator, X_train, y_train) if self.return_train_score else {}
                 )
+                costs = {c.name: c(estimator, X_test, y_test) for c in self.costs}
             except optuna.TrialPruned:
                 record["fit_time"].append(time.perf_counter() - start)
                 trial.set_user_attr(CV_ATTR, _nan_record(record, len(self.splits)))
@@ -201,12 +219,15 @@ class CrossValidation:
                 record["errors"].append(_describe(exc, params, fold))
                 test_scores = dict.fromkeys(self.scorers, float(self.error_score))
                 train_scores = dict.fromkeys(self.scorers, float(self.error_score))
+                costs = {c.name: math.nan for c in self.costs}
             record["fit_time"].append(fit_time)
             record["score_time"].append(score_time)
             for m in self.scorers:
                 record["test"][m].append(test_scores[m])
                 if self.return_train_score:
                     record["train"][m].append(train_scores[m])
+            for name, value in costs.items():
+                record["cost"][name].append(value)
             if self.report and self.resource is None and observer is None and len(self.splits) > 1:
                 trial.report(float(np.mean(record["test"][self.primary])), step=fold)
                 if trial.should_prune():
@@ -250,8 +271,9 @@ def _nan_record(record: dict[str, Any], n_splits: int | None = None) -> dict[str
         "fit_time": list(record["fit_time"]) + [math.nan] * (n - len(record["fit_time"])),
         "score_time": list(record["score_time"]) + [math.nan] * (n - len(record["score_time"])),
     }
-    if "train" in record:
-        out["train"] = {m: [math.nan] * n for m in record["train"]}
+    for key in ("train", "cost"):
+        if key in record:
+            out[key] = {m: [math.nan] * n for m in record[key]}
     return out
 
 

@@ -18,6 +18,9 @@ from typing import Any
 
 import keras
 import numpy as np
+import optuna
+
+from tunefleet.study import LR_FINDER_ATTR
 
 __all__ = ["LRFinderResult", "lr_find"]
 
@@ -47,6 +50,7 @@ class LRFinderResult:
     >>> result = lr_find(build_model, x, y)      # doctest: +SKIP
     >>> result.suggestion, result.suggestions    # doctest: +SKIP
     >>> result.plot(path="lr_find.png")          # doctest: +SKIP
+    >>> result.save_to_study(search.study_)      # doctest: +SKIP
     """
 
     learning_rates: list[float]
@@ -78,6 +82,39 @@ class LRFinderResult:
             "losses": list(self.losses),
             "smoothed_losses": [v if math.isfinite(v) else None for v in self.smoothed_losses],
         }
+
+    def save_to_study(self, study: optuna.Study) -> None:
+        """Store the run in an Optuna study, where the HTML report shows it.
+
+        Sets the study user attribute ``tunefleet:lr_finder`` to ``{"lrs": [...],
+        "losses": [...], "suggestion": x, "method": ..., "suggestions": {...}}``
+        (replacing an earlier run's). ``tunefleet report`` and ``search.report(...)``
+        then draw the loss curve with its suggestion.
+
+        Args:
+            study: An ``optuna.Study`` (e.g. ``search.study_``, or one loaded from a
+                storage with ``optuna.load_study``).
+
+        Example:
+
+        >>> result = lr_find(build_mlp, X, y, build_kwargs=MLP)  # doctest: +SKIP
+        >>> result.save_to_study(search.study_)                  # doctest: +SKIP
+        >>> search.report("report.html")                         # doctest: +SKIP
+        """
+        if not isinstance(study, optuna.Study):
+            raise TypeError(
+                f"save_to_study: study must be an optuna.Study, got {type(study).__name__}."
+            )
+        study.set_user_attr(
+            LR_FINDER_ATTR,
+            {
+                "lrs": list(self.learning_rates),
+                "losses": list(self.losses),
+                "suggestion": self.suggestion,
+                "method": self.method,
+                "suggestions": dict(self.suggestions),
+            },
+        )
 
     def __str__(self) -> str:
         others = ", ".join(f"{k}: {v:.3g}" for k, v in self.suggestions.items())
@@ -250,7 +287,7 @@ def lr_find(
     y: Any = None,
     *,
     build_kwargs: Mapping[str, Any] | None = None,
-    start_lr: float = 1e-7,
+    start_lr: float = 1e-5,
     end_lr: float = 10.0,
     num_steps: int = 200,
     batch_size: int = 32,
@@ -295,7 +332,7 @@ def lr_find(
         build_kwargs: Keyword arguments for the build function.
         start_lr: First learning rate (> 0).
         end_lr: Last learning rate (> start_lr).
-        num_steps: Number of batches (>= 10). About 25 per decade of learning rate
+        num_steps: Number of batches (>= 10). About 33 per decade of learning rate
             (the default) make the curve's minimum, and so the suggestion, stable;
             with fewer, the loss has less time to fall at each rate and the minimum
             drifts to higher rates.

@@ -31,6 +31,7 @@ from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_array, check_is_fitted, column_or_1d, validate_data
 
 from tunefleet._hooks import EpochObserver, current_epoch_observer
+from tunefleet.keras.compression.quantization import _quantized_copy
 
 __all__ = ["KerasClassifier", "KerasRegressor"]
 
@@ -530,36 +531,39 @@ class _KerasWrapperBase(BaseEstimator):
                 f"keras.Model ({type(model).__name__} {model.name!r}) that is not compiled."
             )
 
-    def check_build(self, X: Any = None, y: Any = None) -> None:
+    def check_build(self, X: Any = None, y: Any = None, *, quantize: str | None = None) -> None:
         """Build the model once with the current parameters, check it, and release it.
 
         Raises early what every fit would raise: missing build-function arguments, or a
         build function that does not return a compiled ``keras.Model`` (TypeError).
         With ``X`` and ``y`` it also checks that the model's output fits the targets
-        (and can build functions that take ``meta``). tunefleet's searches call it
-        before any trial runs. Like ``fit``, it clears the Keras session first.
+        (and can build functions that take ``meta``). With ``quantize`` (a mode of
+        `tunefleet.keras.quantize`), it checks that Keras can quantize the built model in
+        that mode (the error names the layers that cannot be). tunefleet's searches call
+        it before any trial runs. Like ``fit``, it clears the Keras session first.
 
         Args:
             X: Optional training inputs.
             y: Optional training targets (needed when ``X`` is given).
+            quantize: Optional quantization mode to check (searches' ``compress=``).
         """
-        meta = None
+        probe = self
+        Xa = meta = None
         if X is not None:
             if y is None:
                 raise ValueError("check_build(X, y): pass y together with X.")
             probe = clone(self)
             Xa = probe._validate_X(X, reset=True)
             meta = probe._fit_target(y, Xa)
-            model = probe._build(meta)
-            try:
+        model = probe._build(meta)
+        try:
+            if Xa is not None:
                 probe._configure_target(model, Xa)
-            finally:
-                del model, probe
-                _clear_session()
-            return
-        model = self._build(meta)
-        del model
-        _clear_session()
+            if quantize is not None and model.built:
+                _quantized_copy(model, quantize)
+        finally:
+            del model, probe
+            _clear_session()
 
     # --------------------------------------------------------------------- fitting
 

@@ -39,6 +39,7 @@ from tunefleet.space import SUBSPACE_KEY, SearchSpace
 from tunefleet.study import (
     ERROR_ATTR,
     GRID_DONE_ATTR,
+    LR_FINDER_ATTR,
     SPACE_ATTR,
     STATUS_ATTR,
     STRATEGY_ATTR,
@@ -48,9 +49,6 @@ from tunefleet.study import (
     storage_url,
 )
 from tunefleet.trial import CV_ATTR, RESOURCE_ATTR
-
-LR_FINDER_ATTR = "tunefleet:lr_finder"
-"""Study user attribute of an LR finder run: ``{"lrs": [...], "losses": [...], "suggestion": x}``."""
 
 SUBSPACE_NAME = "subspace"
 """Display name of the parameter that selects one dict of a list-of-dicts space."""

@@ -26,8 +26,8 @@ class BayesSearchCV(_SampledSearchCV):
         estimator: a scikit-learn estimator (or a tunefleet Keras wrapper).
         param_distributions: as for :class:`RandomizedSearchCV`.
         n_iter: number of trials in total; the first quarter (3 to 10) are random.
-        sampler: ``"tpe"`` (default), ``"gp"`` (Gaussian process; needs PyTorch) or an
-            Optuna sampler.
+        sampler: ``"tpe"`` (default), ``"gp"`` (Gaussian process; needs PyTorch),
+            ``"nsga2"`` or an Optuna sampler. All but ``"cmaes"`` handle ``objectives``.
         other arguments: as :class:`RandomizedSearchCV`.
 
     Example:
@@ -62,6 +62,8 @@ class BayesSearchCV(_SampledSearchCV):
         pruner: str | optuna.pruners.BasePruner | None = None,
         progress: bool | None = None,
         fleet: bool | int | str = "auto",
+        objectives: Any = None,
+        compress: str | None = None,
     ) -> None:
         super().__init__(
             estimator,
@@ -81,6 +83,8 @@ class BayesSearchCV(_SampledSearchCV):
             pruner=pruner,
             progress=progress,
             fleet=fleet,
+            objectives=objectives,
+            compress=compress,
         )
         self.sampler = sampler
 
@@ -119,6 +123,7 @@ class HyperbandSearchCV(_SampledSearchCV):
         factor: the reduction factor between rungs (keep the best ``1/factor``).
         sampler: ``"random"`` (classic Hyperband, default) or ``"tpe"`` (BOHB-like), or
             an Optuna sampler.
+        objectives: not supported (Optuna cannot prune multi-objective studies).
         other arguments: as :class:`RandomizedSearchCV`.
 
     Example:
@@ -158,6 +163,8 @@ class HyperbandSearchCV(_SampledSearchCV):
         pruner: str | optuna.pruners.BasePruner | None = None,
         progress: bool | None = None,
         fleet: bool | int | str = "auto",
+        objectives: Any = None,
+        compress: str | None = None,
     ) -> None:
         super().__init__(
             estimator,
@@ -177,6 +184,8 @@ class HyperbandSearchCV(_SampledSearchCV):
             pruner=pruner,
             progress=progress,
             fleet=fleet,
+            objectives=objectives,
+            compress=compress,
         )
         self.resource = resource
         self.min_resource = min_resource
@@ -185,6 +194,13 @@ class HyperbandSearchCV(_SampledSearchCV):
         self.sampler = sampler
 
     def _strategy(self, X: Any, y: Any, n_splits: int, fit_params: dict[str, Any]) -> Strategy:
+        if self.objectives:
+            raise ValueError(
+                f"objectives={self.objectives!r} cannot be used with HyperbandSearchCV: "
+                "Hyperband prunes trials, and Optuna does not prune multi-objective studies. "
+                "Use RandomizedSearchCV, BayesSearchCV or EvolutionSearchCV for an "
+                "accuracy-versus-size search."
+            )
         n_iter = self._check_n_iter()
         factor = self.factor
         if isinstance(factor, bool) or not isinstance(factor, int) or factor < 2:
@@ -272,8 +288,9 @@ class EvolutionSearchCV(_SampledSearchCV):
         estimator: a scikit-learn estimator (or a tunefleet Keras wrapper).
         param_distributions: as for :class:`RandomizedSearchCV`.
         n_iter: number of trials in total.
-        algorithm: ``"auto"`` (CMA-ES when every parameter is numeric, else NSGA-II as a
-            genetic algorithm), ``"cmaes"`` or ``"nsga2"``.
+        algorithm: ``"auto"`` (CMA-ES when every parameter is numeric and there are no
+            ``objectives``, else NSGA-II as a genetic algorithm), ``"cmaes"`` or
+            ``"nsga2"`` (multi-objective: the Pareto front evolves).
         population_size: individuals per generation (default: the algorithm's).
         other arguments: as :class:`RandomizedSearchCV`.
 
@@ -311,6 +328,8 @@ class EvolutionSearchCV(_SampledSearchCV):
         pruner: str | optuna.pruners.BasePruner | None = None,
         progress: bool | None = None,
         fleet: bool | int | str = "auto",
+        objectives: Any = None,
+        compress: str | None = None,
     ) -> None:
         super().__init__(
             estimator,
@@ -330,6 +349,8 @@ class EvolutionSearchCV(_SampledSearchCV):
             pruner=pruner,
             progress=progress,
             fleet=fleet,
+            objectives=objectives,
+            compress=compress,
         )
         self.algorithm = algorithm
         self.population_size = population_size
@@ -343,7 +364,7 @@ class EvolutionSearchCV(_SampledSearchCV):
                 f"algorithm={algorithm!r} is not known; expected 'auto', 'cmaes' or 'nsga2'."
             )
         if algorithm == "auto":
-            algorithm = "cmaes" if space.is_numeric else "nsga2"
+            algorithm = "cmaes" if space.is_numeric and not self.objectives else "nsga2"
         size = self.population_size
         if size is not None and (isinstance(size, bool) or not isinstance(size, int) or size < 2):
             raise ValueError(f"population_size must be an integer >= 2 or None, got {size!r}.")

@@ -4,7 +4,10 @@ Every class here takes scikit-learn's constructor arguments and produces its fit
 attributes (``best_params_``, ``best_score_``, ``best_estimator_``, ``best_index_``,
 ``cv_results_``, ``n_splits_``, ``scorer_``, ``refit_time_``, ``multimetric_``), so changing
 the import line is all a user does. On top, each search lives in an Optuna study
-(``storage``, ``study_name``): fitting again continues it.
+(``storage``, ``study_name``): fitting again continues it. With ``objectives=`` a search
+also minimizes costs (parameters, bytes, latency) in a multi-objective study, and
+``best_trials_`` is its Pareto front; ``compress=`` quantizes each fold's Keras model
+before it is scored.
 
 The subclasses differ only in how they describe the space and which Optuna sampler and
 pruner they use (:meth:`BaseSearchCV._strategy`); the loop, the bookkeeping and the
@@ -32,12 +35,14 @@ from sklearn.model_selection import check_cv
 from sklearn.model_selection._search import BaseSearchCV as _SklearnBaseSearchCV
 
 from tunefleet.execution import WorkerJob, run_in_processes, run_trial_batches, run_trials
+from tunefleet.objectives import Cost, Quantizer, make_quantizer, parse_objectives
 from tunefleet.progress import SearchProgress
-from tunefleet.results import cv_results, finished_trials
+from tunefleet.results import cv_results, finished_trials, pareto_trials
 from tunefleet.space import SearchSpace, parse_distributions, parse_grid
 from tunefleet.strategies import make_pruner, make_sampler, prunes
 from tunefleet.study import (
     ERROR_ATTR,
+    OBJECTIVES_ATTR,
     STRATEGY_ATTR,
     Budget,
     enqueue_grid,
@@ -46,6 +51,7 @@ from tunefleet.study import (
     recover_interrupted,
     storage_url,
 )
+from tunefleet.tradeoff import SmallestWithin
 from tunefleet.trial import (
     CrossValidation,
     Resource,
@@ -104,6 +110,8 @@ class BaseSearchCV(_SklearnBaseSearchCV):
         pruner: str | optuna.pruners.BasePruner | None = None,
         progress: bool | None = None,
         fleet: bool | int | str = "auto",
+        objectives: Any = None,
+        compress: str | None = None,
     ) -> None:
         super().__init__(
             estimator=estimator,
@@ -122,6 +130,8 @@ class BaseSearchCV(_SklearnBaseSearchCV):
         self.pruner = pruner
         self.progress = progress
         self.fleet = fleet
+        self.objectives = objectives
+        self.compress = compress
 
     # -- the one hook -------------------------------------------------------------------
     def _strategy(
@@ -177,7 +187,11 @@ class BaseSearchCV(_SklearnBaseSearchCV):
         return scorers, primary, scorers
 
     def _check_space_names(self, space: SearchSpace) -> None:
-        """Every searched name must be a parameter of the estimator (checked before any trial)."""
+        """Every searched name must be a parameter of the estimator (checked before any trial).
+
+        Keras wrappers also build their model once; with ``compress``, they check that Keras
+        can quantize it in that mode.
+        """
         for representative in space.representatives():
             estimator = clone(self.estimator)
             try:
@@ -185,8 +199,58 @@ class BaseSearchCV(_SklearnBaseSearchCV):
             except ValueError as exc:
                 raise ValueError(f"{space.source}: {exc}") from None
             check_build = getattr(final_estimator(estimator), "check_build", None)
-            if callable(check_build):
+            if not callable(check_build):
+                continue
+            if self.compress is None:
                 check_build()
+                continue
+            try:
+                check_build(quantize=self.compress)
+            except ValueError as exc:
+                if not str(exc).startswith("quantize:"):
+                    raise
+                raise ValueError(f"compress={self.compress!r} cannot be used: {exc}") from None
+
+    def _objectives(self, strategy: Strategy, scorers: dict[str, Any]) -> list[Cost]:
+        """The costs of ``objectives`` (checked with the strategy before any trial)."""
+        costs = parse_objectives(self.objectives, scorer_names=scorers)
+        names = [c.name for c in costs]
+        refit = self.refit
+        if isinstance(refit, SmallestWithin):
+            if refit.cost not in names:
+                raise ValueError(
+                    f"refit=smallest_within(..., cost={refit.cost!r}) needs {refit.cost!r} among "
+                    f"the search's objectives, got objectives={names or None}; e.g. "
+                    f"objectives=[{refit.cost!r}]."
+                )
+            if refit.metric not in scorers:
+                raise ValueError(
+                    f"refit=smallest_within(..., metric={refit.metric!r}): expected one of the "
+                    f"scorer names {list(scorers)}."
+                )
+        if not costs:
+            return costs
+        if prunes(strategy.pruner):
+            given = self.pruner if self.pruner is not None else type(strategy.pruner).__name__
+            raise ValueError(
+                f"pruner={given!r} cannot be used with objectives={names}: Optuna does not "
+                "prune multi-objective studies (they take no intermediate values); leave "
+                "pruner=None."
+            )
+        sampler = strategy.sampler
+        if sampler == "cmaes" or isinstance(sampler, optuna.samplers.CmaEsSampler):
+            raise ValueError(
+                f"objectives={names} makes a multi-objective search, which CMA-ES cannot do; "
+                "use the genetic algorithm (EvolutionSearchCV(algorithm='nsga2') or "
+                "sampler='nsga2'), 'tpe', 'gp' or 'random'."
+            )
+        if sampler == "gp" and _optuna_version() < (4, 4):
+            raise ValueError(
+                f"objectives={names} with sampler='gp' needs Optuna >= 4.4 (multi-objective "
+                f"GPSampler); Optuna {optuna.__version__} is installed. Use sampler='tpe' or "
+                "'nsga2', or upgrade Optuna."
+            )
+        return costs
 
     def _default_study_name(self) -> str:
         return f"{type(final_estimator(self.estimator)).__name__}-{type(self).__name__}"
@@ -209,6 +273,8 @@ class BaseSearchCV(_SklearnBaseSearchCV):
         splits = [(np.asarray(tr), np.asarray(te)) for tr, te in cv.split(X, y, groups)]
         n_splits = len(splits)
         strategy = self._strategy(X, y, n_splits, fit_params)
+        costs = self._objectives(strategy, scorers)
+        quantizer = make_quantizer(self.estimator, self.compress)
         sampler = make_sampler(
             strategy.sampler,
             space=strategy.space,
@@ -218,7 +284,7 @@ class BaseSearchCV(_SklearnBaseSearchCV):
         )
         self._check_space_names(strategy.space)
         n_jobs = self._n_workers()
-        fleet_batch = self._fleet_batch(strategy, n_jobs, fit_params)
+        fleet_batch = self._fleet_batch(strategy, n_jobs, fit_params, bool(costs))
 
         storage = open_storage(self.storage)
         temporary = None
@@ -239,8 +305,14 @@ class BaseSearchCV(_SklearnBaseSearchCV):
                 sampler=sampler,
                 pruner=strategy.pruner,
                 fingerprint=strategy.space.fingerprint(),
+                directions=["maximize"] + ["minimize"] * len(costs),
+                objectives=[c.name for c in costs],
             )
             study.set_user_attr(STRATEGY_ATTR, strategy.describe())
+            if costs:
+                with warnings.catch_warnings():  # experimental in Optuna, used by reports
+                    warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+                    study.set_metric_names([primary, *(c.name for c in costs)])
             grid_points = strategy.space.grid() if strategy.grid else None
             recover_interrupted(study, grid_points)
             if grid_points is not None:
@@ -258,6 +330,8 @@ class BaseSearchCV(_SklearnBaseSearchCV):
                 return_train_score=self.return_train_score,
                 report=prunes(strategy.pruner),
                 resource=strategy.resource,
+                costs=tuple(costs),
+                compress=quantizer,
             )
             total = len(grid_points) if grid_points is not None else strategy.n_trials
             assert total is not None
@@ -280,13 +354,16 @@ class BaseSearchCV(_SklearnBaseSearchCV):
         )
         self.scorer_ = scorer_
         self.n_splits_ = n_splits
-        self._finish(study, strategy, scorers, primary, X, y, fit_params)
+        self._finish(study, strategy, scorers, primary, costs, X, y, fit_params)
         return self
 
     def _fleet_batch(
-        self, strategy: Strategy, n_jobs: int, fit_params: dict[str, Any]
+        self, strategy: Strategy, n_jobs: int, fit_params: dict[str, Any], costs: bool = False
     ) -> int | None:
-        """How many trials to train at once as fleets, or ``None`` for one by one."""
+        """How many trials to train at once as fleets, or ``None`` for one by one.
+
+        ``costs``: the search has objectives (a multi-objective study).
+        """
         fleet = self.fleet
         if fleet is False or fleet is None:
             return None
@@ -303,6 +380,8 @@ class BaseSearchCV(_SklearnBaseSearchCV):
             reason = "n_jobs > 1 trains in worker processes, one trial at a time each"
         if reason is None and strategy.resource is not None:
             reason = f"Hyperband over {strategy.resource.kind} refits per rung"
+        if reason is None and (costs or self.compress is not None):
+            reason = "objectives= and compress= measure or quantize each fold's own Keras model"
         if reason is not None:
             if fleet != "auto":
                 raise ValueError(f"fleet={fleet!r} cannot be used: {reason}.")
@@ -356,12 +435,13 @@ class BaseSearchCV(_SklearnBaseSearchCV):
 
             def refresh(trial: Any = None) -> None:
                 if self.verbose > 1 and trial is not None:
+                    value = trial.values[0] if len(trial.values or ()) == 1 else trial.values
                     print(
-                        f"[trial {trial.number}] {trial.state.name} value={trial.value} params={trial.params}"
+                        f"[trial {trial.number}] {trial.state.name} value={value} params={trial.params}"
                     )
                 if bar.enabled:
                     finished = finished_trials(study.get_trials(deepcopy=False))
-                    values = [t.value for t in finished if t.state.name == "COMPLETE"]
+                    values = [t.values[0] for t in finished if t.state.name == "COMPLETE"]
                     bar.update(done=len(finished), best=max(values) if values else None)
 
             watch = refresh if bar.enabled or self.verbose > 1 else None
@@ -401,6 +481,7 @@ class BaseSearchCV(_SklearnBaseSearchCV):
         strategy: Strategy,
         scorers: dict[str, Any],
         primary: str,
+        costs: list[Cost],
         X: Any,
         y: Any,
         fit_params: dict[str, Any],
@@ -417,7 +498,12 @@ class BaseSearchCV(_SklearnBaseSearchCV):
             return_train_score=self.return_train_score,
             error_score=self.error_score,
             with_resource=strategy.resource is not None,
+            costs=[c.name for c in costs],
         )
+        if costs:
+            self.best_trials_ = pareto_trials(
+                self.cv_results_, study.best_trials, primary=primary, costs=[c.name for c in costs]
+            )
         errors = [t.user_attrs[ERROR_ATTR] for t in trials if ERROR_ATTR in t.user_attrs]
         n_scored = sum(t.state.name == "COMPLETE" for t in trials)
         if n_scored == 0 and errors and len(errors) == len(trials):
@@ -455,6 +541,8 @@ class BaseSearchCV(_SklearnBaseSearchCV):
                 self.best_estimator_.fit(X, y, **fit_params)
             else:
                 self.best_estimator_.fit(X, **fit_params)
+            if self.compress is not None:
+                Quantizer(self.compress)(self.best_estimator_)
             self.refit_time_ = time.perf_counter() - start
             if hasattr(self.best_estimator_, "feature_names_in_"):
                 self.feature_names_in_ = self.best_estimator_.feature_names_in_
@@ -482,16 +570,22 @@ class BaseSearchCV(_SklearnBaseSearchCV):
         """All trials of the study as a pandas DataFrame (one row per trial).
 
         Columns: ``number``, ``state``, ``value``, ``duration``, one ``param_<name>``
-        column per searched parameter (original objects), ``error``.
+        column per searched parameter (original objects), ``error``. In a multi-objective
+        search ``value`` is the score and each objective has a ``value_<name>`` column.
         """
         import pandas as pd
 
         rows = []
+        cost_names = self.study_.user_attrs.get(OBJECTIVES_ATTR, [])
         for t in self.study_.get_trials(deepcopy=False):
+            values = (
+                list(t.values) if t.values is not None else [None] * len(self.study_.directions)
+            )
             row: dict[str, Any] = {
                 "number": t.number,
                 "state": t.state.name,
-                "value": t.value,
+                "value": values[0],
+                **{f"value_{n}": v for n, v in zip(cost_names, values[1:], strict=True)},
                 "duration": t.duration.total_seconds() if t.duration is not None else None,
             }
             for name, value in self.space_.decode(t.params).items():
@@ -502,6 +596,11 @@ class BaseSearchCV(_SklearnBaseSearchCV):
 
 
 _LOGGED: set[str] = set()
+
+
+def _optuna_version() -> tuple[int, int]:
+    major, minor = optuna.__version__.split(".")[:2]
+    return int(major), int(minor)
 
 
 def _log_once(message: str, *, keras: bool) -> None:
@@ -535,7 +634,21 @@ class GridSearchCV(BaseSearchCV):
         fleet: train many trials at once in one compiled JAX program (tunefleet Keras
             wrappers on the JAX backend): ``"auto"`` (when possible; otherwise one by
             one, and the reason is logged once), ``True``, ``False``, or the number of
-            trials to ask for at once.
+            trials to ask for at once. Not with ``objectives`` or ``compress``.
+        objectives: costs to minimize while the score is maximized, in a multi-objective
+            study: a list of ``"n_params"``, ``"size_bytes"``, ``"latency"`` and callables
+            ``cost(estimator, X_val, y_val) -> float`` (named by ``__name__``), measured
+            on each fold's fitted estimator and averaged (see :mod:`tunefleet.objectives`).
+            Adds ``mean_test_<cost>`` / ``std_test_<cost>`` / ``split<k>_test_<cost>`` and
+            ``pareto_optimal`` to ``cv_results_``, and ``best_trials_`` (the Pareto front,
+            :class:`tunefleet.results.ParetoTrial` rows, best score first). The refit
+            still picks the best score unless ``refit`` is a callable such as
+            :func:`tunefleet.smallest_within`. No pruner, no CMA-ES, no per-epoch reports.
+        compress: ``None``, ``"int8"``, ``"int4"`` or ``"float8"``: quantize the Keras
+            model of each fold's fitted tunefleet Keras wrapper (as
+            :func:`tunefleet.keras.quantize` does) before it is scored and its costs are
+            measured; ``best_estimator_`` is quantized the same way after the refit
+            (``refit_time_`` includes it).
 
     Example:
 
@@ -564,6 +677,8 @@ class GridSearchCV(BaseSearchCV):
         pruner: str | optuna.pruners.BasePruner | None = None,
         progress: bool | None = None,
         fleet: bool | int | str = "auto",
+        objectives: Any = None,
+        compress: str | None = None,
     ) -> None:
         super().__init__(
             estimator,
@@ -580,6 +695,8 @@ class GridSearchCV(BaseSearchCV):
             pruner=pruner,
             progress=progress,
             fleet=fleet,
+            objectives=objectives,
+            compress=compress,
         )
         self.param_grid = param_grid
 
@@ -613,6 +730,8 @@ class _SampledSearchCV(BaseSearchCV):
         pruner: str | optuna.pruners.BasePruner | None = None,
         progress: bool | None = None,
         fleet: bool | int | str = "auto",
+        objectives: Any = None,
+        compress: str | None = None,
     ) -> None:
         super().__init__(
             estimator,
@@ -630,6 +749,8 @@ class _SampledSearchCV(BaseSearchCV):
             pruner=pruner,
             progress=progress,
             fleet=fleet,
+            objectives=objectives,
+            compress=compress,
         )
         self.param_distributions = param_distributions
         self.n_iter = n_iter
@@ -649,7 +770,8 @@ class RandomizedSearchCV(_SampledSearchCV):
         n_iter: number of trials in total (a resumed search counts stored trials).
         scoring, n_jobs, refit, cv, verbose, pre_dispatch, random_state, error_score,
             return_train_score: as in scikit-learn.
-        storage, study_name, pruner, progress: see :class:`GridSearchCV`.
+        storage, study_name, pruner, progress, fleet, objectives, compress: see
+            :class:`GridSearchCV`.
 
     Example:
 

@@ -16,7 +16,7 @@ from tunefleet.keras.compression.measure import (
 from tunefleet.keras.compression.pruning import MagnitudePruning, PolynomialSparsity, prune
 from tunefleet.keras.compression.quantization import QUANTIZATION_MODES, quantize
 from tunefleet.keras.compression.report import CompressionReport, compression_table
-from tunefleet.keras.compression.tradeoff import pick_smallest_within
+from tunefleet.tradeoff import pick_smallest_within
 
 __all__ = [
     "QUANTIZATION_MODES",

@@ -97,6 +97,20 @@ def quantize(
     >>> report.bytes_after < report.bytes_before                 # doctest: +SKIP
     True
     """
+    qmodel, details = _quantized_copy(model, mode, strict=strict)
+    before = _measure(model, x, y, batch_size)
+    after = _measure(qmodel, x, y, batch_size)
+    return qmodel, _make_report(f"quantize:{mode}", before, after, details=details)
+
+
+def _quantized_copy(
+    model: keras.Model, mode: str, *, strict: bool = False
+) -> tuple[keras.Model, dict[str, Any]]:
+    """Check, copy and quantize ``model``: ``(quantized copy, report details)``.
+
+    The work of `quantize` without measurements (also what searches' ``compress=`` does
+    to each fold's model); raises and warns as `quantize` documents.
+    """
     if mode not in QUANTIZATION_MODES:
         extra = ""
         if mode in ("gptq", "awq"):
@@ -116,7 +130,6 @@ def quantize(
             f"quantize: the model {model.name!r} has no layer with a weight matrix "
             "(Dense, EinsumDense, Embedding) to quantize."
         )
-    before = _measure(model, x, y, batch_size)
     qmodel = _copy_model(model)
     try:
         with warnings.catch_warnings():
@@ -152,8 +165,7 @@ def quantize(
         )
         if strict:
             raise ValueError(message + " (strict=True)")
-        warnings.warn(message, UserWarning, stacklevel=2)
-    after = _measure(qmodel, x, y, batch_size)
+        warnings.warn(message, UserWarning, stacklevel=3)
     details = {
         "mode": mode,
         "quantized_layers": [
@@ -164,4 +176,4 @@ def quantize(
         "skipped_layers": skipped,
         "backend": keras.backend.backend(),
     }
-    return qmodel, _make_report(f"quantize:{mode}", before, after, details=details)
+    return qmodel, details
