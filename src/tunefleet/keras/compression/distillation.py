@@ -77,8 +77,8 @@ _OUTPUT_DISTILLATION: type | None = None
 def _output_distillation(temperature: float, teacher_kind: str, student_kind: str) -> Any:
     """``LogitsDistillation`` (KL at a temperature) for models ending in softmax or sigmoid too.
 
-    The class is made on first use: ``keras.distillation`` is recent (Keras 3.15 has it),
-    and importing tunefleet must not fail on an older Keras.
+    The class is made on first use, when ``keras.distillation`` (Keras >= 3.12, the lower
+    bound tunefleet pins) is imported.
     """
     global _OUTPUT_DISTILLATION
     if _OUTPUT_DISTILLATION is None:
