@@ -94,7 +94,24 @@ def _run_one(
     return study.tell(trial, value)
 
 
-BatchRunner = Callable[[optuna.Study, list[optuna.Trial]], list[Any]]
+#: ``ask(n)``: up to ``n`` more trials for the running batch (fewer, or none, once the
+#: budget is spent); see :func:`run_trial_batches`.
+Ask = Callable[[int], list[optuna.Trial]]
+#: ``run_batch(study, trials)``, or ``run_batch(study, trials, ask)`` with ``refill=True``.
+BatchRunner = Callable[..., list[Any]]
+
+
+def _ask_within(study: optuna.Study, budget: Budget, owner: str, n: int) -> list[optuna.Trial]:
+    """Ask up to ``n`` trials the budget allows (a surplus trial is excluded, ends the asking)."""
+    trials: list[optuna.Trial] = []
+    for _ in range(min(n, budget.remaining(study))):
+        trial = study.ask()
+        trial.set_user_attr(WORKER_ATTR, owner)
+        if budget.is_surplus(study, trial):
+            mark_excluded(study, trial, SURPLUS)
+            break
+        trials.append(trial)
+    return trials
 
 
 def run_trial_batches(
@@ -105,36 +122,41 @@ def run_trial_batches(
     *,
     grid_points: list[dict[str, Any]] | None = None,
     on_trial_end: Callable[[FrozenTrial], None] | None = None,
+    refill: bool = False,
 ) -> None:
     """Like :func:`run_trials`, but ask up to ``batch_size`` trials at once (fleets).
 
     Model-based samplers see the batch's running trials through the constant liar, so
     a batch holds distinct configurations. ``run_batch`` returns per trial a value,
-    ``"pruned"`` or ``"failed"``; the study is told here.
+    ``"pruned"`` or ``"failed"``; the study is told here. With ``refill=True`` it is
+    called as ``run_batch(study, trials, ask)``: while it runs it may call ``ask(n)``
+    for up to ``n`` more trials within the budget (to refill rows that pruned trials
+    freed), and returns the outcomes of ``trials`` followed by those of every asked
+    trial, in the order asked; all are told here and passed to ``on_trial_end``.
     """
     with Worker() as worker:
-        while (remaining := budget.remaining(study)) > 0:
-            trials = []
-            for _ in range(min(batch_size, remaining)):
-                trial = study.ask()
-                trial.set_user_attr(WORKER_ATTR, worker.owner)
-                if budget.is_surplus(study, trial):
-                    mark_excluded(study, trial, SURPLUS)
-                    break
-                trials.append(trial)
+        while budget.remaining(study) > 0:
+            trials = _ask_within(study, budget, worker.owner, batch_size)
             if not trials:
                 break
+            asked: list[optuna.Trial] = []
+
+            def ask(n: int, asked: list[optuna.Trial] = asked) -> list[optuna.Trial]:
+                new = _ask_within(study, budget, worker.owner, n)
+                asked.extend(new)
+                return new
+
             try:
-                outcomes = run_batch(study, trials)
+                outcomes = run_batch(study, trials, ask) if refill else run_batch(study, trials)
             except BaseException as exc:
-                for trial in trials:
+                for trial in trials + asked:
                     if isinstance(exc, Exception) and ERROR_ATTR in trial.user_attrs:
                         study.tell(trial, state=TrialState.FAIL)  # error_score="raise"
                     else:
                         _interrupt(study, trial, grid_points)
                 raise
             told = []  # tell the whole batch first: a callback may stop the search
-            for trial, outcome in zip(trials, outcomes, strict=True):
+            for trial, outcome in zip(trials + asked, outcomes, strict=True):
                 if outcome == "pruned":
                     told.append(study.tell(trial, state=TrialState.PRUNED))
                 elif outcome == "failed" or not math.isfinite(outcome):

@@ -15,6 +15,7 @@ See ``docs/fleet.md`` for how it works and what it supports.
 
 from tunefleet.fleet.introspect import SUPPORTED_LAYERS, UnsupportedModelError
 from tunefleet.fleet.plan import FleetPlan, MemoryEstimate, ThroughputCurve
+from tunefleet.fleet.refill import NewTrial, Refill
 from tunefleet.fleet.result import EpochLogs, FleetResult
 from tunefleet.fleet.trainer import FleetTrainer, fleet_support
 
@@ -25,6 +26,8 @@ __all__ = [
     "FleetResult",
     "FleetTrainer",
     "MemoryEstimate",
+    "NewTrial",
+    "Refill",
     "ThroughputCurve",
     "UnsupportedModelError",
     "fleet_support",

@@ -175,6 +175,26 @@ class GroupProgram:
         """Initial (reset) values of the compiled metrics' variables."""
         return self._metric_start
 
+    def admits(self, spec: TrialSpec) -> bool:
+        """Whether ``spec`` can train in this program's fleets (e.g. in a freed row).
+
+        It needs the same signature, no width above the template's, a narrower
+        output only where the program masks, and only L1/L2 penalties whose
+        strengths the program takes per trial.
+        """
+        if spec.signature != self.signature:
+            return False
+        if not set(spec.regularizers) <= set(self.forward.linear_regularized):
+            return False
+        widths = zip(spec.widths, self.full_widths, strict=True)
+        if any(w is not None and full is not None and w > full for w, full in widths):
+            return False
+        layouts = chain_layouts(spec.layers, self.input_shape)
+        return all(
+            k in self.forward.mask_layers or mine[1] == full[1]
+            for k, (mine, full) in enumerate(zip(layouts, self.full_layouts, strict=True))
+        )
+
     def trial_start(self, spec: TrialSpec) -> TrialStart:
         """Zero-pad one trial's initial state into the template's shapes."""
         trial_layouts = chain_layouts(spec.layers, self.input_shape)

@@ -16,15 +16,19 @@ class EpochLogs(Mapping[str, np.ndarray]):
     """Per-trial metrics of one epoch, as arrays over all trials of the fit.
 
     ``logs["loss"]``, ``logs["val_loss"]``, ``logs["accuracy"]``, ... are float
-    arrays of shape ``(n_trials,)`` in config order; trials that are no longer
-    trained hold ``nan``.
+    arrays of shape ``(n_trials,)`` in config order (trials started by a refill
+    follow the configs, numbered in the order the refills returned them); trials
+    that did not train this epoch hold ``nan``.
 
     Args:
-        epoch: The epoch just finished (from 0).
+        epoch: The epoch of the fit just finished (from 0).
         values: Metric name -> per-trial array.
         active: Which trials trained this epoch.
         predict_val: Callable returning validation predictions per trial.
         capture: Callable copying given trials' current weights to the host.
+        trial_epoch: Each trial's own epoch just finished (from 0 at its start;
+            differs from ``epoch`` for refilled trials), ``-1`` where inactive.
+            Default: ``epoch`` for active trials.
 
     Example:
 
@@ -39,10 +43,14 @@ class EpochLogs(Mapping[str, np.ndarray]):
         active: np.ndarray,
         predict_val: Callable[[], np.ndarray] | None = None,
         capture: Callable[[Sequence[int]], dict[int, TrialWeights]] | None = None,
+        trial_epoch: np.ndarray | None = None,
     ) -> None:
         self.epoch = epoch
         self._values = values
         self.active = active
+        if trial_epoch is None:
+            trial_epoch = np.where(active, epoch, -1)
+        self.trial_epoch = trial_epoch
         self._predict_val = predict_val
         self._capture = capture
 
@@ -82,11 +90,13 @@ class FleetResult:
 
     Args:
         history: Per trial, metric name -> per-epoch values (like ``History.history``).
-        stopped_at: Per trial, the epoch at which the callback stopped it, else ``None``.
-        configs: The configs, in the order given.
+        stopped_at: Per trial, its own epoch at which the callback stopped it, else ``None``.
+        configs: The configs, in the order given, then those refills started.
         seeds: The seed each trial's model was built with.
         groups: The trials of each compile group.
         stats: Timings and compile counts.
+        not_started: Trials a refill returned that no free row of their group could take
+            (never trained: empty history, no weights).
 
     Example:
 
@@ -100,6 +110,7 @@ class FleetResult:
     seeds: list[int]
     groups: list[list[int]]
     stats: dict[str, Any] = field(default_factory=dict)
+    not_started: list[int] = field(default_factory=list)
     build_fn: Callable[..., keras.Model] | None = None
     _weights: list[TrialWeights | None] = field(default_factory=list)
 

@@ -311,6 +311,19 @@ def take_host(tree: Any, rows: np.ndarray) -> Any:
     return jax.tree_util.tree_map(lambda a: np.asarray(a)[rows], host)
 
 
+def put(tree: Any, rows: np.ndarray, values: list[Any]) -> Any:
+    """Replace trial rows of a stacked pytree by per-row pytrees (on the host, as ``take``)."""
+    host = jax.device_get(tree)
+    new = jax.tree_util.tree_map(lambda *leaves: np.stack(leaves), *values)
+
+    def write(a: Any, v: np.ndarray) -> jax.Array:
+        out = np.array(a)
+        out[rows] = v
+        return jnp.asarray(out)
+
+    return jax.tree_util.tree_map(write, host, new)
+
+
 def batch_rows(order: np.ndarray, batch_size: int) -> tuple[jax.Array, jax.Array]:
     """An epoch's ``(n_batches, batch_size)`` sample indices and 0/1 row weights.
 

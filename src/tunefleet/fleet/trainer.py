@@ -28,6 +28,7 @@ from tunefleet.fleet.plan import (
     split_even,
     state_bytes,
 )
+from tunefleet.fleet.refill import Refill, Refiller
 from tunefleet.fleet.result import FleetResult, as_trial_list
 from tunefleet.fleet.train import FleetState, GroupFunctions, stack
 
@@ -102,19 +103,26 @@ class FleetTrainer:
         self.last_plan: FleetPlan | None = None
 
     # ------------------------------------------------------------------ reading
+    def _read_one(self, config: Mapping[str, Any], seed: int) -> TrialSpec:
+        """The reading of ``(config, seed)``: adopted, kept from earlier, or built now."""
+        key = _config_key(config, seed)
+        spec = self._specs.get(key)
+        if spec is None:
+            spec = self._specs[key] = read_trial(build_trial(self.build_fn, config, seed))
+        return spec
+
     def _read(self, configs: Sequence[Mapping[str, Any]], seeds: Sequence[int]) -> list[TrialSpec]:
         specs = []
         for i, (config, seed) in enumerate(zip(configs, seeds, strict=True)):
-            key = _config_key(config, seed)
-            spec = self._specs.get(key)
-            if spec is None:
-                try:
-                    spec = read_trial(build_trial(self.build_fn, config, seed))
-                except UnsupportedModelError as err:
-                    raise UnsupportedModelError(f"config {i}: {err}") from None
-                self._specs[key] = spec
-            specs.append(spec)
+            try:
+                specs.append(self._read_one(config, seed))
+            except UnsupportedModelError as err:
+                raise UnsupportedModelError(f"config {i}: {err}") from None
         return specs
+
+    def _release(self, config: Mapping[str, Any], seed: int) -> None:
+        """Forget the model kept for ``(config, seed)``."""
+        self._specs.pop(_config_key(config, seed), None)
 
     def support(self, configs: Sequence[Mapping[str, Any]], seeds: Sequence[int] | None = None):
         """``None`` if every config can be trained in a fleet, else why not.
@@ -280,6 +288,7 @@ class FleetTrainer:
         shuffle: bool = True,
         on_epoch_end: Callback | None = None,
         seeds: Sequence[int] | None = None,
+        refill: Refill | None = None,
     ) -> FleetResult:
         """Train every config for ``epochs`` epochs (fewer if the callback stops it).
 
@@ -298,6 +307,16 @@ class FleetTrainer:
                 :class:`EpochLogs` of per-trial arrays. It may return a boolean
                 array over all trials; ``False`` stops that trial now.
             seeds: Optional per-trial build seeds (default: the trainer's seed).
+            refill: ``refill(epoch, free) -> [config | NewTrial, ...]``, called
+                after the callback of every epoch at which ``free > 0`` rows are
+                held by trials it stopped before their last epoch. Each new
+                trial gets the next trial index (after ``configs`` and earlier
+                refills; logs and results cover it) and starts from its own
+                epoch 0 in a free row of a fleet that can train it (same compile
+                group and batch size, widths within the template), for its own
+                ``epochs`` (the fit runs until no trial has epochs left), from
+                the next epoch's sample order on. One that fits no free row is
+                not started (``result.not_started``).
 
         Returns:
             A :class:`FleetResult`.
@@ -315,36 +334,29 @@ class FleetTrainer:
         specs = self._read(configs, seeds_list)
         t_read = time.perf_counter()
         plan, programs = self._plan(specs, batch_sizes, x, y, n_val, epochs, len(x))
-        fleets: list[Fleet] = []
-        for g, members in enumerate(plan.groups):
-            program, fns = programs[g]
-            program.prepare_metrics(x[:2], y[:2])
-            starts = {i: program.trial_start(specs[i]) for i in members}
-            for chunk in plan.fleets[g]:
-                rows = chunk + [-1] * (plan.fleet_size[g] - len(chunk))
-                row_starts = [starts[i] if i >= 0 else starts[chunk[0]] for i in rows]
-                fleets.append(
-                    Fleet(
-                        group=g,
-                        fns=fns,
-                        rows=np.asarray(rows),
-                        state=FleetState(
-                            params=stack([s.params for s in row_starts]),
-                            nontrain=stack([s.nontrain for s in row_starts]),
-                            opt=stack([s.opt for s in row_starts]),
-                        ),
-                        hp=stack([s.hp for s in row_starts]),
-                        batch_size=batch_sizes[members[0]],
-                        recipes={i: starts[i].recipes for i in chunk},
-                    )
-                )
+        fleets = _build_fleets(plan, programs, specs, batch_sizes, x, y)
         for config, seed in zip(configs, seeds_list, strict=True):
-            self._specs.pop(_config_key(config, seed), None)
+            self._release(config, seed)
         t_setup = time.perf_counter()
         validation = None
         if validation_data is not None:
             validation = (np.asarray(validation_data[0]), np.asarray(validation_data[1]))
-        history, stopped_at, weights, stats = run_fleets(
+        all_configs = [dict(c) for c in configs]
+        groups = [list(g) for g in plan.groups]
+        hook = None
+        if refill is not None:
+            hook = Refiller(
+                refill,
+                self._read_one,
+                self._release,
+                seed=self.seed,
+                batch_size=batch_size if isinstance(batch_size, (int, np.integer)) else None,
+                epochs=epochs,
+                configs=all_configs,
+                seeds=seeds_list,
+                groups=groups,
+            )
+        trials, stats = run_fleets(
             fleets,
             n_trials=n,
             x=jnp.asarray(x),
@@ -355,6 +367,7 @@ class FleetTrainer:
             on_epoch_end=on_epoch_end,
             compact=self.compact,
             eval_batch_size=self.eval_batch_size,
+            refill=hook,
         )
         fns_list = [fns for _, fns in programs]
         stats.update(
@@ -367,15 +380,52 @@ class FleetTrainer:
             plan=plan,
         )
         return FleetResult(
-            history=history,
-            stopped_at=stopped_at,
-            configs=[dict(c) for c in configs],
+            history=trials.history,
+            stopped_at=trials.stopped_at,
+            configs=all_configs,
             seeds=seeds_list,
-            groups=plan.groups,
+            groups=groups,
             stats=stats,
+            not_started=trials.not_started,
             build_fn=self.build_fn,
-            _weights=weights,
+            _weights=trials.weights,
         )
+
+
+def _build_fleets(
+    plan: FleetPlan,
+    programs: list[tuple[GroupProgram, GroupFunctions]],
+    specs: list[TrialSpec],
+    batch_sizes: list[int],
+    x: np.ndarray,
+    y: np.ndarray,
+) -> list[Fleet]:
+    """Every planned fleet with its trials' padded starting state stacked (padding rows
+    repeat a real trial's start and are ignored)."""
+    fleets: list[Fleet] = []
+    for g, members in enumerate(plan.groups):
+        program, fns = programs[g]
+        program.prepare_metrics(x[:2], y[:2])
+        starts = {i: program.trial_start(specs[i]) for i in members}
+        for chunk in plan.fleets[g]:
+            rows = chunk + [-1] * (plan.fleet_size[g] - len(chunk))
+            row_starts = [starts[i] if i >= 0 else starts[chunk[0]] for i in rows]
+            fleets.append(
+                Fleet(
+                    group=g,
+                    fns=fns,
+                    rows=np.asarray(rows),
+                    state=FleetState(
+                        params=stack([s.params for s in row_starts]),
+                        nontrain=stack([s.nontrain for s in row_starts]),
+                        opt=stack([s.opt for s in row_starts]),
+                    ),
+                    hp=stack([s.hp for s in row_starts]),
+                    batch_size=batch_sizes[members[0]],
+                    recipes={i: starts[i].recipes for i in chunk},
+                )
+            )
+    return fleets
 
 
 def fleet_support(build_fn: BuildFn, configs: Sequence[Mapping[str, Any]]) -> str | None:

@@ -12,10 +12,11 @@ trial's model, as one-by-one training does.
 
 from __future__ import annotations
 
+import functools
 import logging
 import math
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -23,8 +24,10 @@ import keras
 import numpy as np
 import optuna
 
+from tunefleet.execution import Ask
 from tunefleet.fleet.export import TrialWeights, export_trial
 from tunefleet.fleet.introspect import UnsupportedModelError
+from tunefleet.fleet.refill import NewTrial
 from tunefleet.study import ERROR_ATTR, report_many
 from tunefleet.trial import CV_ATTR, TrialFailed
 from tunefleet.tuners.hyperparameters import HyperParameters
@@ -98,7 +101,7 @@ class _FixedBuild:
         return check_model(runner.hypermodel.build(hp), runner.hypermodel, runner.compile_kwargs)
 
 
-@dataclass
+@dataclass(eq=False)
 class _Member:
     """One trial of a batch: its settings and what its runs gave so far."""
 
@@ -107,6 +110,7 @@ class _Member:
     config: dict[str, Any] = field(default_factory=dict)
     epochs: int = 1
     batch_size: int = 32
+    solo: bool = False  # trains one by one (a layer fleets do not support)
     outcome: float | str | None = None  # "pruned" / "failed" once decided
     folds: list[list[float]] = field(default_factory=list)
     fit_times: list[float] = field(default_factory=list)
@@ -120,6 +124,50 @@ class _Member:
         return self.outcome is None
 
 
+#: One fleet member: a trial and the index of one of its ``executions_per_trial`` runs.
+_Entry = tuple[_Member, int]
+
+
+@dataclass
+class _FoldFit:
+    """The entries of one fold's fleet fit and each one's best epoch so far.
+
+    Entries are indexed like the fit's trials: refills append theirs in the order
+    they hand them to the trainer.
+    """
+
+    fold: int
+    executions: int
+    seed_of: Callable[[int, int], int]
+    entries: list[_Entry] = field(default_factory=list)
+    runs: list[int] = field(default_factory=list)
+    seeds: list[int] = field(default_factory=list)
+    best: list[float] = field(default_factory=list)
+    best_epoch: list[int | None] = field(default_factory=list)
+    best_logs: list[dict[str, float]] = field(default_factory=list)
+    best_weights: dict[int, TrialWeights] = field(default_factory=dict)
+
+    def add(self, entries: list[_Entry]) -> list[NewTrial]:
+        """Append entries; return them as the trainer's trials."""
+        out = []
+        for m, e in entries:
+            run = self.fold * self.executions + e
+            seed = self.seed_of(m.trial.number, run)
+            self.entries.append((m, e))
+            self.runs.append(run)
+            self.seeds.append(seed)
+            self.best.append(math.nan)
+            self.best_epoch.append(None)
+            self.best_logs.append({})
+            out.append(NewTrial(m.config, seed=seed, batch_size=m.batch_size, epochs=m.epochs))
+        return out
+
+    def refill(self, more: Callable[[int], list[_Member]], epoch: int, free: int) -> list[NewTrial]:
+        """The trainer's ``refill``: all runs of the new members ``more`` gives."""
+        new = more(free // self.executions)
+        return self.add([(m, e) for m in new for e in range(self.executions)])
+
+
 @dataclass
 class TunerFleet:
     """Run batches of a tuner's trials as fleets (see the module docstring).
@@ -128,11 +176,15 @@ class TunerFleet:
         runner: The tuner's one-by-one trial function, whose settings (hypermodel,
             space, objective, data, folds, executions, seed, pruning, saving) it shares.
         trainer_kwargs: Extra arguments of :class:`tunefleet.fleet.FleetTrainer`.
+        stats: Seconds spent training and in bookkeeping, and the number of trials
+            asked to refill freed rows (``"refilled"``).
     """
 
     runner: _TrialRunner
     trainer_kwargs: dict[str, Any] = field(default_factory=dict)
-    stats: dict[str, float] = field(default_factory=lambda: {"train": 0.0, "bookkeeping": 0.0})
+    stats: dict[str, float] = field(
+        default_factory=lambda: {"train": 0.0, "bookkeeping": 0.0, "refilled": 0}
+    )
     _trainer: Any = field(default=None, repr=False)
 
     def _seed(self, number: int, run: int) -> int:
@@ -148,8 +200,16 @@ class TunerFleet:
         return self._trainer
 
     # -- a batch -------------------------------------------------------------------------
-    def run_batch(self, study: optuna.Study, trials: list[optuna.Trial]) -> list[float | str]:
+    def run_batch(
+        self, study: optuna.Study, trials: list[optuna.Trial], ask: Ask | None = None
+    ) -> list[float | str]:
         """Train ``trials`` together; return each one's value, ``"pruned"`` or ``"failed"``.
+
+        With ``ask`` (see :func:`tunefleet.execution.run_trial_batches`), rows that
+        the first fold's fit frees (trials pruned or stopped before the fit's last
+        epoch) are refilled with new trials asked from the study, sampled and built
+        like the batch's own; their outcomes follow those of ``trials``, in the
+        order they were asked.
 
         An error that would fail every trial (e.g. the objective is not in the logs)
         fails the first trial of the batch with its message, as one-by-one training
@@ -157,29 +217,33 @@ class TunerFleet:
         propagates.
         """
         try:
-            return self._run_batch(study, trials)
+            return self._run_batch(study, trials, ask)
         except _FATAL as exc:
             trials[0].set_user_attr(ERROR_ATTR, f"{type(exc).__name__}: {exc}"[-2000:])
             raise
 
-    def _run_batch(self, study: optuna.Study, trials: list[optuna.Trial]) -> list[float | str]:
+    def _run_batch(
+        self, study: optuna.Study, trials: list[optuna.Trial], ask: Ask | None
+    ) -> list[float | str]:
         members = [self._sample(trial) for trial in trials]
-        solo = [m for m in members if m.outcome == "solo"]
-        for m in solo:
-            m.outcome = None
-        fleet = [m for m in members if m.alive and m not in solo]
-        runner = self.runner
-        for fold in range(runner.n_folds):
-            alive = [m for m in fleet if m.alive]
+        more = None if ask is None else functools.partial(self._more, ask, members)
+        executions = self.runner.executions
+        pending = [(m, e) for m in members if m.alive and not m.solo for e in range(executions)]
+        while pending:  # refills that fit no free row train in a fit of their own
+            pending = self._train_fold(study, 0, pending, more)
+        for fold in range(1, self.runner.n_folds):
+            alive = [m for m in members if m.alive and not m.solo]
             if alive:
-                self._train_fold(study, fold, alive)
-        outcomes = []
-        for m in members:
-            if m in solo:
-                outcomes.append(self._solo(m.trial))
-            else:
-                outcomes.append(self._finish(m))
-        return outcomes
+                self._train_fold(study, fold, [(m, e) for m in alive for e in range(executions)])
+        return [self._solo(m.trial) if m.solo else self._finish(m) for m in members]
+
+    def _more(self, ask: Ask, members: list[_Member], n: int) -> list[_Member]:
+        """Ask up to ``n`` more trials and sample them into ``members``; return those
+        a fleet can train."""
+        new = [self._sample(trial) for trial in ask(n)]
+        members.extend(new)
+        self.stats["refilled"] += len(new)
+        return [m for m in new if m.alive and not m.solo]
 
     def _sample(self, trial: optuna.Trial) -> _Member:
         """Build the trial's first model through the trial (drawing its hyperparameters)."""
@@ -198,7 +262,7 @@ class TunerFleet:
             self.trainer.adopt(member.config, seed, model)
         except UnsupportedModelError as exc:
             logger.info("trial %d trains one by one: %s", trial.number, exc)
-            member.outcome = "solo"
+            member.solo = True
         except _FATAL:
             raise
         except Exception as exc:  # the user's build failed: a failed trial
@@ -215,19 +279,59 @@ class TunerFleet:
             return "failed"
 
     # -- one fold ------------------------------------------------------------------------
-    def _train_fold(self, study: optuna.Study, fold: int, alive: list[_Member]) -> None:
+    def _train_fold(
+        self,
+        study: optuna.Study,
+        fold: int,
+        entries: list[_Entry],
+        more: Callable[[int], list[_Member]] | None = None,
+    ) -> list[_Entry]:
+        """Train ``entries`` on ``fold`` as fleets; return the refilled ones not started.
+
+        With ``more``, rows freed during the fit are refilled with the members
+        ``more(n)`` returns (up to ``n`` new trials, all their runs).
+        """
         runner = self.runner
         executions = runner.executions
         _, args, kwargs = runner.runs(dict(runner.fit_kwargs))[fold * executions]
         x, y = _xy(args, kwargs)
-        entries = [(m, e) for m in alive for e in range(executions)]
-        runs = [fold * executions + e for _, e in entries]
-        seeds = [self._seed(m.trial.number, run) for (m, _), run in zip(entries, runs, strict=True)]
-        n = len(entries)
-        best = np.full(n, np.nan)
-        best_epoch: list[int | None] = [None] * n
-        best_logs: list[dict[str, float]] = [{} for _ in range(n)]
-        best_weights: dict[int, TrialWeights] = {}
+        fit = _FoldFit(fold, executions, self._seed)
+        initial = fit.add(entries)
+        refill = None if more is None else functools.partial(fit.refill, more)
+        start = time.perf_counter()
+        result = self.trainer.fit(
+            [t.config for t in initial],
+            x,
+            y,
+            epochs=max(m.epochs for m, _ in entries),
+            batch_size=[m.batch_size for m, _ in entries],
+            validation_data=kwargs.get("validation_data"),
+            validation_split=float(kwargs.get("validation_split") or 0.0),
+            shuffle=bool(kwargs.get("shuffle", True)),
+            on_epoch_end=self._epoch_callback(study, fit),
+            seeds=fit.seeds[: len(entries)],
+            refill=refill,
+        )
+        elapsed = time.perf_counter() - start
+        self.stats["train"] += elapsed
+        not_started = set(result.not_started)
+        for k, (m, _) in enumerate(fit.entries):
+            if k in not_started:
+                continue
+            m.fit_times[fold] += elapsed / (len(fit.entries) - len(not_started))
+            if m.outcome == "pruned" or not m.alive:
+                continue
+            m.folds[fold].append(float(fit.best[k]))
+            m.metrics.append(fit.best_logs[k])
+            if runner.objective.better(float(fit.best[k]), m.best):
+                m.best, m.best_step = float(fit.best[k]), fit.best_epoch[k]
+                if k in fit.best_weights:
+                    m.best_model = (fit.seeds[k], fit.best_weights[k])
+        return [fit.entries[k] for k in sorted(not_started)]
+
+    def _epoch_callback(self, study: optuna.Study, fit: _FoldFit) -> Callable[[int, Any], Any]:
+        """The fit's ``on_epoch_end``: report, keep the best epochs, prune, stop finished runs."""
+        runner = self.runner
         objective = runner.objective
 
         def on_epoch_end(epoch: int, logs: Any) -> np.ndarray:
@@ -237,58 +341,35 @@ class TunerFleet:
             values = logs[objective.name]
             keep = np.array(logs.active, dtype=bool)
             reports, improved = [], []
-            for k, (m, _) in enumerate(entries):
+            for k, (m, _) in enumerate(fit.entries):
                 if not keep[k] or not m.alive:
                     keep[k] = False
                     continue
                 if not math.isfinite(float(logs["loss"][k])):  # as TerminateOnNaN
                     keep[k] = False
                     continue
-                value = float(values[k])
-                if objective.better(value, best[k]):
-                    best[k], best_epoch[k] = value, epoch
-                    best_logs[k] = {key: float(logs[key][k]) for key in logs}
+                value, own_epoch = float(values[k]), int(logs.trial_epoch[k])
+                if objective.better(value, fit.best[k]):
+                    fit.best[k], fit.best_epoch[k] = value, own_epoch
+                    fit.best_logs[k] = {key: float(logs[key][k]) for key in logs}
                     improved.append(k)
                 if math.isfinite(value):
-                    reports.append((m.trial, runs[k] * m.epochs + epoch, value))
-                if epoch + 1 >= m.epochs:
+                    reports.append((m.trial, fit.runs[k] * m.epochs + own_epoch, value))
+                if own_epoch + 1 >= m.epochs:
                     keep[k] = False
             if runner.save_models and improved:
-                best_weights.update(logs.weights(improved))
+                fit.best_weights.update(logs.weights(improved))
             report_many(study, reports)
             if runner.report:
-                for m in {id(m): m for m, _ in entries if m.alive}.values():
-                    if m.trial.should_prune():
+                trained = {id(m): m for k, (m, _) in enumerate(fit.entries) if logs.active[k]}
+                for m in trained.values():
+                    if m.alive and m.trial.should_prune():
                         m.outcome = "pruned"
-            keep &= np.array([m.alive for m, _ in entries])
+            keep &= np.array([m.alive for m, _ in fit.entries])
             self.stats["bookkeeping"] += time.perf_counter() - start
             return keep
 
-        start = time.perf_counter()
-        self.trainer.fit(
-            [m.config for m, _ in entries],
-            x,
-            y,
-            epochs=max(m.epochs for m in alive),
-            batch_size=[m.batch_size for m, _ in entries],
-            validation_data=kwargs.get("validation_data"),
-            validation_split=float(kwargs.get("validation_split") or 0.0),
-            shuffle=bool(kwargs.get("shuffle", True)),
-            on_epoch_end=on_epoch_end,
-            seeds=seeds,
-        )
-        elapsed = time.perf_counter() - start
-        self.stats["train"] += elapsed
-        for k, (m, _) in enumerate(entries):
-            m.fit_times[fold] += elapsed / n
-            if m.outcome == "pruned" or not m.alive:
-                continue
-            m.folds[fold].append(float(best[k]))
-            m.metrics.append(best_logs[k])
-            if objective.better(float(best[k]), m.best):
-                m.best, m.best_step = float(best[k]), best_epoch[k]
-                if k in best_weights:
-                    m.best_model = (seeds[k], best_weights[k])
+        return on_epoch_end
 
     # -- bookkeeping ---------------------------------------------------------------------
     def _fail(self, member: _Member, exc: BaseException) -> None:

@@ -948,6 +948,7 @@ class BaseTuner:
                     self._fleet_batch,
                     grid_points=grid,
                     on_trial_end=watch,
+                    refill=True,
                 )
                 self.fleet_stats_ = dict(fleet.stats)
             elif n_workers == 1:
