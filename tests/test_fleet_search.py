@@ -76,6 +76,29 @@ def test_fleet_hyperband_prunes_inside_the_fleet_on_sqlite(iris, tmp_path):
     assert search.best_score_ > 0.6
 
 
+def test_rows_freed_by_pruned_trials_are_refilled_within_the_budget(iris, tmp_path):
+    X, y = iris
+    search = tunefleet.HyperbandSearchCV(
+        KerasClassifier(build_classifier, epochs=9, batch_size=16, random_state=0),
+        {"learning_rate": tunefleet.Float(1e-5, 1e-1, log=True), "n_neurons": [2, 16]},
+        n_iter=10,
+        cv=2,
+        fleet=4,
+        storage=f"sqlite:///{tmp_path / 'refill.db'}",
+        random_state=0,
+    ).fit(X, y)
+    trials = search.study_.trials
+    assert len(trials) == 10 and len(search.cv_results_["params"]) == 10
+    assert {t.state.name for t in trials} <= {"COMPLETE", "PRUNED"}
+    assert "PRUNED" in [t.state.name for t in trials]
+    assert search.fleet_stats_["refilled"] >= 1
+    # a refilled trial starts at its own step 0 and completes both folds like any other
+    for t in trials:
+        assert min(t.intermediate_values) == 0
+        if t.state.name == "COMPLETE":
+            assert sorted(t.intermediate_values) == list(range(18))
+
+
 def test_fleet_true_on_an_estimator_that_cannot_refuses_before_any_trial(iris):
     X, y = iris
     search = tunefleet.GridSearchCV(SVC(), {"C": [1.0]}, fleet=True)

@@ -12,6 +12,7 @@ values, per-fold scores and state are the ones one-by-one training would have st
 
 from __future__ import annotations
 
+import functools
 import logging
 import math
 import time
@@ -23,6 +24,7 @@ import numpy as np
 import optuna
 from sklearn.base import clone
 
+from tunefleet.execution import Ask
 from tunefleet.study import ERROR_ATTR, report_many
 from tunefleet.trial import CV_ATTR, CrossValidation, final_estimator, fold_fit_params, take
 
@@ -66,6 +68,27 @@ def fleet_unsupported_reason(
 
 
 @dataclass
+class _FoldData:
+    """One fold's training data, fit parameters and the first built estimator (``like``)."""
+
+    fold: int
+    X_train: Any
+    y_train: Any
+    fit_params: dict[str, Any]
+    like: Any = None
+
+
+def _check_same_target(ready: list[tuple[Any, dict]], y_encoded: np.ndarray) -> None:
+    if not all(
+        i["y"].shape == y_encoded.shape and np.array_equal(i["y"], y_encoded) for _, i in ready
+    ):
+        raise ValueError(
+            "the trials of one fleet encode their targets differently (e.g. a sigmoid and a "
+            "softmax output); set fleet=False for this search"
+        )
+
+
+@dataclass(eq=False)
 class _Member:
     trial: optuna.Trial
     estimator: Any
@@ -88,73 +111,94 @@ class FleetCrossValidation:
 
     cv: CrossValidation
     trainer_kwargs: dict[str, Any] = field(default_factory=dict)
-    stats: dict[str, float] = field(default_factory=lambda: {"train": 0.0, "bookkeeping": 0.0})
+    stats: dict[str, float] = field(
+        default_factory=lambda: {"train": 0.0, "bookkeeping": 0.0, "refilled": 0}
+    )
     _trainers: dict[Any, Any] = field(default_factory=dict, repr=False)
 
-    def run_batch(self, study: optuna.Study, trials: list[optuna.Trial]) -> list[Outcome]:
-        """Run ``trials`` together; return each one's outcome (the caller tells the study)."""
+    def run_batch(
+        self, study: optuna.Study, trials: list[optuna.Trial], ask: Ask | None = None
+    ) -> list[Outcome]:
+        """Run ``trials`` together; return each one's outcome (the caller tells the study).
+
+        With ``ask`` (see :func:`tunefleet.execution.run_trial_batches`), rows that
+        pruned trials free during the first fold are refilled with new trials asked
+        from the study; their outcomes follow those of ``trials``, in ask order.
+        """
         from tunefleet.fleet import FleetTrainer
 
         cv = self.cv
-        members = []
-        for trial in trials:
-            params = cv.space.suggest(trial)
-            record: dict[str, Any] = {
-                "test": {m: [] for m in cv.scorers},
-                "fit_time": [],
-                "score_time": [],
-            }
-            members.append(_Member(trial, clone(cv.estimator).set_params(**params), record))
+        members = [self._member(trial) for trial in trials]
         n_samples = len(cv.y)
         for fold, (train, test) in enumerate(cv.splits):
-            alive = [m for m in members if m.alive]
-            if not alive:
-                break
             X_train, y_train = take(cv.X, train), take(cv.y, train)
             X_test, y_test = take(cv.X, test), take(cv.y, test)
             fit_params = fold_fit_params(cv.fit_params, train, n_samples)
             fit_params.pop("validation_data", None)  # only Keras's own val metrics use it
             fit_params.pop("validation_split", None)
-            inputs = []
-            like = None  # the fleet shares one output layer and loss: build once to learn it
-            for m in alive:
-                try:
-                    inputs.append(
-                        m.estimator._fleet_inputs(X_train, y_train, fit_params, like=like)
-                    )
-                    like = like or m.estimator
-                except Exception as exc:  # build or target errors: a failed trial
-                    self._fail(m, exc, fold)
-                    inputs.append(None)
-            ready = [(m, i) for m, i in zip(alive, inputs, strict=True) if i is not None]
-            if not ready:
-                continue
-            self._train_fold(FleetTrainer, study, fold, ready, X_test, y_test)
+            data = _FoldData(fold, X_train, y_train, fit_params)
+            more = None
+            if ask is not None and fold == 0:
+                more = functools.partial(self._more, ask, members)
+            pending = [m for m in members if m.alive]
+            while pending:  # refilled trials no free row took train in a fit of their own
+                ready = self._inputs(pending, data)
+                if not ready:
+                    break
+                pending = self._train_fold(FleetTrainer, study, data, ready, X_test, y_test, more)
         return [self._finish(m) for m in members]
+
+    def _member(self, trial: optuna.Trial) -> _Member:
+        params = self.cv.space.suggest(trial)
+        record: dict[str, Any] = {
+            "test": {m: [] for m in self.cv.scorers},
+            "fit_time": [],
+            "score_time": [],
+        }
+        return _Member(trial, clone(self.cv.estimator).set_params(**params), record)
+
+    def _inputs(self, members: list[_Member], data: _FoldData) -> list[tuple[_Member, dict]]:
+        """Each member's fleet inputs on the fold; a member whose build fails fails."""
+        ready = []
+        for m in members:
+            try:  # the fleet shares one output layer and loss: the first build shows it
+                i = m.estimator._fleet_inputs(
+                    data.X_train, data.y_train, data.fit_params, like=data.like
+                )
+            except Exception as exc:  # build or target errors: a failed trial
+                self._fail(m, exc, data.fold)
+                continue
+            data.like = data.like or m.estimator
+            m.epochs = int(i["params"]["epochs"])
+            ready.append((m, i))
+        return ready
+
+    def _more(
+        self, ask: Ask, members: list[_Member], data: _FoldData, n: int
+    ) -> list[tuple[_Member, dict]]:
+        """Ask up to ``n`` new trials, add them to ``members``; return the ready ones."""
+        new = [self._member(trial) for trial in ask(n)]
+        members.extend(new)
+        self.stats["refilled"] += len(new)
+        return self._inputs(new, data)
 
     # -- one fold ------------------------------------------------------------------------
     def _train_fold(
         self,
         trainer_cls: Any,
         study: optuna.Study,
-        fold: int,
-        ready: list,
+        data: _FoldData,
+        ready: list[tuple[_Member, dict]],
         X_test: Any,
         y_test: Any,
-    ) -> None:
+        more: Callable[..., list[tuple[_Member, dict]]] | None = None,
+    ) -> list[_Member]:
+        """Train ``ready`` on one fold as fleets; return refilled members not started."""
         cv = self.cv
+        fold = data.fold
         first = ready[0][1]
         y_encoded = first["y"]
-        same_target = all(
-            i["y"].shape == y_encoded.shape and np.array_equal(i["y"], y_encoded) for _, i in ready
-        )
-        if not same_target:
-            raise ValueError(
-                "the trials of one fleet encode their targets differently (e.g. a sigmoid and a "
-                "softmax output); set fleet=False for this search"
-            )
-        for m, i in ready:
-            m.epochs = int(i["params"]["epochs"])
+        _check_same_target(ready, y_encoded)
         epochs = max(m.epochs for m, _ in ready)
         X_val = ready[0][0].estimator._validate_X(X_test, reset=False)
         y_val_encoded = ready[0][0].estimator._encode_target(y_test)
@@ -163,7 +207,7 @@ class FleetCrossValidation:
         seeds = [_seed(m) for m in members]
         batch_sizes = [int(i["params"].get("batch_size") or 32) for _, i in ready]
 
-        def on_epoch_end(epoch: int, logs: Any) -> np.ndarray:
+        def on_epoch_end(_: int, logs: Any) -> np.ndarray:
             start = time.perf_counter()
             raw = logs.predict_val()
             keep = np.array(logs.active, dtype=bool)
@@ -171,6 +215,7 @@ class FleetCrossValidation:
             for k, m in enumerate(members):
                 if not keep[k]:
                     continue
+                epoch = int(logs.trial_epoch[k])  # the trial's own (refilled trials start later)
                 loss = float(logs["loss"][k])
                 if not math.isfinite(loss):
                     self._fail(
@@ -207,12 +252,28 @@ class FleetCrossValidation:
             self.stats["bookkeeping"] += time.perf_counter() - start - score_time
             return keep
 
+        def refill(_: int, free: int) -> list[Any]:
+            from tunefleet.fleet.refill import NewTrial
+
+            assert more is not None
+            new = []
+            for m, i in more(data, free):
+                try:
+                    _check_same_target([(m, i)], y_encoded)
+                except ValueError as exc:
+                    self._fail(m, exc, fold)
+                    continue
+                members.append(m)
+                batch_size = int(i["params"].get("batch_size") or 32)
+                new.append(NewTrial(i["config"], _seed(m), batch_size, m.epochs))
+            return new
+
         trainer = self._trainers.get(first["build_fn"])
         if trainer is None:  # one per build function: its compiled programs serve every fold
             trainer = trainer_cls(first["build_fn"], seed=seeds[0], **self.trainer_kwargs)
             self._trainers[first["build_fn"]] = trainer
         start = time.perf_counter()
-        trainer.fit(
+        result = trainer.fit(
             [i["config"] for _, i in ready],
             first["X"],
             y_encoded,
@@ -222,22 +283,26 @@ class FleetCrossValidation:
             shuffle=bool(first["params"].get("shuffle", True)),
             on_epoch_end=on_epoch_end,
             seeds=seeds,
+            refill=None if more is None else refill,
         )
         elapsed = time.perf_counter() - start
         self.stats["train"] += elapsed
-        for m in members:
+        not_started = [members[k] for k in result.not_started]
+        trained = [m for m in members if all(m is not n for n in not_started)]
+        for m in trained:
             m.estimator.__dict__.pop("model_", None)
             score_time = m.record.pop("_score_time", 0.0)
             if m.outcome == "failed":
                 continue
             # the fleet's time, shared evenly (a trial pruned in this fold gets its share too)
-            m.record["fit_time"].append(elapsed / len(members) - score_time)
+            m.record["fit_time"].append(elapsed / len(trained) - score_time)
             m.record["score_time"].append(score_time)
             if not m.alive:
                 continue
             for name in cv.scorers:
                 m.record["test"][name].append(m.scores.get(name, math.nan))
             m.scores = {}
+        return not_started
 
     # -- bookkeeping ---------------------------------------------------------------------
     def _fail(self, member: _Member, exc: BaseException, fold: int) -> None:

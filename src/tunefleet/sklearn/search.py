@@ -454,6 +454,7 @@ class BaseSearchCV(_SklearnBaseSearchCV):
                     fleet_batch,
                     grid_points=grid_points,
                     on_trial_end=watch,
+                    refill=True,
                 )
                 self.fleet_stats_ = dict(runner.stats)
             elif n_jobs == 1:
