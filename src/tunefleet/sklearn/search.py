@@ -34,7 +34,13 @@ from sklearn.metrics import check_scoring, get_scorer
 from sklearn.model_selection import check_cv
 from sklearn.model_selection._search import BaseSearchCV as _SklearnBaseSearchCV
 
-from tunefleet.execution import WorkerJob, run_in_processes, run_trial_batches, run_trials
+from tunefleet.execution import (
+    WorkerJob,
+    default_fleet_size,
+    run_in_processes,
+    run_trial_batches,
+    run_trials,
+)
 from tunefleet.objectives import Cost, Quantizer, make_quantizer, parse_objectives
 from tunefleet.progress import SearchProgress
 from tunefleet.results import cv_results, finished_trials, pareto_trials
@@ -392,9 +398,8 @@ class BaseSearchCV(_SklearnBaseSearchCV):
             return None
         if isinstance(fleet, numbers.Integral) and not isinstance(fleet, bool):
             return int(fleet)
-        if strategy.grid or strategy.sampler == "random":
-            return 64
-        return int(min(64, max(4, (strategy.n_trials or 16) // 4)))
+        sampler = "grid" if strategy.grid else strategy.sampler
+        return default_fleet_size(sampler, strategy.n_trials)
 
     def _n_workers(self) -> int:
         n_jobs = self.n_jobs

@@ -833,7 +833,8 @@ class BaseTuner:
         n_workers: int,
     ) -> int | None:
         """Trials per fleet batch, or ``None`` to train one by one (logging why, once)."""
-        from tunefleet.tuners.fleet import default_fleet_size, fleet_unsupported_reason
+        from tunefleet.execution import default_fleet_size
+        from tunefleet.tuners.fleet import fleet_unsupported_reason
 
         fleet = self.fleet
         if fleet is False or fleet is None:
