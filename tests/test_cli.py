@@ -20,7 +20,7 @@ from typer.testing import CliRunner
 
 import tunefleet
 from tunefleet.cli import app, main
-from tunefleet.study import open_storage
+from tunefleet.study import STATUS_ATTR, SURPLUS, counts, open_storage
 
 ROOT = Path(__file__).resolve().parents[1]
 runner = CliRunner()
@@ -307,8 +307,11 @@ def test_tune_runs_a_tuner_script_with_the_options_applied(tmp_path):
     )
     assert done.returncode == 0, done.stderr[-3000:]
     assert "Best trial of 'from-cli'" in done.stdout
-    trials = trials_of(db, "from-cli")
+    # two workers may both ask for the last trial: the loser's is excluded as surplus
+    everything = trials_of(db, "from-cli")
+    trials = [t for t in everything if counts(t)]
     assert [t.state.name for t in trials] == ["COMPLETE"] * 3
+    assert all(t.user_attrs[STATUS_ATTR] == SURPLUS for t in everything if not counts(t))
     # --jobs 2: trials ran in worker processes, not in the command's own process
     owners = {t.user_attrs["tunefleet:worker"].split(":")[1] for t in trials}
     assert str(os.getpid()) not in owners and len(owners) >= 1
