@@ -321,17 +321,22 @@ def test_tune_runs_a_tuner_script_with_the_options_applied(tmp_path):
 SLOW_SCRIPT = textwrap.dedent(
     """
     import time
+    from pathlib import Path
     import tunefleet
     from sklearn.base import BaseEstimator, ClassifierMixin
     from sklearn.datasets import load_iris
 
 
+    # Fits in 0.4 s; while a file "hold" exists, a fit touches "held" and waits.
     class Slow(ClassifierMixin, BaseEstimator):
         def __init__(self, c=1.0):
             self.c = c
 
         def fit(self, X, y):
             time.sleep(0.4)
+            if Path("hold").exists():
+                Path("held").touch()
+                time.sleep(120)
             self.classes_ = sorted(set(y))
             return self
 
@@ -361,23 +366,30 @@ def test_ctrl_c_keeps_completed_trials_and_the_next_run_resumes(tmp_path):
         stderr=subprocess.PIPE,
         text=True,
     )
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        assert process.poll() is None, process.communicate()
-        if db.exists():
-            try:
-                if sum(t.state.name == "COMPLETE" for t in trials_of(db, "slow")) >= 2:
-                    break
-            except KeyError:
-                pass
-        time.sleep(0.1)
-    time.sleep(0.3)  # inside the next trial
+
+    def wait_for(condition):
+        deadline = time.monotonic() + 120
+        while not condition():
+            assert process.poll() is None, process.communicate()
+            assert time.monotonic() < deadline, "the search did not get there in 120 s"
+            time.sleep(0.1)
+
+    def two_complete():
+        try:
+            return sum(t.state.name == "COMPLETE" for t in trials_of(db, "slow")) >= 2
+        except KeyError:  # the study is not created yet
+            return False
+
+    wait_for(lambda: db.exists() and two_complete())
+    (tmp_path / "hold").touch()  # the next fit waits, so the signal lands inside a trial
+    wait_for((tmp_path / "held").exists)
     process.send_signal(signal.SIGINT)
     _, err = process.communicate(timeout=60)
     assert process.returncode == 130, err
     assert "Completed trials are stored" in err
     kept = {t.number: t.value for t in trials_of(db, "slow") if t.state.name == "COMPLETE"}
     assert len(kept) >= 2
+    (tmp_path / "hold").unlink()
     done = cli("tune", script, cwd=tmp_path)
     assert done.returncode == 0, done.stderr
     trials = trials_of(db, "slow")

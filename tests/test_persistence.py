@@ -14,6 +14,8 @@ from scipy import stats
 
 import tunefleet
 from estimators import SlowClassifier, iris
+from tunefleet.execution import run_trials
+from tunefleet.study import DUPLICATE, GRID_ATTR, STATUS_ATTR, Budget, enqueue_grid
 
 TESTS = Path(__file__).parent
 
@@ -170,6 +172,29 @@ def test_two_processes_on_one_grid_run_each_point_once(tmp_path):
     assert a.wait(timeout=300) == 0 and b.wait(timeout=300) == 0
     done = complete(url, "killed")
     assert sorted(t.params["C"] for t in done) == [0.001, 0.01, 0.1, 1.0, 10.0, 100.0]
+
+
+def test_a_grid_point_queued_twice_runs_once(tmp_path):
+    # Two processes that start one grid at once may both queue its points: the second
+    # cannot tell a creator that is still queueing from one that died while queueing.
+    study = optuna.create_study(storage=f"sqlite:///{tmp_path / 'tune.db'}", study_name="g")
+    points = [{"x": float(i)} for i in range(4)]
+    study.enqueue_trial(points[0], user_attrs={GRID_ATTR: 0})  # the creator is cut in...
+    enqueue_grid(study, points, created=False)  # ...by a second process queueing the rest
+    for index, point in enumerate(points[1:], start=1):  # ...then the creator goes on
+        study.enqueue_trial(point, user_attrs={GRID_ATTR: index})
+    ran = []
+
+    def objective(trial):
+        ran.append(trial.suggest_float("x", 0.0, 3.0))
+        return ran[-1]
+
+    run_trials(study, objective, Budget(None, grid=True, shared=True))
+    assert sorted(ran) == [0.0, 1.0, 2.0, 3.0]
+    done = [t for t in study.trials if t.state.name == "COMPLETE"]
+    assert sorted(t.params["x"] for t in done) == [0.0, 1.0, 2.0, 3.0]
+    copies = [t for t in study.trials if t.state.name != "COMPLETE"]
+    assert len(copies) == 3 and all(t.user_attrs[STATUS_ATTR] == DUPLICATE for t in copies)
 
 
 @pytest.mark.slow

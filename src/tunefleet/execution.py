@@ -23,6 +23,7 @@ from optuna.trial import FrozenTrial, TrialState
 from tunefleet.space import SearchSpace
 from tunefleet.strategies import make_sampler
 from tunefleet.study import (
+    DUPLICATE,
     ERROR_ATTR,
     GRID_ATTR,
     INTERRUPTED,
@@ -56,10 +57,8 @@ def run_trials(
     """
     with Worker() as worker:
         while budget.remaining(study) > 0:
-            trial = study.ask()
-            trial.set_user_attr(WORKER_ATTR, worker.owner)
-            if budget.is_surplus(study, trial):
-                mark_excluded(study, trial, SURPLUS)
+            trial = _ask_one(study, budget, worker.owner)
+            if trial is None:
                 break
             frozen = _run_one(study, trial, objective, grid_points)
             if on_trial_end is not None:
@@ -101,14 +100,31 @@ Ask = Callable[[int], list[optuna.Trial]]
 BatchRunner = Callable[..., list[Any]]
 
 
-def _ask_within(study: optuna.Study, budget: Budget, owner: str, n: int) -> list[optuna.Trial]:
-    """Ask up to ``n`` trials the budget allows (a surplus trial is excluded, ends the asking)."""
-    trials: list[optuna.Trial] = []
-    for _ in range(min(n, budget.remaining(study))):
+def _ask_one(study: optuna.Study, budget: Budget, owner: str) -> optuna.Trial | None:
+    """Ask the next trial to run (the budget allows one); ``None`` if none is left.
+
+    A surplus trial (asked after the budget was spent) or a second copy of a grid point
+    is finished as excluded, so it neither runs nor counts.
+    """
+    while True:
         trial = study.ask()
         trial.set_user_attr(WORKER_ATTR, owner)
         if budget.is_surplus(study, trial):
             mark_excluded(study, trial, SURPLUS)
+            return None
+        if not budget.is_duplicate(study, trial):
+            return trial
+        mark_excluded(study, trial, DUPLICATE)
+        if budget.remaining(study) <= 0:
+            return None
+
+
+def _ask_within(study: optuna.Study, budget: Budget, owner: str, n: int) -> list[optuna.Trial]:
+    """Ask up to ``n`` trials the budget allows (fewer once it is spent)."""
+    trials: list[optuna.Trial] = []
+    for _ in range(min(n, budget.remaining(study))):
+        trial = _ask_one(study, budget, owner)
+        if trial is None:
             break
         trials.append(trial)
     return trials

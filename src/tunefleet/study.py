@@ -9,8 +9,9 @@ join one. This module owns the conventions tunefleet adds on top of Optuna:
 * every trial records which worker runs it (host, pid, process start time, run id), so
   a trial left ``RUNNING`` by a process that died (SIGKILL, power loss) is recognised
   on the next start, marked as interrupted and, for grids, its point queued again;
-* trials that must not count (interrupted, or asked for by a worker after the budget
-  was spent) are ``FAIL`` with a ``tunefleet:status`` attribute and are left out of
+* trials that must not count (interrupted, asked for by a worker after the budget was
+  spent, or a second copy of a grid point queued by two processes starting at once) are
+  ``FAIL`` with a ``tunefleet:status`` attribute and are left out of
   results and budgets.
 """
 
@@ -37,6 +38,7 @@ logger = logging.getLogger("tunefleet")
 SPACE_ATTR = "tunefleet:space"
 STRATEGY_ATTR = "tunefleet:strategy"
 GRID_DONE_ATTR = "tunefleet:grid_enqueued"
+GRID_SHARED_ATTR = "tunefleet:grid_enqueued_twice"
 WORKER_ATTR = "tunefleet:worker"
 STATUS_ATTR = "tunefleet:status"
 ERROR_ATTR = "tunefleet:error"
@@ -46,6 +48,7 @@ LR_FINDER_ATTR = "tunefleet:lr_finder"
 """Study user attribute of an LR finder run: ``{"lrs": [...], "losses": [...], "suggestion": x}``."""
 INTERRUPTED = "interrupted"
 SURPLUS = "surplus"
+DUPLICATE = "duplicate"
 
 _HOST = socket.gethostname()
 _OPEN_ATTEMPTS = 5
@@ -198,9 +201,16 @@ def _summarize(fingerprint: str) -> str:
 
 
 def enqueue_grid(study: optuna.Study, points: list[dict[str, Any]], created: bool) -> None:
-    """Queue every grid point once (on creation, or finish a creation that was cut short)."""
-    if not created and study.user_attrs.get(GRID_DONE_ATTR):
-        return
+    """Queue every grid point once (on creation, or finish a creation that was cut short).
+
+    A process that finds the queue unfinished cannot tell a creator that died from one
+    still queueing, so it queues the missing points too and flags the study: the two may
+    then queue a point twice, and :meth:`Budget.is_duplicate` keeps the copy from running.
+    """
+    if not created:
+        if study.user_attrs.get(GRID_DONE_ATTR):
+            return
+        study.set_user_attr(GRID_SHARED_ATTR, True)
     present = {t.user_attrs.get(GRID_ATTR) for t in study.get_trials(deepcopy=False)}
     for index, point in enumerate(points):
         if index not in present:
@@ -347,6 +357,20 @@ class Budget:
             return study._storage.get_n_trials(study._study_id, TrialState.WAITING)
         assert self.n_trials is not None
         return self.n_trials - self._n_counted(study)
+
+    def is_duplicate(self, study: optuna.Study, trial: optuna.Trial) -> bool:
+        """Whether ``trial`` is a second copy of a grid point that another trial holds.
+
+        Two processes that start a grid at once may both queue a point; the
+        lowest-numbered counted trial of a point runs, later copies do not.
+        """
+        index = trial.user_attrs.get(GRID_ATTR)
+        if not self.grid or index is None or not study.user_attrs.get(GRID_SHARED_ATTR):
+            return False
+        return any(
+            t.number < trial.number and counts(t) and t.user_attrs.get(GRID_ATTR) == index
+            for t in study.get_trials(deepcopy=False)
+        )
 
     def is_surplus(self, study: optuna.Study, trial: optuna.Trial) -> bool:
         """Whether ``trial`` was asked for after the budget was spent by other workers."""
