@@ -10,7 +10,7 @@ from sklearn.datasets import load_digits
 
 import tunefleet as kt
 import tunefleet.tuners.tuner as tuner_module
-from tunefleet.study import counts
+from tunefleet.study import counts, report_many
 from tunefleet.tuners import Choice, ObjectiveNotReported
 from tunefleet.tuners.oracle import BEST_STEP_ATTR, HP_ATTR
 
@@ -189,8 +189,8 @@ def test_fleet_settings_errors_and_fallbacks(tmp_path, digits, caplog, monkeypat
         project_name="hb",
     )
     with caplog.at_level(logging.INFO, logger="tunefleet"):
-        hyperband.search(xt, yt, validation_data=(xv, yv), verbose=0)
-    assert "Hyperband: training trials one by one" in caplog.text
+        hyperband.search(xt, yt, validation_data=(xv, yv), callbacks=[stop], verbose=0)
+    assert "Hyperband: training trials one by one: search(callbacks=)" in caplog.text
     assert stored(tmp_path, "hb").trials
 
 
@@ -210,3 +210,75 @@ def test_objective_the_fleet_does_not_compute_stops_the_search(tmp_path, digits)
     assert all(t.state == optuna.trial.TrialState.FAIL for t in trials)
     (failed,) = [t for t in trials if counts(t)]  # the others are left uncounted
     assert "val_auc" in failed.user_attrs["tunefleet:error"]
+
+
+def hyperband(tmp_path, digits, project, fleet, **kwargs):
+    xt, yt, xv, yv = digits
+    tuner = kt.Hyperband(
+        build_model,
+        objective="val_accuracy",
+        max_epochs=3,  # 2 brackets: 3 x 1 epoch -> 1 x 3 epochs, then 2 x 3 epochs
+        factor=3,
+        seed=5,
+        directory=tmp_path,
+        project_name=project,
+        fleet=fleet,
+        **kwargs,
+    )
+    tuner.search(xt, yt, validation_data=(xv, yv), shuffle=False, verbose=0)
+    return tuner
+
+
+def test_hyperband_rounds_in_fleets_equal_one_by_one_rounds(tmp_path, digits):
+    _, _, xv, yv = digits
+    solo = hyperband(tmp_path, digits, "hb_solo", fleet=False)
+    fleet = hyperband(tmp_path, digits, "hb_fleet", fleet=True)
+    assert fleet.fleet_stats_["train"] > 0 and not hasattr(solo, "fleet_stats_")
+    a, b = stored(tmp_path, "hb_solo").trials, stored(tmp_path, "hb_fleet").trials
+    assert [t.params for t in a] == [t.params for t in b]
+    assert sorted(t.state.name for t in b) == ["COMPLETE"] * 3 + ["PRUNED"] * 2
+    continued = 0
+    for one, many in zip(a, b, strict=True):
+        assert many.state == one.state
+        assert many.value == pytest.approx(one.value, abs=2e-3)
+        assert sorted(many.intermediate_values) == sorted(one.intermediate_values)
+        # the survivor of bracket 0 continues from its round-1 weights and optimizer state
+        continued += sorted(many.intermediate_values) == [0, 1, 2] and many.number < 3
+        for step, value in one.intermediate_values.items():
+            assert many.intermediate_values[step] == pytest.approx(value, abs=2e-3)
+        assert many.user_attrs[BEST_STEP_ATTR] == one.user_attrs[BEST_STEP_ATTR]
+    assert continued == 1
+    best = fleet.oracle.get_best_trials(1)[0]
+    _, accuracy = fleet.get_best_models(1)[0].evaluate(xv, yv, verbose=0)
+    assert accuracy == pytest.approx(best.score, abs=1e-6)
+    assert not list((tmp_path / "hb_fleet" / "hyperband").iterdir())  # checkpoints removed
+
+
+def test_hyperband_fleet_killed_mid_bracket_resumes(tmp_path, digits, monkeypatch):
+    import tunefleet.tuners.hyperband_fleet as round_fleet
+
+    calls = []
+
+    def crash_in_the_second_round(study, reports):
+        calls.append(len(reports))
+        if len(calls) == 2:  # bracket 0's survivor, first epoch of its second round
+            raise KeyboardInterrupt
+        report_many(study, reports)
+
+    monkeypatch.setattr(round_fleet, "report_many", crash_in_the_second_round)
+    with pytest.raises(KeyboardInterrupt):
+        hyperband(tmp_path, digits, "hb_killed", fleet=True)
+    monkeypatch.undo()
+    trials = stored(tmp_path, "hb_killed").trials
+    (interrupted,) = [t for t in trials if t.user_attrs.get("tunefleet:status") == "interrupted"]
+    assert sorted(interrupted.intermediate_values) == [0]  # it had finished round 1
+    hyperband(tmp_path, digits, "hb_killed", fleet=True)
+    trials = stored(tmp_path, "hb_killed").trials
+    counted = [t for t in trials if counts(t)]
+    assert len(counted) == 5  # the plan's trials, the interrupted one continued
+    (continuation,) = [
+        t for t in counted if t.user_attrs.get("tunefleet:continues") == interrupted.number
+    ]
+    assert continuation.params == interrupted.params
+    assert sorted(continuation.intermediate_values) == [0, 1, 2]
+    assert continuation.intermediate_values[0] == interrupted.intermediate_values[0]

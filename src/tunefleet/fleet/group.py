@@ -220,7 +220,9 @@ class GroupProgram:
                     arrays.append(pad(np.asarray(v.value), recipe))
                 out.append(arrays)
             recipes.append(layer_recipes)
-        opt = [np.asarray(v.value) for v in self.optimizer.variables]
+        opt = self._carried_optimizer(spec, recipes)
+        if opt is None:
+            opt = [np.asarray(v.value) for v in self.optimizer.variables]
         if self.lr_index is not None:
             opt[self.lr_index] = np.asarray(spec.learning_rate, dtype=opt[self.lr_index].dtype)
         hp: dict[str, Any] = {
@@ -241,6 +243,32 @@ class GroupProgram:
             },
         }
         return TrialStart(params=params, nontrain=nontrain, opt=opt, hp=hp, recipes=recipes)
+
+    def _carried_optimizer(
+        self, spec: TrialSpec, recipes: list[tuple[list[Recipe], list[Recipe]]]
+    ) -> list[np.ndarray] | None:
+        """The optimizer state of a trial's model that has trained (a model loaded to
+        be continued), padded into the template's shapes; ``None`` for a fresh one."""
+        source = spec.model.optimizer
+        if int(np.asarray(source.iterations.value)) == 0:
+            return None
+        trainables = [v for layer in spec.layers for v in layer.trainable_variables]
+        flat_recipes = [r for trainable, _ in recipes for r in trainable]
+        if len(source.variables) != len(self.optimizer.variables) or optimizer_references(
+            source, trainables
+        ) != list(self.opt_reference):
+            return None  # another layout: start the optimizer afresh
+        opt = []
+        for v, template, ref in zip(
+            source.variables, self.optimizer.variables, self.opt_reference, strict=True
+        ):
+            value = np.asarray(v.value)
+            if ref is not None:
+                value = pad(value, flat_recipes[ref])
+            if value.shape != tuple(template.shape):
+                return None
+            opt.append(value.astype(np.asarray(template.value).dtype))
+        return opt
 
 
 def optimizer_like(source: Any) -> Any:

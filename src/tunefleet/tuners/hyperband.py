@@ -11,7 +11,9 @@ survivors reach ``max_epochs``. Differences from Keras Tuner:
 * one configuration is one Optuna trial, alive across its bracket's rounds: each round
   continues training from the model (weights and optimizer state) saved at the end of
   the previous round (``initial_epoch``), instead of retraining from scratch, and every
-  epoch's value is reported on that trial;
+  epoch's value is reported on that trial; with fleet training (the default on JAX,
+  :mod:`tunefleet.tuners.hyperband_fleet`) a round's configurations train together,
+  continuing from the saved weights with a fresh optimizer state;
 * losers of a round are told ``PRUNED``, survivors of the last round ``COMPLETE`` with
   their best epoch's value;
 * a search killed mid-bracket (Ctrl-C, SIGKILL, power loss) resumes: trials it left
@@ -28,7 +30,7 @@ import contextlib
 import math
 import os
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import keras
 import optuna
@@ -56,6 +58,9 @@ from tunefleet.tuners.tuner import (
     _TrialRunner,
     _Watch,
 )
+
+if TYPE_CHECKING:
+    from tunefleet.tuners.hyperband_fleet import RoundFleet
 
 BRACKET_ATTR = "tunefleet:bracket"  # the bracket a trial belongs to (0-based, run order)
 PROGRESS_ATTR = "tunefleet:hyperband"  # epochs trained, checkpoints, best value per run
@@ -209,8 +214,17 @@ class Hyperband(BaseTuner):
                 f"n_jobs={self.n_jobs}: Hyperband runs its rounds in one process; use n_jobs=1."
             )
 
-    def _fleet_unsupported_reason(self) -> str | None:
-        return "the Hyperband tuner continues each bracket's survivors from saved weights"
+    def _fleet_size(
+        self,
+        runner: _TrialRunner,
+        fit_args: tuple[Any, ...],
+        fit_kwargs: dict[str, Any],
+        n_workers: int,
+    ) -> int | None:
+        size = super()._fleet_size(runner, fit_args, fit_kwargs, n_workers)
+        if size is None or not (self.fleet is True or self.fleet == "auto"):
+            return size
+        return 64  # nothing completes inside a bracket: a round's trials can all go at once
 
     def plan(self) -> HyperbandPlan:
         """The brackets this search runs (trials and epochs are known in advance)."""
@@ -265,6 +279,11 @@ class Hyperband(BaseTuner):
             return
         print(plan.describe(runs), flush=True)
         watch = _Watch(self, study, display)
+        fleet = None
+        if self._fleet_batch is not None:
+            from tunefleet.tuners.hyperband_fleet import RoundFleet
+
+            fleet = RoundFleet(runner, self._fleet_batch)
         with (
             Worker() as worker,
             SearchProgress(
@@ -273,7 +292,9 @@ class Hyperband(BaseTuner):
         ):
             watch.bar = bar
             for index, rounds in enumerate(plan.brackets):
-                _Bracket(self, study, runner, worker, watch, index, rounds).run()
+                _Bracket(self, study, runner, worker, watch, index, rounds, fleet).run()
+        if fleet is not None:
+            self.fleet_stats_ = dict(fleet.stats)
         watch.finish()
 
 
@@ -328,8 +349,10 @@ class _Bracket:
         watch: _Watch,
         index: int,
         rounds: tuple[Round, ...],
+        fleet: RoundFleet | None = None,
     ) -> None:
         self.tuner = tuner
+        self.fleet = fleet
         self.study = study
         self.runner = runner
         self.worker = worker
@@ -380,14 +403,11 @@ class _Bracket:
             for _ in range(len(waiting) + len(orphans)):
                 self.members.append(self._continue(by_number))
             for r, round_ in enumerate(self.rounds):
-                for member in self._alive():
-                    if member.epochs < round_.epochs:
-                        self._advance(member, round_.epochs)
+                behind = [m for m in self._alive() if m.epochs < round_.epochs]
+                for epochs in sorted({m.epochs for m in behind}):
+                    self._advance_all([m for m in behind if m.epochs == epochs], round_.epochs)
                 if r == 0:
-                    for _ in range(max(n_new, 0)):
-                        member = self._new_member()
-                        self.members.append(member)
-                        self._advance(member, round_.epochs)
+                    self._start_new(max(n_new, 0), round_.epochs)
                 if r + 1 < len(self.rounds):
                     self._promote(r, self.rounds[r + 1].configs)
             for member in self._alive():
@@ -397,6 +417,28 @@ class _Bracket:
                 mark_excluded(self.study, member.trial, INTERRUPTED)
                 member.done = True
             raise
+
+    def _start_new(self, n: int, target: int) -> None:
+        """Sample ``n`` new configurations and train each ``target`` epochs.
+
+        One by one, each is asked after the previous one trained; with fleets, a
+        fleet's worth is asked at once (the sampler sees the running ones through its
+        constant liar) and trained together.
+        """
+        size = 1 if self.fleet is None else self.fleet.batch_size
+        while n > 0:
+            new = [self._new_member() for _ in range(min(n, size))]
+            self.members += new
+            self._advance_all(new, target)
+            n -= len(new)
+
+    def _advance_all(self, members: list[_Member], target: int) -> None:
+        """Train ``members`` (at the same epoch) up to ``target`` epochs."""
+        if self.fleet is None:
+            for member in members:
+                self._advance(member, target)
+        else:
+            self.fleet.advance(self, members, target)
 
     def _alive(self) -> list[_Member]:
         return [m for m in self.members if not m.done]
@@ -506,9 +548,13 @@ class _Bracket:
                         runner.save_model(trial, result)
             finally:
                 del result
+        self._record_round(member, target, saved)
+
+    def _record_round(self, member: _Member, target: int, saved: list[str]) -> None:
+        """Store that ``member`` reached ``target`` epochs, saved as ``saved`` (per run)."""
         old = member.checkpoints or []
         member.epochs, member.checkpoints = target, saved
-        trial.set_user_attr(
+        member.trial.set_user_attr(
             PROGRESS_ATTR,
             {
                 "epochs": target,
@@ -518,7 +564,7 @@ class _Bracket:
                 "best_step": member.best_step,
             },
         )
-        _remove(runner.project_dir, [c for c in old if c not in saved])
+        _remove(self.runner.project_dir, [c for c in old if c not in saved])
 
     def _promote(self, r: int, keep: int) -> None:
         """Keep the best ``keep`` configurations; tell the others PRUNED."""
@@ -582,7 +628,13 @@ class _Bracket:
 def _load(
     runner: _TrialRunner, hp: HyperParameters, trial: optuna.Trial, run: int, rel: str
 ) -> Any:
-    """A saved round's model, to continue (rebuilt, weights loaded, if it cannot load)."""
+    """A saved round's model, to continue (rebuilt, weights loaded, if it cannot load).
+
+    Loading draws new dropout seeds (Keras does not save them); with ``seed=`` they are
+    drawn after seeding as for the run's build, so a continued run is reproducible.
+    """
+    if runner.seed is not None:
+        keras.utils.set_random_seed((runner.seed + 7919 * trial.number + run) % (2**31))
     path = os.path.join(runner.project_dir, rel)
     try:
         return keras.saving.load_model(path, safe_mode=True)
