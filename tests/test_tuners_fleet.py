@@ -282,3 +282,32 @@ def test_hyperband_fleet_killed_mid_bracket_resumes(tmp_path, digits, monkeypatc
     assert continuation.params == interrupted.params
     assert sorted(continuation.intermediate_values) == [0, 1, 2]
     assert continuation.intermediate_values[0] == interrupted.intermediate_values[0]
+
+
+def test_hyperband_trains_an_unsupported_configuration_alone(tmp_path, digits, caplog):
+    xt, yt, xv, yv = digits
+
+    def build(hp):
+        layers = [keras.Input((64,)), keras.layers.Dense(8, activation="relu")]
+        if hp.Boolean("noise"):
+            layers.append(keras.layers.UnitNormalization())  # not a fleet layer
+        model = keras.Sequential([*layers, keras.layers.Dense(10, activation="softmax")])
+        model.compile("adam", "sparse_categorical_crossentropy", metrics=["accuracy"])
+        return model
+
+    tuner = kt.Hyperband(
+        build,
+        objective="val_accuracy",
+        max_epochs=3,
+        seed=1,
+        directory=tmp_path,
+        project_name="hb_mixed",
+        fleet=True,
+    )
+    with caplog.at_level(logging.INFO, logger="tunefleet"):
+        tuner.search(xt, yt, validation_data=(xv, yv), verbose=0)
+    trials = stored(tmp_path, "hb_mixed").trials
+    assert {t.params["noise"] for t in trials} == {False, True}
+    assert sorted(t.state.name for t in trials) == ["COMPLETE"] * 3 + ["PRUNED"] * 2
+    assert "UnitNormalization" in caplog.text and "one by one" in caplog.text
+    assert tuner.fleet_stats_["train"] > 0

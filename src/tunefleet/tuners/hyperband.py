@@ -13,7 +13,7 @@ survivors reach ``max_epochs``. Differences from Keras Tuner:
   the previous round (``initial_epoch``), instead of retraining from scratch, and every
   epoch's value is reported on that trial; with fleet training (the default on JAX,
   :mod:`tunefleet.tuners.hyperband_fleet`) a round's configurations train together,
-  continuing from the saved weights with a fresh optimizer state;
+  each continuing from its saved weights and optimizer state as well;
 * losers of a round are told ``PRUNED``, survivors of the last round ``COMPLETE`` with
   their best epoch's value;
 * a search killed mid-bracket (Ctrl-C, SIGKILL, power loss) resumes: trials it left

@@ -4,9 +4,9 @@ A round takes its configurations from the epochs they have (0 for new ones) to t
 round's epochs. :class:`RoundFleet` trains them run by run (folds x executions), each
 run as one :meth:`~tunefleet.fleet.FleetTrainer.fit` of all of them: a new
 configuration joins with the model its trial built, a survivor with the model saved at
-the end of its previous round, whose weights the fleet continues from (its optimizer
-starts afresh, as Keras Tuner's Hyperband does when it loads a checkpoint's weights).
-Every epoch's objective is reported on the trials in one transaction; at the end of
+the end of its previous round, whose weights, optimizer slots and iteration count the
+fleet carries in (so learning-rate schedules continue too), as one-by-one training
+continues the loaded model with ``initial_epoch``. Every epoch's objective is reported on the trials in one transaction; at the end of
 the round each configuration's model is saved as its checkpoint, and a run that
 improved the configuration's best value saves the weights of its best epoch as the
 trial's model, as one-by-one training does.
@@ -43,6 +43,14 @@ class RoundFleet:
         runner: The tuner's trial function (data, folds, objective, saving, seed).
         batch_size: The most configurations trained in one fleet.
         trainer_kwargs: Extra arguments of :class:`tunefleet.fleet.FleetTrainer`.
+
+    ``Hyperband`` makes one when it trains with fleets (``fleet="auto"`` on JAX):
+
+    >>> tuner = tunefleet.Hyperband(build_model, "val_accuracy", max_epochs=9,
+    ...                             fleet=True)  # doctest: +SKIP
+    >>> tuner.search(x, y, validation_data=(x_val, y_val))  # doctest: +SKIP
+    >>> tuner.fleet_stats_  # doctest: +SKIP
+    {'train': 14.9, 'bookkeeping': 0.3}
     """
 
     def __init__(self, runner: Any, batch_size: int, **trainer_kwargs: Any) -> None:
