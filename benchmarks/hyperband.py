@@ -73,7 +73,10 @@ def run(anchor: str, max_epochs: int, directory: str) -> dict[str, float]:
     tuner.search(xt, yt, batch_size=BATCH, validation_data=(xv, yv), verbose=0)
     seconds = time.perf_counter() - start
     best = tuner.oracle.get_best_trials(1)[0].score
-    return {"seconds": seconds, "best": float(best), "trials": len(tuner.oracle.trials)}
+    figures = {"seconds": seconds, "best": float(best), "trials": len(tuner.oracle.trials)}
+    if anchor == "fleet":
+        figures["compile"] = tuner.fleet_stats_["compile"]
+    return figures
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -114,7 +117,8 @@ def main(argv: list[str] | None = None) -> int:
             results.setdefault(anchor, []).append(figures)
             print(
                 f"  run {repeat + 1} {anchor:12s} {figures['seconds']:7.1f} s  "
-                f"best val_accuracy {figures['best']:.4f}  ({figures['trials']} trials)",
+                f"best val_accuracy {figures['best']:.4f}  ({figures['trials']} trials)"
+                + (f", {figures['compile']:.1f} s compiling" if "compile" in figures else ""),
                 flush=True,
             )
     medians = {a: statistics.median(r["seconds"] for r in rs) for a, rs in results.items()}

@@ -112,7 +112,7 @@ class FleetCrossValidation:
     cv: CrossValidation
     trainer_kwargs: dict[str, Any] = field(default_factory=dict)
     stats: dict[str, float] = field(
-        default_factory=lambda: {"train": 0.0, "bookkeeping": 0.0, "refilled": 0}
+        default_factory=lambda: {"train": 0.0, "compile": 0.0, "bookkeeping": 0.0, "refilled": 0}
     )
     _trainers: dict[Any, Any] = field(default_factory=dict, repr=False)
 
@@ -287,6 +287,7 @@ class FleetCrossValidation:
         )
         elapsed = time.perf_counter() - start
         self.stats["train"] += elapsed
+        self.stats["compile"] = sum(t.compile_seconds for t in self._trainers.values())
         not_started = [members[k] for k in result.not_started]
         trained = [m for m in members if all(m is not n for n in not_started)]
         for m in trained:

@@ -190,6 +190,11 @@ class FleetTrainer:
         plan, _ = self._plan(specs, batch_sizes, x, y, n_val, epochs, n_samples)
         return plan
 
+    @property
+    def compile_seconds(self) -> float:
+        """Seconds this trainer has spent compiling, over all its fits."""
+        return float(sum(sum(f.compile_seconds.values()) for _, f in self._programs.values()))
+
     def _compile_seconds_seen(self, default: float = 5.0) -> float:
         """Mean seconds this trainer spent compiling one group so far (else ``default``)."""
         seen = [sum(f.compile_seconds.values()) for _, f in self._programs.values()]

@@ -176,14 +176,15 @@ class TunerFleet:
         runner: The tuner's one-by-one trial function, whose settings (hypermodel,
             space, objective, data, folds, executions, seed, pruning, saving) it shares.
         trainer_kwargs: Extra arguments of :class:`tunefleet.fleet.FleetTrainer`.
-        stats: Seconds spent training and in bookkeeping, and the number of trials
-            asked to refill freed rows (``"refilled"``).
+        stats: Seconds spent training (``"compile"``: the part spent compiling) and
+            in bookkeeping, and the number of trials asked to refill freed rows
+            (``"refilled"``).
     """
 
     runner: _TrialRunner
     trainer_kwargs: dict[str, Any] = field(default_factory=dict)
     stats: dict[str, float] = field(
-        default_factory=lambda: {"train": 0.0, "bookkeeping": 0.0, "refilled": 0}
+        default_factory=lambda: {"train": 0.0, "compile": 0.0, "bookkeeping": 0.0, "refilled": 0}
     )
     _trainer: Any = field(default=None, repr=False)
 
@@ -314,6 +315,7 @@ class TunerFleet:
         )
         elapsed = time.perf_counter() - start
         self.stats["train"] += elapsed
+        self.stats["compile"] = self.trainer.compile_seconds
         not_started = set(result.not_started)
         for k, (m, _) in enumerate(fit.entries):
             if k in not_started:

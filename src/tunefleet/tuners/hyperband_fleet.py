@@ -50,7 +50,7 @@ class RoundFleet:
     ...                             fleet=True)  # doctest: +SKIP
     >>> tuner.search(x, y, validation_data=(x_val, y_val))  # doctest: +SKIP
     >>> tuner.fleet_stats_  # doctest: +SKIP
-    {'train': 14.9, 'bookkeeping': 0.3}
+    {'train': 14.9, 'compile': 6.1, 'bookkeeping': 0.3}
     """
 
     def __init__(self, runner: Any, batch_size: int, **trainer_kwargs: Any) -> None:
@@ -59,7 +59,7 @@ class RoundFleet:
         self.runner = runner
         self.batch_size = batch_size
         self.trainer = FleetTrainer(_FixedBuild(runner), seed=runner.seed or 0, **trainer_kwargs)
-        self.stats: dict[str, float] = {"train": 0.0, "bookkeeping": 0.0}
+        self.stats: dict[str, float] = {"train": 0.0, "compile": 0.0, "bookkeeping": 0.0}
 
     def _seed(self, number: int, run: int) -> int:
         return ((self.runner.seed or 0) + 7919 * number + run) % (2**31)
@@ -130,6 +130,7 @@ class RoundFleet:
                 seeds=seeds,
             )
             self.stats["train"] += time.perf_counter() - start
+            self.stats["compile"] = self.trainer.compile_seconds
             objective = bracket.objective
             for k, member in enumerate(rows):
                 rel = os.path.join(
