@@ -190,7 +190,11 @@ def build_custom_layer(units=4):
 
 
 class EpochRecorder(keras.callbacks.Callback):
-    """Appends (id(self), epoch) to a class-level log; instances count their own epochs."""
+    """Appends (self, epoch) to a class-level log; instances count their own epochs.
+
+    The log holds the instances themselves, not their ids: a copy garbage-collected
+    after its fit could otherwise hand its id to the next copy.
+    """
 
     log: list = []
 
@@ -200,7 +204,7 @@ class EpochRecorder(keras.callbacks.Callback):
 
     def on_epoch_end(self, epoch, logs=None):
         self.seen += 1
-        EpochRecorder.log.append((id(self), epoch))
+        EpochRecorder.log.append((self, epoch))
 
 
 # ---------------------------------------------------------------- construction
@@ -348,7 +352,7 @@ def test_callbacks_are_copied_per_fit_and_clone(iris):
     clone(est).fit(X, y)
     est.fit(X, y, callbacks=[rec])
     assert rec.seen == 0 and rec.model is None  # the user's callback is never used itself
-    ids = {i for i, _ in EpochRecorder.log}
+    ids = {id(copy) for copy, _ in EpochRecorder.log}
     assert len(EpochRecorder.log) == 6 and len(ids) == 3  # three fits, three copies
     assert id(rec) not in ids
 
