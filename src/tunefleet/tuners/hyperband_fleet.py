@@ -19,7 +19,7 @@ import math
 import os
 import time
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import keras
 import numpy as np
@@ -28,10 +28,8 @@ from tunefleet.fleet.export import TrialWeights, export_trial
 from tunefleet.fleet.introspect import UnsupportedModelError
 from tunefleet.study import report_many
 from tunefleet.tuners.fleet import _FixedBuild, _saved, _xy
+from tunefleet.tuners.hyperband import _Bracket, _load, _Member, _remove
 from tunefleet.tuners.tuner import _FATAL, ObjectiveNotReported
-
-if TYPE_CHECKING:
-    from tunefleet.tuners.hyperband import _Bracket, _Member
 
 logger = logging.getLogger("tunefleet")
 
@@ -150,14 +148,14 @@ class RoundFleet:
                     )
                     runner.save_model(member.trial, _saved(model))
         for member in members:
-            if not member.done and not any(member is m for m in solo):
+            if member.done:  # failed on a later run: this round's checkpoints are moot
+                _remove(runner.project_dir, saved[id(member)])
+            elif not any(member is m for m in solo):
                 bracket._record_round(member, target, saved[id(member)])
         return solo
 
     def _model(self, bracket: _Bracket, member: _Member, run: int, seed: int) -> keras.Model:
         """The model a run of ``member`` starts from: its checkpoint, or a new build."""
-        from tunefleet.tuners.hyperband import _load
-
         keras.utils.set_random_seed(seed)
         if member.checkpoints is not None:
             return _load(self.runner, member.hp, member.trial, run, member.checkpoints[run])
