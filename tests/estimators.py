@@ -1,5 +1,6 @@
 """Small real estimators for tests: one that takes time, one that fails on purpose."""
 
+import os
 import time
 
 import numpy as np
@@ -8,7 +9,11 @@ from sklearn.linear_model import LogisticRegression
 
 
 class SlowClassifier(ClassifierMixin, BaseEstimator):
-    """Logistic regression that sleeps ``delay`` seconds in fit (to kill a search mid-trial)."""
+    """Logistic regression that sleeps ``delay`` seconds in fit (to kill a search mid-trial).
+
+    While the file named by the environment variable ``TUNEFLEET_TEST_HOLD`` exists, a
+    fit touches ``<that file>.held`` and waits, so a test can kill a search inside a fit.
+    """
 
     def __init__(self, C=1.0, delay=0.0):
         self.C = C
@@ -16,6 +21,11 @@ class SlowClassifier(ClassifierMixin, BaseEstimator):
 
     def fit(self, X, y):
         time.sleep(self.delay)
+        hold = os.environ.get("TUNEFLEET_TEST_HOLD")
+        if hold and os.path.exists(hold):
+            with open(hold + ".held", "w"):
+                pass
+            time.sleep(300)
         self.model_ = LogisticRegression(C=self.C, max_iter=300).fit(X, y)
         self.classes_ = self.model_.classes_
         return self

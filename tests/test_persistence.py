@@ -109,10 +109,13 @@ KILLED_SEARCH = textwrap.dedent(
 )
 
 
-def run_script(args, **kwargs):
+def run_script(args, hold=None, **kwargs):
+    """The search script in a subprocess; with ``hold``, see ``SlowClassifier``."""
     env = dict(
         os.environ, PYTHONPATH=os.pathsep.join([str(TESTS), os.environ.get("PYTHONPATH", "")])
     )
+    if hold is not None:
+        env["TUNEFLEET_TEST_HOLD"] = str(hold)
     return subprocess.Popen([sys.executable, "-c", KILLED_SEARCH, *args], env=env, **kwargs)
 
 
@@ -133,9 +136,14 @@ def wait_for_complete(url, n, process, timeout=120):
 @pytest.mark.parametrize("kind", ["random", "grid"])
 def test_sigkill_mid_run_then_resume_ends_with_exact_trials(tmp_path, kind):
     url = f"sqlite:///{tmp_path / 'tune.db'}"
-    process = run_script([kind, url, "6"])
+    hold = tmp_path / "hold"
+    process = run_script([kind, url, "6"], hold=hold)
     wait_for_complete(url, 2, process)
-    time.sleep(0.3)  # well inside the next trial's fit
+    hold.touch()  # the next fit waits: the kill lands inside a trial
+    deadline = time.monotonic() + 120
+    while not Path(f"{hold}.held").exists():
+        assert process.poll() is None and time.monotonic() < deadline
+        time.sleep(0.1)
     process.send_signal(signal.SIGKILL)
     process.wait()
     assert any(t.state.name == "RUNNING" for t in trials(url, "killed"))

@@ -435,7 +435,7 @@ def test_hyperband_cross_validates_each_configuration(digits, tmp_path):
 
 KILLED_HYPERBAND = textwrap.dedent(
     """
-    import json, sys, time
+    import json, os, sys, time
     import tunefleet as kt
     import keras
     from sklearn.datasets import load_digits
@@ -452,6 +452,10 @@ KILLED_HYPERBAND = textwrap.dedent(
             return model
 
         def fit(self, hp, model, *args, **kwargs):
+            hold = os.path.join(project, "hold")
+            if kwargs.get("initial_epoch", 0) > 0 and os.path.exists(hold):
+                open(hold + ".held", "w").close()  # a survivor's round: wait to be killed
+                time.sleep(300)
             with open(log, "a") as f:
                 f.write(json.dumps([kwargs.get("initial_epoch", 0), kwargs["epochs"],
                                     int(model.optimizer.iterations.numpy())]) + "\\n")
@@ -459,11 +463,9 @@ KILLED_HYPERBAND = textwrap.dedent(
 
     X, y = load_digits(return_X_y=True)
     X = (X / 16.0).astype("float32")
-    slow = keras.callbacks.LambdaCallback(on_epoch_end=lambda epoch, logs: time.sleep(0.5))
     tuner = kt.Hyperband(Logged(), "val_accuracy", max_epochs=3, factor=3, seed=0,
                          directory=project, project_name="hb")
-    tuner.search(X[:256], y[:256], batch_size=64, validation_data=(X[256:384], y[256:384]),
-                 callbacks=[slow])
+    tuner.search(X[:256], y[:256], batch_size=64, validation_data=(X[256:384], y[256:384]))
     """
 )
 
@@ -476,28 +478,19 @@ def _log(path):
 def test_hyperband_killed_mid_bracket_resumes_to_the_planned_trials(tmp_path):
     url = f"sqlite:///{tmp_path / 'hb' / 'study.db'}"
     first, second = tmp_path / "first.log", tmp_path / "second.log"
+    (tmp_path / "hold").touch()  # bracket 0's survivor waits at its last round, to be killed
     process = subprocess.Popen([sys.executable, "-c", KILLED_HYPERBAND, str(tmp_path), str(first)])
     deadline = time.monotonic() + 300
-    killed_at = None
-    while time.monotonic() < deadline and killed_at is None:
+    while not (tmp_path / "hold.held").exists():
         assert process.poll() is None, "the search ended before it could be killed"
+        assert time.monotonic() < deadline, "bracket 0 never reached its last round"
         time.sleep(0.1)
-        if not (tmp_path / "hb" / "study.db").exists():
-            continue
-        try:  # open_storage retries while the other process creates the schema
-            trials = optuna.load_study(study_name="hb", storage=open_storage(url)).trials
-        except KeyError:  # the study is being created
-            continue
-        # kill while bracket 0's survivor trains its last round (the losers are pruned)
-        if sum(t.state.name == "PRUNED" for t in trials) == 2 and any(
-            t.state.name == "RUNNING"
-            and t.user_attrs.get("tunefleet:hyperband", {}).get("epochs") == 1
-            for t in trials
-        ):
-            process.send_signal(signal.SIGKILL)
-            process.wait()
-            killed_at = trials
-    assert killed_at is not None, "bracket 0 never reached its last round"
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    (tmp_path / "hold").unlink()
+    killed_at = optuna.load_study(study_name="hb", storage=open_storage(url)).trials
+    survivor = [t for t in killed_at if t.state.name == "RUNNING"]
+    assert [t.user_attrs["tunefleet:hyperband"]["epochs"] for t in survivor] == [1]
     before = {t.number: (t.state.name, t.value) for t in killed_at if t.state.name != "RUNNING"}
     assert sorted(s for s, _ in before.values()) == ["PRUNED", "PRUNED"]
     saved = [
