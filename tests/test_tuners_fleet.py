@@ -35,6 +35,16 @@ def build_model(hp):
     return model
 
 
+def build_sometimes_unsupported(hp):
+    """A small MLP with, when ``noise`` is drawn, a layer fleets do not support."""
+    layers = [keras.Input((64,)), keras.layers.Dense(8, activation="relu")]
+    if hp.Boolean("noise"):
+        layers.append(keras.layers.UnitNormalization())  # not a fleet layer
+    model = keras.Sequential([*layers, keras.layers.Dense(10, activation="softmax")])
+    model.compile("adam", "sparse_categorical_crossentropy", metrics=["accuracy"])
+    return model
+
+
 @pytest.fixture(scope="module")
 def digits():
     X, y = load_digits(return_X_y=True)
@@ -149,16 +159,12 @@ def test_pruned_inside_the_fleet(tmp_path, digits):
 def test_unsupported_layer_in_one_branch_trains_that_trial_alone(tmp_path, digits, caplog):
     xt, yt, xv, yv = digits
 
-    def build(hp):
-        layers = [keras.Input((64,)), keras.layers.Dense(8, activation="relu")]
-        if hp.Boolean("noise"):
-            layers.append(keras.layers.UnitNormalization())  # not a fleet layer
-        model = keras.Sequential([*layers, keras.layers.Dense(10, activation="softmax")])
-        model.compile("adam", "sparse_categorical_crossentropy", metrics=["accuracy"])
-        return model
-
     tuner = kt.GridSearch(
-        build, objective="val_accuracy", directory=tmp_path, project_name="mixed", fleet=True
+        build_sometimes_unsupported,
+        objective="val_accuracy",
+        directory=tmp_path,
+        project_name="mixed",
+        fleet=True,
     )
     with caplog.at_level(logging.INFO, logger="tunefleet"):
         tuner.search(xt, yt, epochs=1, validation_data=(xv, yv), verbose=0)
@@ -288,16 +294,8 @@ def test_hyperband_fleet_killed_mid_bracket_resumes(tmp_path, digits, monkeypatc
 def test_hyperband_trains_an_unsupported_configuration_alone(tmp_path, digits, caplog):
     xt, yt, xv, yv = digits
 
-    def build(hp):
-        layers = [keras.Input((64,)), keras.layers.Dense(8, activation="relu")]
-        if hp.Boolean("noise"):
-            layers.append(keras.layers.UnitNormalization())  # not a fleet layer
-        model = keras.Sequential([*layers, keras.layers.Dense(10, activation="softmax")])
-        model.compile("adam", "sparse_categorical_crossentropy", metrics=["accuracy"])
-        return model
-
     tuner = kt.Hyperband(
-        build,
+        build_sometimes_unsupported,
         objective="val_accuracy",
         max_epochs=3,
         seed=1,

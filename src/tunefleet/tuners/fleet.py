@@ -188,9 +188,6 @@ class TunerFleet:
     )
     _trainer: Any = field(default=None, repr=False)
 
-    def _seed(self, number: int, run: int) -> int:
-        return ((self.runner.seed or 0) + 7919 * number + run) % (2**31)
-
     @property
     def trainer(self) -> Any:
         if self._trainer is None:
@@ -256,7 +253,7 @@ class TunerFleet:
             kwargs = runner.fit_kwargs_for(hp)
             member.epochs = int(kwargs.get("epochs", 1))
             member.batch_size = int(kwargs.get("batch_size") or 32)
-            seed = self._seed(trial.number, 0)
+            seed = runner.run_seed(trial.number, 0)
             keras.utils.set_random_seed(seed)
             model = runner.build(hp, trial, 0)
             member.config = dict(trial.params)
@@ -296,7 +293,7 @@ class TunerFleet:
         executions = runner.executions
         _, args, kwargs = runner.runs(dict(runner.fit_kwargs))[fold * executions]
         x, y = _xy(args, kwargs)
-        fit = _FoldFit(fold, executions, self._seed)
+        fit = _FoldFit(fold, executions, runner.run_seed)
         initial = fit.add(entries)
         refill = None if more is None else functools.partial(fit.refill, more)
         start = time.perf_counter()

@@ -214,16 +214,7 @@ class Hyperband(BaseTuner):
                 f"n_jobs={self.n_jobs}: Hyperband runs its rounds in one process; use n_jobs=1."
             )
 
-    def _fleet_size(
-        self,
-        runner: _TrialRunner,
-        fit_args: tuple[Any, ...],
-        fit_kwargs: dict[str, Any],
-        n_workers: int,
-    ) -> int | None:
-        size = super()._fleet_size(runner, fit_args, fit_kwargs, n_workers)
-        if size is None or not (self.fleet is True or self.fleet == "auto"):
-            return size
+    def _default_fleet_size(self) -> int:
         return 64  # nothing completes inside a bracket: a round's trials can all go at once
 
     def plan(self) -> HyperbandPlan:
@@ -532,9 +523,7 @@ class _Bracket:
                         raise
             assert result is not None
             try:
-                rel = os.path.join(
-                    "hyperband", f"trial_{trial.number:04d}_run{run}_epoch{target}.keras"
-                )
+                rel = checkpoint_path(trial, run, target)
                 result.model.save(os.path.join(runner.project_dir, rel))
                 saved.append(rel)
                 best_before = member.score()
@@ -625,6 +614,11 @@ class _Bracket:
         self.watch(frozen)
 
 
+def checkpoint_path(trial: optuna.Trial, run: int, epochs: int) -> str:
+    """Where (under the project directory) a run's model is saved after ``epochs``."""
+    return os.path.join("hyperband", f"trial_{trial.number:04d}_run{run}_epoch{epochs}.keras")
+
+
 def _load(
     runner: _TrialRunner, hp: HyperParameters, trial: optuna.Trial, run: int, rel: str
 ) -> Any:
@@ -634,7 +628,7 @@ def _load(
     drawn after seeding as for the run's build, so a continued run is reproducible.
     """
     if runner.seed is not None:
-        keras.utils.set_random_seed((runner.seed + 7919 * trial.number + run) % (2**31))
+        keras.utils.set_random_seed(runner.run_seed(trial.number, run))
     path = os.path.join(runner.project_dir, rel)
     try:
         return keras.saving.load_model(path, safe_mode=True)

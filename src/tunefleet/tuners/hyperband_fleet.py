@@ -28,7 +28,7 @@ from tunefleet.fleet.export import TrialWeights, export_trial
 from tunefleet.fleet.introspect import UnsupportedModelError
 from tunefleet.study import report_many
 from tunefleet.tuners.fleet import _FixedBuild, _saved, _xy
-from tunefleet.tuners.hyperband import _Bracket, _load, _Member, _remove
+from tunefleet.tuners.hyperband import _Bracket, _load, _Member, _remove, checkpoint_path
 from tunefleet.tuners.tuner import _FATAL, ObjectiveNotReported
 
 logger = logging.getLogger("tunefleet")
@@ -59,9 +59,6 @@ class RoundFleet:
         self.trainer = FleetTrainer(_FixedBuild(runner), seed=runner.seed or 0, **trainer_kwargs)
         self.stats: dict[str, float] = {"train": 0.0, "compile": 0.0, "bookkeeping": 0.0}
 
-    def _seed(self, number: int, run: int) -> int:
-        return ((self.runner.seed or 0) + 7919 * number + run) % (2**31)
-
     def advance(self, bracket: _Bracket, members: list[_Member], target: int) -> None:
         """Train ``members`` (alive, all at the same epoch) up to ``target`` epochs.
 
@@ -88,7 +85,7 @@ class RoundFleet:
             for member in members:
                 if member.done or any(member is m for m in solo):
                     continue
-                seed = self._seed(member.trial.number, run)
+                seed = runner.run_seed(member.trial.number, run)
                 try:
                     model = self._model(bracket, member, run, seed)
                     config = dict(member.trial.params)
@@ -131,9 +128,7 @@ class RoundFleet:
             self.stats["compile"] = self.trainer.compile_seconds
             objective = bracket.objective
             for k, member in enumerate(rows):
-                rel = os.path.join(
-                    "hyperband", f"trial_{member.trial.number:04d}_run{run}_epoch{target}.keras"
-                )
+                rel = checkpoint_path(member.trial, run, target)
                 result.export(k).save(os.path.join(runner.project_dir, rel))
                 saved[id(member)].append(rel)
                 improved = objective.better(member.best[run], best_before[k])

@@ -270,11 +270,14 @@ class _TrialRunner:
         return 1 if self.splits is None else len(self.splits)
 
     # -- one run -----------------------------------------------------------------------
+    def run_seed(self, number: int, run: int) -> int:
+        """The seed of trial ``number``'s run ``run`` (``seed=None`` counts as 0)."""
+        return ((self.seed or 0) + 7919 * number + run) % (2**31)
+
     def build(self, hp: HyperParameters, trial: optuna.Trial | None, run: int) -> Any:
         """Seed, build and check a model."""
         if self.seed is not None:
-            number = 0 if trial is None else trial.number
-            keras.utils.set_random_seed((self.seed + 7919 * number + run) % (2**31))
+            keras.utils.set_random_seed(self.run_seed(0 if trial is None else trial.number, run))
         model = check_model(self.hypermodel.build(hp), self.hypermodel, self.compile_kwargs)
         if self.max_model_size is not None and model.built:
             size = model.count_params()
@@ -821,9 +824,11 @@ class BaseTuner:
         finally:
             _clear_session()  # release the last trial's models
 
-    def _fleet_unsupported_reason(self) -> str | None:
-        """Why this tuner itself cannot use fleets (``None``: it can)."""
-        return None
+    def _default_fleet_size(self) -> int:
+        """Trials per fleet batch for ``fleet="auto"``/``True``."""
+        from tunefleet.execution import default_fleet_size
+
+        return default_fleet_size(self._strategy_name(), self.max_trials)
 
     def _fleet_size(
         self,
@@ -833,16 +838,14 @@ class BaseTuner:
         n_workers: int,
     ) -> int | None:
         """Trials per fleet batch, or ``None`` to train one by one (logging why, once)."""
-        from tunefleet.execution import default_fleet_size
         from tunefleet.tuners.fleet import fleet_unsupported_reason
 
         fleet = self.fleet
         if fleet is False or fleet is None:
             return None
-        reason = self._fleet_unsupported_reason()
-        if reason is None and n_workers > 1:
+        if n_workers > 1:
             reason = "n_jobs > 1 trains in worker processes, one trial at a time each"
-        if reason is None:
+        else:
             reason = fleet_unsupported_reason(runner, fit_args, fit_kwargs)
         if reason is not None:
             if fleet != "auto":
@@ -850,7 +853,7 @@ class BaseTuner:
             _log_once(f"{type(self).__name__}: training trials one by one: {reason}.")
             return None
         if fleet is True or fleet == "auto":
-            return default_fleet_size(self._strategy_name(), self.max_trials)
+            return self._default_fleet_size()
         return int(fleet)
 
     def _check_fit_arguments(
