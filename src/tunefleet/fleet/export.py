@@ -11,6 +11,7 @@ import numpy as np
 
 from tunefleet.fleet.introspect import layer_chain
 from tunefleet.fleet.padding import Recipe, unpad
+from tunefleet.keras.initializer_draws import shared_draw_programs
 
 
 @dataclass
@@ -37,7 +38,8 @@ class TrialWeights:
 def build_trial(build_fn: Callable[..., keras.Model], config: Mapping[str, Any], seed: int):
     """Build a trial's model exactly as the fleet did (same global seeds)."""
     keras.utils.set_random_seed(seed)
-    return build_fn(**config)
+    with shared_draw_programs():
+        return build_fn(**config)
 
 
 def export_trial(

@@ -19,6 +19,7 @@ import numpy as np
 from tunefleet.fleet.forward import ForwardProgram, conv_as_matmul_ok
 from tunefleet.fleet.introspect import WIDTH_KEYS, TrialSpec, layer_chain
 from tunefleet.fleet.padding import Recipe, chain_layouts, layout_mask, pad, variable_recipe
+from tunefleet.keras.initializer_draws import shared_draw_programs
 
 
 @dataclass
@@ -151,7 +152,8 @@ class GroupProgram:
                 config[WIDTH_KEYS[type(layer).__name__]] = widen[layer.name]
             return type(layer).from_config(config)
 
-        return keras.models.clone_model(first.model, clone_function=clone)
+        with shared_draw_programs():  # its initial weights are never used
+            return keras.models.clone_model(first.model, clone_function=clone)
 
     def prepare_metrics(self, x_sample: np.ndarray, y_sample: np.ndarray) -> None:
         """Build the compiled loss and metrics for the data's shapes (eagerly, once)."""

@@ -21,6 +21,7 @@ from tunefleet.keras.compression import (
     quantize,
 )
 from tunefleet.keras.hypermodels import SCHEDULES, build_cnn, build_mlp
+from tunefleet.keras.initializer_draws import shared_draw_programs
 from tunefleet.keras.lr_finder import LRFinderResult, lr_find
 from tunefleet.keras.schedules import OneCycle, StepDecay, Warmup, WarmupCosine
 from tunefleet.keras.wrappers import KerasClassifier, KerasRegressor
@@ -50,4 +51,5 @@ __all__ = [
     "pick_smallest_within",
     "prune",
     "quantize",
+    "shared_draw_programs",
 ]

@@ -32,6 +32,7 @@ from sklearn.utils.validation import check_array, check_is_fitted, column_or_1d,
 
 from tunefleet._hooks import EpochObserver, current_epoch_observer
 from tunefleet.keras.compression.quantization import _quantized_copy
+from tunefleet.keras.initializer_draws import shared_draw_programs
 
 __all__ = ["KerasClassifier", "KerasRegressor"]
 
@@ -512,7 +513,8 @@ class _KerasWrapperBase(BaseEstimator):
         _clear_session()
         self._seed()
         fn = self._build_callable
-        model = fn(**kwargs)
+        with shared_draw_programs():
+            model = fn(**kwargs)
         self._check_compiled(model, fn)
         return model
 

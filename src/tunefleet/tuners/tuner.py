@@ -36,6 +36,7 @@ from optuna.trial import FrozenTrial, TrialState
 from sklearn.model_selection import check_cv
 
 from tunefleet.execution import WorkerJob, run_in_processes, run_trial_batches, run_trials
+from tunefleet.keras.initializer_draws import shared_draw_programs
 from tunefleet.keras.wrappers import _as_callback_list, _clear_session, _copy_callback
 from tunefleet.progress import SearchProgress
 from tunefleet.space import SearchSpace
@@ -278,7 +279,8 @@ class _TrialRunner:
         """Seed, build and check a model."""
         if self.seed is not None:
             keras.utils.set_random_seed(self.run_seed(0 if trial is None else trial.number, run))
-        model = check_model(self.hypermodel.build(hp), self.hypermodel, self.compile_kwargs)
+        with shared_draw_programs():
+            model = check_model(self.hypermodel.build(hp), self.hypermodel, self.compile_kwargs)
         if self.max_model_size is not None and model.built:
             size = model.count_params()
             if size > self.max_model_size:

@@ -1,0 +1,138 @@
+"""Weight initialisation without one XLA compilation per weight shape (JAX backend).
+
+Keras's JAX initializers draw with ``jax.random.uniform / normal /
+truncated_normal(seed, shape)``, which JAX compiles once per shape: 0.1 to 0.4 s
+each on a CPU. Building the 64 digits CNNs of ``benchmarks/throughput.py`` (about
+20 distinct weight shapes) spent 8.8 s of its 9.5 s in those compilations.
+
+With JAX's partitionable threefry (the default), element ``c`` of a draw depends
+only on the key and ``c``, whatever the shape. So a draw of shape ``S`` equals the
+first ``prod(S)`` elements of a longer flat draw, reshaped. Inside
+:func:`shared_draw_programs` float32 draws are taken at a few flat lengths (powers
+of 4 from 4,096 up to 4M elements) and cut to shape on the host. The weights are
+bit-identical to Keras's own, and the run needs a handful of compilations instead
+of one per shape.
+
+The context is entered around every model build of the tuning faces and fleets.
+It patches nothing outside it, and it does nothing on other backends, with another
+PRNG implementation, or for other dtypes.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+from collections.abc import Iterator
+from typing import Any
+
+import numpy as np
+
+#: Flat draw lengths: powers of 4 from ``_SMALLEST``; larger draws keep their shape.
+_SMALLEST = 4096
+_LARGEST = 4 * 2**20
+
+_lock = threading.Lock()
+_depth = 0
+_saved: dict[str, Any] = {}
+
+
+def flat_length(n: int) -> int | None:
+    """The flat draw length serving ``n`` elements, or ``None`` for a draw of its own."""
+    if n > _LARGEST:
+        return None
+    length = _SMALLEST
+    while length < n:
+        length *= 4
+    return length
+
+
+def _applies() -> bool:
+    import keras
+
+    if keras.backend.backend() != "jax":
+        return False
+    import jax
+
+    return bool(jax.config.jax_threefry_partitionable) and (
+        jax.config.jax_default_prng_impl == "threefry2x32"
+    )
+
+
+def _replacements(module: Any) -> dict[str, Any]:
+    """Versions of the Keras JAX backend's draws that reuse flat-length programs."""
+    import jax
+    import jax.numpy as jnp
+    from keras.src.backend.config import floatx
+
+    originals = {name: getattr(module, name) for name in ("uniform", "normal", "truncated_normal")}
+
+    def shared(name: str, draw: Any, finish: Any) -> Any:
+        def replacement(shape: Any, *args: Any, dtype: Any = None, seed: Any = None, **kw: Any):
+            dtype = dtype or floatx()
+            n = int(np.prod(shape))
+            length = flat_length(n)
+            if length is None or np.dtype(dtype) != np.float32 or args:
+                return originals[name](shape, *args, dtype=dtype, seed=seed, **kw)
+            flat = finish(draw(module.jax_draw_seed(seed), (length,), dtype, **kw), **kw)
+            return jnp.asarray(np.asarray(flat)[:n].reshape(shape))
+
+        replacement.__name__ = name
+        return replacement
+
+    def uniform(key: Any, shape: tuple, dtype: Any, minval: Any = 0.0, maxval: Any = 1.0):
+        return jax.random.uniform(key, shape=shape, dtype=dtype, minval=minval, maxval=maxval)
+
+    def normal(key: Any, shape: tuple, dtype: Any, mean: Any = 0.0, stddev: Any = 1.0):
+        return jax.random.normal(key, shape=shape, dtype=dtype)
+
+    def truncated(key: Any, shape: tuple, dtype: Any, mean: Any = 0.0, stddev: Any = 1.0):
+        return jax.random.truncated_normal(key, shape=shape, lower=-2.0, upper=2.0, dtype=dtype)
+
+    def as_drawn(sample: Any, **_: Any) -> Any:
+        return sample
+
+    def scaled(sample: Any, mean: Any = 0.0, stddev: Any = 1.0, **_: Any) -> Any:
+        # The same two elementwise operations, in the same order, as Keras's own.
+        return sample * stddev + mean
+
+    return {
+        "uniform": shared("uniform", uniform, as_drawn),
+        "normal": shared("normal", normal, scaled),
+        "truncated_normal": shared("truncated_normal", truncated, scaled),
+    }
+
+
+@contextlib.contextmanager
+def shared_draw_programs() -> Iterator[None]:
+    """Initialise Keras weights with a few compiled draw programs instead of one per shape.
+
+    Re-entrant and safe to enter from several threads: the Keras backend's draws are
+    replaced while at least one caller is inside.
+
+    Example:
+
+    >>> with shared_draw_programs():
+    ...     keras.utils.set_random_seed(0)
+    ...     model = build_model(units=48)  # same weights as without the context
+    """
+    global _depth
+    if not _applies():
+        yield
+        return
+    import keras.src.backend.jax.random as module
+
+    with _lock:
+        if _depth == 0:
+            for name, replacement in _replacements(module).items():
+                _saved[name] = getattr(module, name)
+                setattr(module, name, replacement)
+        _depth += 1
+    try:
+        yield
+    finally:
+        with _lock:
+            _depth -= 1
+            if _depth == 0:
+                for name, original in _saved.items():
+                    setattr(module, name, original)
+                _saved.clear()
