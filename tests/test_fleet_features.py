@@ -210,3 +210,26 @@ def test_plan_cuts_groups_by_width_only_when_compute_outweighs_compiling(data):
     assert len(short) == 1  # one compile is cheaper than 1 epoch of padding waste
     long = trainer.plan(configs, x=xt, y=yt, epochs=100_000)
     assert sorted(sorted(g) for g in long) == [[0, 1], [2, 3]]
+
+
+def test_later_fits_of_fewer_or_narrower_trials_reuse_compiled_programs(data):
+    """Hyperband's next round: survivors train in the earlier round's program."""
+    xt, yt, xv, yv = data
+    trainer = FleetTrainer(build, seed=0)
+    first = [{"units": 32, "lr": lr} for lr in (1e-3, 3e-3, 1e-2)] + [{"units": 16}]
+    trainer.fit(first, xt, yt, epochs=2, validation_data=(xv, yv))
+    compiled = trainer.compile_seconds
+    survivors = [{"units": 16}, {"units": 16, "lr": 3e-3}]  # a narrower group of its own
+    again = trainer.fit(survivors, xt, yt, epochs=2, validation_data=(xv, yv))
+    assert trainer.compile_seconds == compiled  # nothing compiled
+    report = again.stats["plan"].report()
+    assert "in the compiled program of an earlier, wider group" in report
+    assert "reusing the compiled program for fleets of 4" in report
+    assert again.stats["plan"].fleet_size == [4]
+    alone = FleetTrainer(build, seed=0).fit(survivors, xt, yt, epochs=2, validation_data=(xv, yv))
+    for mine, ref in zip(again.history, alone.history, strict=True):
+        for key in ("loss", "val_loss"):
+            np.testing.assert_allclose(mine[key], ref[key], rtol=1e-4)
+    # When the padding would cost more than a compile, the narrower group compiles its own.
+    long = trainer.plan(survivors, x=xt, y=yt, epochs=1_000_000)
+    assert "earlier" not in long.report() and "reusing" not in long.report()

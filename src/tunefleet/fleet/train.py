@@ -138,6 +138,10 @@ class GroupFunctions:
         """Whether a training program for fleets of ``n`` trials exists already."""
         return any(k[0] == "train" and k[-1] == n for k in self._compiled)
 
+    def compiled_sizes(self) -> list[int]:
+        """Fleet sizes that have a compiled training program."""
+        return sorted({k[-1] for k in self._compiled if k[0] == "train"})
+
     def compile_seconds_estimate(self) -> float:
         """Average seconds to compile one fleet size (train and eval programs)."""
         sizes = {k[-1] for k in self._compiled if k[0] == "train"}

@@ -12,7 +12,7 @@ import jax.numpy as jnp
 import keras
 import numpy as np
 
-from tunefleet.fleet.cost import default_cost_model, split_by_width
+from tunefleet.fleet.cost import default_cost_model, split_by_width, trial_flops
 from tunefleet.fleet.export import build_trial
 from tunefleet.fleet.group import GroupProgram
 from tunefleet.fleet.introspect import TrialSpec, UnsupportedModelError, read_trial
@@ -235,13 +235,17 @@ class FleetTrainer:
         programs = []
         for members in groups:
             group_specs = [specs[i] for i in members]
+            bs = batch_sizes[members[0]]
             key = GroupProgram.key_of(group_specs)
+            reused = None
+            if key not in self._programs and epochs and n_samples:
+                reused = self._reusable_key(group_specs, bs, epochs * n_samples)
+                key = reused or key
             if key not in self._programs:
                 program = GroupProgram(group_specs)
                 self._programs[key] = (program, GroupFunctions(program, self.eval_batch_size))
             program, fns = self._programs[key]
             programs.append((program, fns))
-            bs = batch_sizes[members[0]]
             memory = MemoryEstimate(
                 estimate_trial_bytes(program, bs, n_val, self.eval_batch_size),
                 budget,
@@ -270,14 +274,74 @@ class FleetTrainer:
                 reason += f"; {size} trials' weights and optimizer state fit the CPU cache"
             else:
                 size = cap
+            if reused:
+                reason += "; in the compiled program of an earlier, wider group"
             fleets = split_even(members, size)
+            rows = max(len(f) for f in fleets)
+            if epochs and n_samples:
+                compiled = self._reusable_rows(
+                    program, fns, specs[members[0]], fleets, bs, epochs * n_samples
+                )
+                if compiled != rows:
+                    rows = compiled
+                    reason += f"; reusing the compiled program for fleets of {rows}"
             plan.fleets.append(fleets)
-            plan.fleet_size.append(max(len(f) for f in fleets))
+            plan.fleet_size.append(rows)
             plan.memory.append(memory)
             plan.curves.append(curve)
             plan.reasons.append(reason)
         self.last_plan = plan
         return plan, programs
+
+    def _reusable_key(
+        self, specs: list[TrialSpec], batch_size: int, sample_steps: int
+    ) -> tuple | None:
+        """The key of an earlier, wider program to train ``specs`` in, if cheaper than a compile.
+
+        Successive fits (Hyperband rounds, refits of survivors) often hold a subset of
+        an earlier fit's trials: the earlier template admits them
+        (:meth:`GroupProgram.admits`) and its compilations are ready. The padded
+        compute it adds, priced by the width cost model over ``sample_steps``
+        (epochs x samples), must stay below the seconds of one more compile.
+        """
+        candidates = [
+            (key, program)
+            for key, (program, _) in self._programs.items()
+            if all(program.admits(s) for s in specs)
+        ]
+        if not candidates:
+            return None
+        cost = default_cost_model(self._compile_seconds_seen())
+        own = GroupProgram.key_of(specs)[1]
+
+        def extra_seconds(program: GroupProgram) -> float:
+            flops = sum(
+                trial_flops(s, program.full_widths, batch_size) - trial_flops(s, own, batch_size)
+                for s in specs
+            )
+            return flops * sample_steps * cost.seconds_per_flop
+
+        key, program = min(candidates, key=lambda c: extra_seconds(c[1]))
+        return key if extra_seconds(program) < cost.compile_seconds else None
+
+    def _reusable_rows(
+        self,
+        program: GroupProgram,
+        fns: GroupFunctions,
+        spec: TrialSpec,
+        fleets: list[list[int]],
+        batch_size: int,
+        sample_steps: int,
+    ) -> int:
+        """Rows per fleet: a larger compiled size when its ignored rows cost less than a compile."""
+        rows = max(len(f) for f in fleets)
+        larger = [m for m in fns.compiled_sizes() if m > rows]
+        if not larger:
+            return rows
+        cost = default_cost_model(fns.compile_seconds_estimate() or self._compile_seconds_seen())
+        per_row = trial_flops(spec, program.full_widths, batch_size) * sample_steps
+        extra = (min(larger) - rows) * len(fleets) * per_row * cost.seconds_per_flop
+        return min(larger) if extra < cost.compile_seconds else rows
 
     # ------------------------------------------------------------------ training
     def fit(
