@@ -24,7 +24,7 @@ import re
 import socket
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import optuna
@@ -296,6 +296,28 @@ def recover_interrupted(
     return recovered
 
 
+def _one_transaction(study: optuna.Study) -> tuple[Any, Any] | None:
+    """``(backend, session context factory)`` to write several rows in one transaction.
+
+    ``None`` unless the study's storage is an RDB storage (SQLite, PostgreSQL...) whose
+    internals are the ones this was written against (then callers write one by one).
+    """
+    backend = getattr(study._storage, "_backend", study._storage)
+    if not isinstance(backend, optuna.storages.RDBStorage):
+        return None
+    try:
+        from optuna.storages._rdb import models
+        from optuna.storages._rdb.storage import _create_scoped_session
+    except ImportError:
+        return None
+    needed = ("_set_trial_intermediate_value_without_commit", "_set_trial_attr_without_commit")
+    if not all(hasattr(backend, name) for name in needed) or not hasattr(
+        models, "TrialUserAttributeModel"
+    ):
+        return None
+    return backend, lambda: _create_scoped_session(backend.scoped_session, True)
+
+
 def report_many(study: optuna.Study, reports: Sequence[tuple[optuna.Trial, int, float]]) -> None:
     """Report many ``(trial, step, value)`` intermediate values at once.
 
@@ -305,22 +327,41 @@ def report_many(study: optuna.Study, reports: Sequence[tuple[optuna.Trial, int, 
     """
     if not reports:
         return
-    backend = getattr(study._storage, "_backend", study._storage)
-    write = getattr(backend, "_set_trial_intermediate_value_without_commit", None)
-    if isinstance(backend, optuna.storages.RDBStorage) and write is not None:
-        try:
-            from optuna.storages._rdb.storage import _create_scoped_session
-        except ImportError:
-            pass
-        else:
-            with _create_scoped_session(backend.scoped_session, True) as session:
-                for trial, step, value in reports:
-                    write(session, trial._trial_id, step, value)
-            for trial, step, value in reports:
-                trial._cached_frozen_trial.intermediate_values[step] = value
-            return
+    rdb = _one_transaction(study)
+    if rdb is None:
+        for trial, step, value in reports:
+            trial.report(value, step)
+        return
+    backend, session = rdb
+    with session() as s:
+        for trial, step, value in reports:
+            backend._set_trial_intermediate_value_without_commit(s, trial._trial_id, step, value)
     for trial, step, value in reports:
-        trial.report(value, step)
+        trial._cached_frozen_trial.intermediate_values[step] = value
+
+
+def set_user_attrs(study: optuna.Study, trial: optuna.Trial, attrs: Mapping[str, Any]) -> None:
+    """Set several user attributes of ``trial``, in one transaction on an RDB storage.
+
+    Like :func:`report_many`: a fleet finishing 64 trials writes 4 attributes each,
+    and on SQLite every separate write is a commit.
+    """
+    if not attrs:
+        return
+    rdb = _one_transaction(study)
+    if rdb is None:
+        for key, value in attrs.items():
+            trial.set_user_attr(key, value)
+        return
+    from optuna.storages._rdb import models
+
+    backend, session = rdb
+    with session() as s:
+        for key, value in attrs.items():
+            backend._set_trial_attr_without_commit(
+                s, models.TrialUserAttributeModel, trial._trial_id, key, value
+            )
+    trial._cached_frozen_trial.user_attrs.update(attrs)
 
 
 def mark_excluded(study: optuna.Study, trial: optuna.Trial, status: str) -> None:

@@ -47,6 +47,7 @@ def export_trial(
     config: Mapping[str, Any],
     seed: int,
     weights: TrialWeights,
+    model: keras.Model | None = None,
 ) -> keras.Model:
     """Rebuild a trial's own model and load its trained weights into it.
 
@@ -55,6 +56,8 @@ def export_trial(
         config: The trial's config (``build_fn(**config)``).
         seed: The seed the fleet built the trial with.
         weights: The trial's trained state.
+        model: A model ``build_fn(**config)`` returned and nobody trained, to load
+            into instead of building again (all its state is overwritten).
 
     Returns:
         A compiled ``keras.Model`` of the trial's true widths with the trained
@@ -65,7 +68,8 @@ def export_trial(
     >>> model = export_trial(build_fn, {"units": 16}, 0, result.weights(3))  # doctest: +SKIP
     >>> model.save("best.keras")                                             # doctest: +SKIP
     """
-    model = build_trial(build_fn, config, seed)
+    if model is None:
+        model = build_trial(build_fn, config, seed)
     for k, layer in enumerate(layer_chain(model)):
         if k in weights.dropout_layers:
             generator = getattr(layer, "seed_generator", None)

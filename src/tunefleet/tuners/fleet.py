@@ -28,7 +28,7 @@ from tunefleet.execution import Ask
 from tunefleet.fleet.export import TrialWeights, export_trial
 from tunefleet.fleet.introspect import UnsupportedModelError
 from tunefleet.fleet.refill import NewTrial
-from tunefleet.study import ERROR_ATTR, report_many
+from tunefleet.study import ERROR_ATTR, report_many, set_user_attrs
 from tunefleet.trial import CV_ATTR, TrialFailed
 from tunefleet.tuners.hyperparameters import HyperParameters
 from tunefleet.tuners.oracle import BEST_STEP_ATTR, HP_ATTR, METRICS_ATTR
@@ -118,6 +118,7 @@ class _Member:
     best: float = math.nan
     best_step: int | None = None
     best_model: tuple[int, TrialWeights] | None = None  # (seed, weights) of the best run
+    model: keras.Model | None = None  # its first build, which the best weights load into
 
     @property
     def alive(self) -> bool:
@@ -258,6 +259,7 @@ class TunerFleet:
             model = runner.build(hp, trial, 0)
             member.config = dict(trial.params)
             self.trainer.adopt(member.config, seed, model)
+            member.model = model  # the fleet only reads it; the export loads into it
         except UnsupportedModelError as exc:
             logger.info("trial %d trains one by one: %s", trial.number, exc)
             member.solo = True
@@ -379,20 +381,22 @@ class TunerFleet:
     def _finish(self, m: _Member) -> float | str:
         runner = self.runner
         trial = m.trial
-        if m.hp.values:
-            trial.set_user_attr(HP_ATTR, dict(m.hp.values))
+        model, m.model = m.model, None
+        attrs: dict[str, Any] = {HP_ATTR: dict(m.hp.values)} if m.hp.values else {}
         if m.outcome == "failed":
+            set_user_attrs(trial.study, trial, attrs)
             return "failed"
-        record = _record(runner.objective.name, m.folds, m.fit_times, runner.n_folds)
-        trial.set_user_attr(CV_ATTR, record)
+        attrs[CV_ATTR] = _record(runner.objective.name, m.folds, m.fit_times, runner.n_folds)
         if m.outcome == "pruned":
+            set_user_attrs(trial.study, trial, attrs)
             return "pruned"
-        trial.set_user_attr(METRICS_ATTR, _mean_metrics(m.metrics))
+        attrs[METRICS_ATTR] = _mean_metrics(m.metrics)
         if m.best_step is not None:
-            trial.set_user_attr(BEST_STEP_ATTR, m.best_step)
+            attrs[BEST_STEP_ATTR] = m.best_step
+        set_user_attrs(trial.study, trial, attrs)
         if m.best_model is not None:
             seed, weights = m.best_model
-            model = export_trial(self.trainer.build_fn, m.config, seed, weights)
+            model = export_trial(self.trainer.build_fn, m.config, seed, weights, model=model)
             runner.save_model(trial, _saved(model))
         scores = [float(np.mean(f)) if f else math.nan for f in m.folds]
         return float(np.mean(scores))
