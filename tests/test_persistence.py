@@ -228,3 +228,23 @@ def test_n_jobs_with_in_memory_storage(tmp_path):
     assert len(search.cv_results_["params"]) == 4
     assert isinstance(search.study_._storage, optuna.storages.InMemoryStorage)
     assert len({p["C"] for p in search.cv_results_["params"]}) == 4
+
+
+@pytest.mark.parametrize("on_sqlite", [True, False])
+def test_batched_writes_land_in_the_storage(tmp_path, on_sqlite):
+    """report_many / set_user_attrs: one transaction on SQLite, per-value calls elsewhere."""
+    from tunefleet.study import report_many, set_user_attrs
+
+    url = f"sqlite:///{tmp_path / 'batched.db'}" if on_sqlite else None
+    study = optuna.create_study(storage=url, study_name="batched")
+    trials = [study.ask() for _ in range(3)]
+    report_many(study, [(t, step, t.number + step / 10) for t in trials for step in range(2)])
+    set_user_attrs(study, trials[1], {"a": 1, "b": {"nested": [1, 2]}})
+    set_user_attrs(study, trials[2], {})
+    # the trial objects see their own writes, and (on SQLite) a fresh reader sees them too
+    assert trials[1].user_attrs == {"a": 1, "b": {"nested": [1, 2]}}
+    reader = optuna.load_study(study_name="batched", storage=url) if on_sqlite else study
+    stored = reader.get_trials(deepcopy=False)
+    assert [t.intermediate_values for t in stored] == [{0: n + 0.0, 1: n + 0.1} for n in range(3)]
+    assert stored[1].user_attrs == {"a": 1, "b": {"nested": [1, 2]}}
+    assert stored[2].user_attrs == {}

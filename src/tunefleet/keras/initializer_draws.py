@@ -46,13 +46,19 @@ def flat_length(n: int) -> int | None:
     return length
 
 
+_DRAWS = ("uniform", "normal", "truncated_normal")
+
+
 def _applies() -> bool:
     import keras
 
     if keras.backend.backend() != "jax":
         return False
     import jax
+    import keras.src.backend.jax.random as module
 
+    if not all(hasattr(module, name) for name in (*_DRAWS, "jax_draw_seed")):
+        return False  # another Keras layout: leave its draws alone
     return bool(jax.config.jax_threefry_partitionable) and (
         jax.config.jax_default_prng_impl == "threefry2x32"
     )
@@ -62,16 +68,17 @@ def _replacements(module: Any) -> dict[str, Any]:
     """Versions of the Keras JAX backend's draws that reuse flat-length programs."""
     import jax
     import jax.numpy as jnp
+    from keras.backend import standardize_dtype
     from keras.src.backend.config import floatx
 
-    originals = {name: getattr(module, name) for name in ("uniform", "normal", "truncated_normal")}
+    originals = {name: getattr(module, name) for name in _DRAWS}
 
     def shared(name: str, draw: Any, finish: Any) -> Any:
         def replacement(shape: Any, *args: Any, dtype: Any = None, seed: Any = None, **kw: Any):
             dtype = dtype or floatx()
             n = int(np.prod(shape))
             length = flat_length(n)
-            if length is None or np.dtype(dtype) != np.float32 or args:
+            if length is None or standardize_dtype(dtype) != "float32" or args:
                 return originals[name](shape, *args, dtype=dtype, seed=seed, **kw)
             flat = finish(draw(module.jax_draw_seed(seed), (length,), dtype, **kw), **kw)
             return jnp.asarray(np.asarray(flat)[:n].reshape(shape))
