@@ -97,7 +97,8 @@ def test_fleet_hyperband_prunes_inside_the_fleet_on_sqlite(iris, tmp_path):
     # (the time this saves is measured in benchmarks/throughput.py, not here)
     n_values = sum(len(t.intermediate_values) for t in study.trials)
     assert writes["values"] == n_values
-    assert writes["transactions_with_values"] <= 2 * 17  # folds x epochs
+    # 162 values in 18 transactions here (a fold-epoch each); one each would be 162
+    assert 4 * writes["transactions_with_values"] <= writes["values"]
     assert search.fleet_stats_["bookkeeping"] > 0
     assert search.best_score_ > 0.6
 

@@ -103,3 +103,14 @@ def test_other_dtypes_and_huge_draws_keep_keras_own_draw():
     assert flat_length(4097) == 16384
     assert flat_length(4 * 2**20) == 4 * 2**20
     assert flat_length(4 * 2**20 + 1) is None
+
+
+def test_draws_inside_a_traced_function_stay_keras_own():
+    def draw(seed):
+        return keras.random.normal((5, 7), seed=seed)
+
+    seed = keras.random.SeedGenerator(3).state.value
+    expected = jax.jit(draw)(seed)
+    with shared_draw_programs():
+        got = jax.jit(draw)(seed)
+    np.testing.assert_array_equal(np.asarray(got), np.asarray(expected))

@@ -75,12 +75,19 @@ def _replacements(module: Any) -> dict[str, Any]:
 
     def shared(name: str, draw: Any, finish: Any) -> Any:
         def replacement(shape: Any, *args: Any, dtype: Any = None, seed: Any = None, **kw: Any):
+            if args:  # not how Keras calls it: its own code
+                return originals[name](shape, *args, dtype=dtype, seed=seed, **kw)
             dtype = dtype or floatx()
+            key = module.jax_draw_seed(seed)
             n = int(np.prod(shape))
             length = flat_length(n)
-            if length is None or standardize_dtype(dtype) != "float32" or args:
-                return originals[name](shape, *args, dtype=dtype, seed=seed, **kw)
-            flat = finish(draw(module.jax_draw_seed(seed), (length,), dtype, **kw), **kw)
+            if (
+                length is None
+                or standardize_dtype(dtype) != "float32"
+                or isinstance(key, jax.core.Tracer)  # inside a traced function
+            ):
+                return finish(draw(key, tuple(shape), dtype, **kw), **kw)  # Keras's own draw
+            flat = finish(draw(key, (length,), dtype, **kw), **kw)
             return jnp.asarray(np.asarray(flat)[:n].reshape(shape))
 
         replacement.__name__ = name
