@@ -248,3 +248,34 @@ def test_batched_writes_land_in_the_storage(tmp_path, on_sqlite):
     assert [t.intermediate_values for t in stored] == [{0: n + 0.0, 1: n + 0.1} for n in range(3)]
     assert stored[1].user_attrs == {"a": 1, "b": {"nested": [1, 2]}}
     assert stored[2].user_attrs == {}
+
+
+@pytest.mark.parametrize("where", ["inside", "at_tell"])
+def test_a_queued_trial_another_worker_finished_first_is_left_to_it(tmp_path, where):
+    """Optuna on SQLite can hand one queued grid point to two workers popping at once.
+
+    Here the "other worker" is a second handle on the same file that finishes the trial
+    while this worker still runs it: this worker must move on, not fail.
+    """
+    url = f"sqlite:///{tmp_path / 'tune.db'}"
+    study = optuna.create_study(storage=url, study_name="g")
+    other = optuna.load_study(study_name="g", storage=url)
+    points = [{"x": float(i)} for i in range(3)]
+    enqueue_grid(study, points, created=True)
+    ran = []
+
+    def objective(trial):
+        x = trial.suggest_float("x", 0.0, 2.0)
+        ran.append(x)
+        if x == 1.0:
+            other.tell(trial.number, 42.0)  # the other worker is done first
+            if where == "inside":
+                trial.set_user_attr("late", True)  # refused by the storage
+        return x
+
+    run_trials(study, objective, Budget(None, grid=True, shared=True))
+    assert ran == [0.0, 1.0, 2.0]  # the search went on after the lost trial
+    done = {t.params["x"]: t for t in study.get_trials()}
+    assert [t.state.name for t in done.values()] == ["COMPLETE"] * 3
+    assert done[1.0].value == 42.0 and "late" not in done[1.0].user_attrs
+    assert [done[0.0].value, done[2.0].value] == [0.0, 2.0]

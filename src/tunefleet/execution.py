@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import optuna
+from optuna.exceptions import UpdateFinishedTrialError
 from optuna.trial import FrozenTrial, TrialState
 
 from tunefleet.space import SearchSpace
@@ -65,6 +66,31 @@ def run_trials(
                 on_trial_end(frozen)
 
 
+def _finished_elsewhere(study: optuna.Study, trial: optuna.Trial) -> FrozenTrial | None:
+    """The stored trial if another worker finished it while this one ran it, else ``None``.
+
+    Optuna on SQLite (no row locks) can hand one queued trial, e.g. a grid point, to two
+    workers that pop it at the same moment. Both run it; the first to finish it wins and
+    the other's writes are refused. The trial then ran once for the study, and the
+    loser moves on.
+    """
+    frozen = study._storage.get_trial(trial._trial_id)
+    if not frozen.state.is_finished():
+        return None
+    logger.info("trial %d was run and finished by another worker too", trial.number)
+    return frozen
+
+
+def _tell(study: optuna.Study, trial: optuna.Trial, *args: Any, **kwargs: Any) -> FrozenTrial:
+    try:
+        return study.tell(trial, *args, **kwargs)
+    except (UpdateFinishedTrialError, ValueError):
+        frozen = _finished_elsewhere(study, trial)
+        if frozen is None:
+            raise
+        return frozen
+
+
 def _run_one(
     study: optuna.Study,
     trial: optuna.Trial,
@@ -74,9 +100,14 @@ def _run_one(
     try:
         value = objective(trial)
     except optuna.TrialPruned:
-        return study.tell(trial, state=TrialState.PRUNED)
+        return _tell(study, trial, state=TrialState.PRUNED)
     except TrialFailed:
-        return study.tell(trial, state=TrialState.FAIL)
+        return _tell(study, trial, state=TrialState.FAIL)
+    except UpdateFinishedTrialError:  # before Exception: it is one
+        frozen = _finished_elsewhere(study, trial)
+        if frozen is None:
+            raise
+        return frozen
     except Exception as exc:  # error_score="raise": record, then propagate
         if ERROR_ATTR not in trial.user_attrs:
             trial.set_user_attr(
@@ -89,8 +120,8 @@ def _run_one(
         raise
     if not all(math.isfinite(v) for v in (value if isinstance(value, list) else [value])):
         trial.set_user_attr(ERROR_ATTR, f"the objective was {value}")
-        return study.tell(trial, state=TrialState.FAIL)
-    return study.tell(trial, value)
+        return _tell(study, trial, state=TrialState.FAIL)
+    return _tell(study, trial, value)
 
 
 #: ``ask(n)``: up to ``n`` more trials for the running batch (fewer, or none, once the
