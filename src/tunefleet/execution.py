@@ -66,17 +66,20 @@ def run_trials(
                 on_trial_end(frozen)
 
 
-def _finished_elsewhere(study: optuna.Study, trial: optuna.Trial) -> FrozenTrial | None:
-    """The stored trial if another worker finished it while this one ran it, else ``None``.
+def _finished_elsewhere(
+    study: optuna.Study, trial: optuna.Trial, refusal: Exception
+) -> FrozenTrial:
+    """The stored trial, finished by another worker while this one ran it.
 
     Optuna on SQLite (no row locks) can hand one queued trial, e.g. a grid point, to two
     workers that pop it at the same moment. Both run it; the first to finish it wins and
     the other's writes are refused. The trial then ran once for the study, and the
-    loser moves on.
+    loser moves on. If the trial is not finished, ``refusal`` was about something
+    else and is raised again.
     """
     frozen = study._storage.get_trial(trial._trial_id)
     if not frozen.state.is_finished():
-        return None
+        raise refusal
     logger.info("trial %d was run and finished by another worker too", trial.number)
     return frozen
 
@@ -84,11 +87,8 @@ def _finished_elsewhere(study: optuna.Study, trial: optuna.Trial) -> FrozenTrial
 def _tell(study: optuna.Study, trial: optuna.Trial, *args: Any, **kwargs: Any) -> FrozenTrial:
     try:
         return study.tell(trial, *args, **kwargs)
-    except (UpdateFinishedTrialError, ValueError):
-        frozen = _finished_elsewhere(study, trial)
-        if frozen is None:
-            raise
-        return frozen
+    except (UpdateFinishedTrialError, ValueError) as refusal:
+        return _finished_elsewhere(study, trial, refusal)
 
 
 def _run_one(
@@ -103,11 +103,8 @@ def _run_one(
         return _tell(study, trial, state=TrialState.PRUNED)
     except TrialFailed:
         return _tell(study, trial, state=TrialState.FAIL)
-    except UpdateFinishedTrialError:  # before Exception: it is one
-        frozen = _finished_elsewhere(study, trial)
-        if frozen is None:
-            raise
-        return frozen
+    except UpdateFinishedTrialError as refusal:  # before Exception: it is one
+        return _finished_elsewhere(study, trial, refusal)
     except Exception as exc:  # error_score="raise": record, then propagate
         if ERROR_ATTR not in trial.user_attrs:
             trial.set_user_attr(

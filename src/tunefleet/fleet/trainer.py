@@ -239,7 +239,7 @@ class FleetTrainer:
             key = GroupProgram.key_of(group_specs)
             reused = None
             if key not in self._programs and epochs and n_samples:
-                reused = self._reusable_key(group_specs, bs, epochs * n_samples)
+                reused = self._reusable_key(group_specs, key[1], bs, epochs * n_samples)
                 key = reused or key
             if key not in self._programs:
                 program = GroupProgram(group_specs)
@@ -280,7 +280,7 @@ class FleetTrainer:
             rows = max(len(f) for f in fleets)
             if epochs and n_samples:
                 compiled = self._reusable_rows(
-                    program, fns, specs[members[0]], fleets, bs, epochs * n_samples
+                    program, fns, specs[members[0]], rows, len(fleets), bs, epochs * n_samples
                 )
                 if compiled != rows:
                     rows = compiled
@@ -294,53 +294,51 @@ class FleetTrainer:
         return plan, programs
 
     def _reusable_key(
-        self, specs: list[TrialSpec], batch_size: int, sample_steps: int
+        self,
+        specs: list[TrialSpec],
+        own_widths: tuple[int | None, ...],
+        batch_size: int,
+        sample_steps: int,
     ) -> tuple | None:
         """The key of an earlier, wider program to train ``specs`` in, if cheaper than a compile.
 
         Successive fits (Hyperband rounds, refits of survivors) often hold a subset of
         an earlier fit's trials: the earlier template admits them
         (:meth:`GroupProgram.admits`) and its compilations are ready. The padded
-        compute it adds, priced by the width cost model over ``sample_steps``
-        (epochs x samples), must stay below the seconds of one more compile.
+        compute it adds over the group's own template (``own_widths``), priced by the
+        width cost model over ``sample_steps`` (epochs x samples), must stay below
+        the seconds of one more compile.
         """
-        candidates = [
-            (key, program)
+        own = sum(trial_flops(s, own_widths, batch_size) for s in specs)
+        extra = {  # padded FLOPs per sample step, for each earlier program that admits them
+            key: sum(trial_flops(s, program.full_widths, batch_size) for s in specs) - own
             for key, (program, _) in self._programs.items()
             if all(program.admits(s) for s in specs)
-        ]
-        if not candidates:
+        }
+        if not extra:
             return None
         cost = default_cost_model(self._compile_seconds_seen())
-        own = GroupProgram.key_of(specs)[1]
-
-        def extra_seconds(program: GroupProgram) -> float:
-            flops = sum(
-                trial_flops(s, program.full_widths, batch_size) - trial_flops(s, own, batch_size)
-                for s in specs
-            )
-            return flops * sample_steps * cost.seconds_per_flop
-
-        key, program = min(candidates, key=lambda c: extra_seconds(c[1]))
-        return key if extra_seconds(program) < cost.compile_seconds else None
+        key = min(extra, key=extra.__getitem__)
+        seconds = extra[key] * sample_steps * cost.seconds_per_flop
+        return key if seconds < cost.compile_seconds else None
 
     def _reusable_rows(
         self,
         program: GroupProgram,
         fns: GroupFunctions,
         spec: TrialSpec,
-        fleets: list[list[int]],
+        rows: int,
+        n_fleets: int,
         batch_size: int,
         sample_steps: int,
     ) -> int:
         """Rows per fleet: a larger compiled size when its ignored rows cost less than a compile."""
-        rows = max(len(f) for f in fleets)
         larger = [m for m in fns.compiled_sizes() if m > rows]
         if not larger:
             return rows
         cost = default_cost_model(fns.compile_seconds_estimate() or self._compile_seconds_seen())
         per_row = trial_flops(spec, program.full_widths, batch_size) * sample_steps
-        extra = (min(larger) - rows) * len(fleets) * per_row * cost.seconds_per_flop
+        extra = (min(larger) - rows) * n_fleets * per_row * cost.seconds_per_flop
         return min(larger) if extra < cost.compile_seconds else rows
 
     # ------------------------------------------------------------------ training

@@ -383,17 +383,15 @@ class TunerFleet:
         trial = m.trial
         model, m.model = m.model, None
         attrs: dict[str, Any] = {HP_ATTR: dict(m.hp.values)} if m.hp.values else {}
-        if m.outcome == "failed":
-            set_user_attrs(trial.study, trial, attrs)
-            return "failed"
-        attrs[CV_ATTR] = _record(runner.objective.name, m.folds, m.fit_times, runner.n_folds)
-        if m.outcome == "pruned":
-            set_user_attrs(trial.study, trial, attrs)
-            return "pruned"
-        attrs[METRICS_ATTR] = _mean_metrics(m.metrics)
-        if m.best_step is not None:
-            attrs[BEST_STEP_ATTR] = m.best_step
+        if m.outcome != "failed":
+            attrs[CV_ATTR] = _record(runner.objective.name, m.folds, m.fit_times, runner.n_folds)
+        if m.alive:  # trained to the end
+            attrs[METRICS_ATTR] = _mean_metrics(m.metrics)
+            if m.best_step is not None:
+                attrs[BEST_STEP_ATTR] = m.best_step
         set_user_attrs(trial.study, trial, attrs)
+        if not m.alive:  # "pruned" or "failed"
+            return m.outcome
         if m.best_model is not None:
             seed, weights = m.best_model
             model = export_trial(self.trainer.build_fn, m.config, seed, weights, model=model)
