@@ -279,3 +279,36 @@ def test_a_queued_trial_another_worker_finished_first_is_left_to_it(tmp_path, wh
     assert [t.state.name for t in done.values()] == ["COMPLETE"] * 3
     assert done[1.0].value == 42.0 and "late" not in done[1.0].user_attrs
     assert [done[0.0].value, done[2.0].value] == [0.0, 2.0]
+
+
+@pytest.mark.parametrize("on_sqlite", [True, False])
+def test_a_batch_trial_another_worker_finished_first_is_left_to_it(tmp_path, on_sqlite):
+    """The fleet path of the same race: reports, attributes and the tell of the lost
+    trial are skipped, the rest of the batch is written and told."""
+    from tunefleet.execution import run_trial_batches
+    from tunefleet.study import report_many, set_user_attrs
+
+    url = f"sqlite:///{tmp_path / 'tune.db'}" if on_sqlite else None
+    study = optuna.create_study(storage=url, study_name="g")
+    other = optuna.load_study(study_name="g", storage=url) if on_sqlite else study
+    enqueue_grid(study, [{"x": float(i)} for i in range(3)], created=True)
+
+    def run_batch(study, trials):
+        values = [t.suggest_float("x", 0.0, 2.0) for t in trials]
+        other.tell(trials[1].number, 42.0)  # the other worker is done first
+        reports = [
+            (t, step, v + step) for t, v in zip(trials, values, strict=True) for step in (0, 1)
+        ]
+        report_many(study, reports)
+        for t in trials:
+            set_user_attrs(study, t, {"late": True})
+        return values
+
+    run_trial_batches(study, run_batch, Budget(None, grid=True, shared=True), batch_size=3)
+    done = {t.params["x"]: t for t in study.get_trials()}
+    assert [t.state.name for t in done.values()] == ["COMPLETE"] * 3
+    assert done[1.0].value == 42.0
+    assert done[1.0].intermediate_values == {} and "late" not in done[1.0].user_attrs
+    for x in (0.0, 2.0):
+        assert done[x].value == x and done[x].intermediate_values == {0: x, 1: x + 1}
+        assert done[x].user_attrs["late"] is True

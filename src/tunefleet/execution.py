@@ -213,11 +213,11 @@ def run_trial_batches(
             told = []  # tell the whole batch first: a callback may stop the search
             for trial, outcome in zip(trials + asked, outcomes, strict=True):
                 if outcome == "pruned":
-                    told.append(study.tell(trial, state=TrialState.PRUNED))
+                    told.append(_tell(study, trial, state=TrialState.PRUNED))
                 elif outcome == "failed" or not math.isfinite(outcome):
-                    told.append(study.tell(trial, state=TrialState.FAIL))
+                    told.append(_tell(study, trial, state=TrialState.FAIL))
                 else:
-                    told.append(study.tell(trial, outcome))
+                    told.append(_tell(study, trial, outcome))
             for frozen in told:
                 if on_trial_end is not None:
                     on_trial_end(frozen)

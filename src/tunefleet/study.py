@@ -318,24 +318,41 @@ def _one_transaction(study: optuna.Study) -> tuple[Any, Any] | None:
     return backend, lambda: _create_scoped_session(backend.scoped_session, True)
 
 
+def _unless_finished_elsewhere(trial: optuna.Trial, write: Any, *args: Any) -> None:
+    """``write(*args)``, skipped if another worker finished ``trial`` meanwhile."""
+    try:
+        write(*args)
+    except UpdateFinishedTrialError:
+        logger.info("trial %d was finished by another worker; write skipped", trial.number)
+
+
 def report_many(study: optuna.Study, reports: Sequence[tuple[optuna.Trial, int, float]]) -> None:
     """Report many ``(trial, step, value)`` intermediate values at once.
 
     On an RDB storage (SQLite, PostgreSQL...) they are written in one transaction instead
     of one each, which keeps fleets' bookkeeping small; elsewhere, or if Optuna's storage
-    internals change, each is reported through ``Trial.report``.
+    internals change, each is reported through ``Trial.report``. A trial that another
+    worker popped too and finished first (see :mod:`tunefleet.execution`) is left
+    to it: its values are skipped, the others written.
     """
     if not reports:
         return
     rdb = _one_transaction(study)
     if rdb is None:
         for trial, step, value in reports:
-            trial.report(value, step)
+            _unless_finished_elsewhere(trial, trial.report, value, step)
         return
     backend, session = rdb
-    with session() as s:
+    try:
+        with session() as s:
+            for trial, step, value in reports:
+                backend._set_trial_intermediate_value_without_commit(
+                    s, trial._trial_id, step, value
+                )
+    except UpdateFinishedTrialError:  # nothing was written: write the others one by one
         for trial, step, value in reports:
-            backend._set_trial_intermediate_value_without_commit(s, trial._trial_id, step, value)
+            _unless_finished_elsewhere(trial, trial.report, value, step)
+        return
     for trial, step, value in reports:
         trial._cached_frozen_trial.intermediate_values[step] = value
 
@@ -344,23 +361,28 @@ def set_user_attrs(study: optuna.Study, trial: optuna.Trial, attrs: Mapping[str,
     """Set several user attributes of ``trial``, in one transaction on an RDB storage.
 
     Like :func:`report_many`: a fleet finishing 64 trials writes 4 attributes each,
-    and on SQLite every separate write is a commit.
+    and on SQLite every separate write is a commit. Nothing is set on a trial another
+    worker finished first.
     """
     if not attrs:
         return
     rdb = _one_transaction(study)
     if rdb is None:
         for key, value in attrs.items():
-            trial.set_user_attr(key, value)
+            _unless_finished_elsewhere(trial, trial.set_user_attr, key, value)
         return
     from optuna.storages._rdb import models
 
     backend, session = rdb
-    with session() as s:
-        for key, value in attrs.items():
-            backend._set_trial_attr_without_commit(
-                s, models.TrialUserAttributeModel, trial._trial_id, key, value
-            )
+    try:
+        with session() as s:
+            for key, value in attrs.items():
+                backend._set_trial_attr_without_commit(
+                    s, models.TrialUserAttributeModel, trial._trial_id, key, value
+                )
+    except UpdateFinishedTrialError:
+        logger.info("trial %d was finished by another worker; attributes not set", trial.number)
+        return
     trial._cached_frozen_trial.user_attrs.update(attrs)
 
 

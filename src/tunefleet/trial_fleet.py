@@ -25,7 +25,7 @@ import optuna
 from sklearn.base import clone
 
 from tunefleet.execution import Ask
-from tunefleet.study import ERROR_ATTR, report_many
+from tunefleet.study import ERROR_ATTR, report_many, set_user_attrs
 from tunefleet.trial import CV_ATTR, CrossValidation, final_estimator, fold_fit_params, take
 
 logger = logging.getLogger("tunefleet")
@@ -318,8 +318,9 @@ class FleetCrossValidation:
         cv = self.cv
         n = len(cv.splits)
         record = m.record
+        study = m.trial.study
         if m.outcome is None:
-            m.trial.set_user_attr(CV_ATTR, record)
+            set_user_attrs(study, m.trial, {CV_ATTR: record})
             return float(np.mean(record["test"][cv.primary]))
         fill = math.nan if m.outcome == "pruned" else float(cv.error_score)
         stored = {
@@ -327,9 +328,10 @@ class FleetCrossValidation:
             "fit_time": record["fit_time"] + [math.nan] * (n - len(record["fit_time"])),
             "score_time": record["score_time"] + [math.nan] * (n - len(record["score_time"])),
         }
-        m.trial.set_user_attr(CV_ATTR, stored)
+        attrs = {CV_ATTR: stored}
         if m.outcome == "failed":
-            m.trial.set_user_attr(ERROR_ATTR, record["error"][-2000:])
+            attrs[ERROR_ATTR] = record["error"][-2000:]
+        set_user_attrs(study, m.trial, attrs)
         return m.outcome
 
 
