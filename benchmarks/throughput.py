@@ -9,7 +9,10 @@ digits CNN with:
 * plain one-by-one training (build + ``fit`` each; tunefleet without fleets),
 * ``tunefleet.fleet.FleetTrainer`` (``fleet``),
 * the whole tuner face with fleets, ``tunefleet.GridSearch(..., fleet=True)``
-  (``tuner_fleet``: SQLite study, per-epoch reports, best models saved).
+  (``tuner_fleet``: SQLite study, per-epoch reports, best models saved),
+* for the MLP, a hand-written JAX loop over the same configurations (``jax_loop``:
+  zero-padded widths, one ``vmap``-ed, ``scan``-ned program; no Keras, no study),
+  the floor a fleet's training program can be compared with.
 
 Every trial is built after ``keras.utils.set_random_seed(SEED)``, so they all train
 the same models from the same initial weights on the same batches. Wall times
@@ -28,6 +31,7 @@ Runs unchanged on GPU (JAX picks the device; the script prints which).
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import os
 import platform
@@ -42,6 +46,7 @@ from typing import Any
 os.environ.setdefault("KERAS_BACKEND", "jax")
 
 import jax
+import jax.numpy as jnp
 import keras
 import numpy as np
 from sklearn.datasets import load_digits
@@ -225,12 +230,97 @@ def run_fleet(build, configs, data, epochs) -> list[float]:
     return [max(h["val_accuracy"]) for h in result.history]
 
 
+def run_jax_loop(build, configs, data, epochs) -> list[float]:
+    """The same MLPs in a hand-written JAX loop, as the issue's reference loop is written.
+
+    Every trial's weights are drawn (Glorot uniform, at its true widths, on the host)
+    and zero-padded to the widest widths (zero units stay zero under ReLU and Adam);
+    one ``jax.jit`` program per epoch ``lax.scan``s over the shared batches a
+    ``jax.vmap``-ed step (forward, dropout from ``jax.random``, softmax cross-entropy,
+    Adam with Keras's defaults) of all trials. No Keras, no study, no exactness
+    guarantees: the figure is how fast the arithmetic itself runs here.
+    """
+    if build is not build_mlp:
+        raise NotImplementedError("the hand-written JAX loop exists for the MLP only")
+    xt, yt, xv, yv = (jnp.asarray(a) for a in data)
+    n, widest = len(configs), max(WIDTHS)
+    sizes = [xt.shape[1], widest, widest, widest, 10]
+    rng = np.random.default_rng(SEED)
+    kernels = [np.zeros((n, a, b), np.float32) for a, b in itertools.pairwise(sizes)]
+    for i, config in enumerate(configs):
+        true = [sizes[0], *(WIDTHS[config[k]] for k in ("w1", "w2", "w3")), 10]
+        for kernel, (a, b) in zip(kernels, itertools.pairwise(true), strict=True):
+            limit = np.sqrt(6.0 / (a + b))
+            kernel[i, :a, :b] = rng.uniform(-limit, limit, (a, b))
+    params = [(jnp.asarray(k), jnp.zeros((n, k.shape[2]), jnp.float32)) for k in kernels]
+    zeros = jax.tree_util.tree_map(jnp.zeros_like, params)
+    state = (params, zeros, zeros, jnp.zeros(n, jnp.int32))
+    lr = jnp.asarray([c["lr"] for c in configs], jnp.float32)
+    keep = jnp.asarray([1.0 - c["dropout"] for c in configs], jnp.float32)
+    keys = jax.random.split(jax.random.key(SEED), n)
+
+    def forward(p, x, key=None, keep=None):
+        h = x
+        for layer, (w, b) in enumerate(p):
+            h = h @ w + b
+            if layer < len(p) - 1:
+                h = jax.nn.relu(h)
+                if key is not None:
+                    mask = jax.random.bernoulli(jax.random.fold_in(key, layer), keep, h.shape)
+                    h = jnp.where(mask, h / keep, 0.0)
+        return h
+
+    def loss(p, x, y, w, key, keep):
+        logp = jax.nn.log_softmax(forward(p, x, key, keep))
+        return -jnp.sum(w * jnp.take_along_axis(logp, y[:, None], axis=1)[:, 0]) / jnp.sum(w)
+
+    def step(state, lr, keep, key, x, y, w):
+        p, m, v, t = state
+        g = jax.grad(loss)(p, x, y, w, jax.random.fold_in(key, t), keep)
+        t = t + 1
+        m = jax.tree_util.tree_map(lambda m, g: m + (g - m) * 0.1, m, g)
+        v = jax.tree_util.tree_map(lambda v, g: v + (g * g - v) * 0.001, v, g)
+        tf = t.astype(jnp.float32)
+        alpha = lr * jnp.sqrt(1.0 - 0.999**tf) / (1.0 - 0.9**tf)
+        p = jax.tree_util.tree_map(lambda p, m, v: p - alpha * m / (jnp.sqrt(v) + 1e-7), p, m, v)
+        return p, m, v, t
+
+    vstep = jax.vmap(step, in_axes=(0, 0, 0, 0, None, None, None))
+
+    @jax.jit
+    def epoch(state, batches, weights):
+        def body(s, batch):
+            idx, w = batch
+            return vstep(s, lr, keep, keys, xt[idx], yt[idx], w), None
+
+        return jax.lax.scan(body, state, (batches, weights))[0]
+
+    @jax.jit
+    def val_accuracy(p):
+        logits = jax.vmap(forward, in_axes=(0, None))(p, xv)
+        return jnp.mean(jnp.argmax(logits, -1) == yv, axis=1)
+
+    order_rng = np.random.default_rng(SEED)
+    n_batches = -(-len(xt) // BATCH)
+    pad = n_batches * BATCH - len(xt)
+    weights = np.concatenate([np.ones(len(xt)), np.zeros(pad)]).astype(np.float32)
+    weights = jnp.asarray(weights.reshape(n_batches, BATCH))
+    best = np.zeros(n)
+    for _ in range(epochs):
+        order = order_rng.permutation(len(xt))
+        batches = np.concatenate([order, order[:pad]]).reshape(n_batches, BATCH)
+        state = epoch(state, jnp.asarray(batches, jnp.int32), weights)
+        best = np.maximum(best, np.asarray(val_accuracy(state[0])))
+    return [float(b) for b in best]
+
+
 ANCHORS: dict[str, Callable[..., list[float]]] = {
     "keras_tuner": run_keras_tuner,
     "optuna": run_optuna,
     "plain": run_plain,
     "fleet": run_fleet,
     "tuner_fleet": run_tuner_fleet,
+    "jax_loop": run_jax_loop,
 }
 
 
@@ -328,7 +418,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--epochs", type=int, default=20)
     parser.add_argument("--quick", action="store_true", help="8 trials x 3 epochs")
     parser.add_argument("--models", default="mlp,cnn")
-    parser.add_argument("--anchors", default="keras_tuner,optuna,plain,fleet,tuner_fleet")
+    parser.add_argument("--anchors", default="keras_tuner,optuna,plain,fleet,tuner_fleet,jax_loop")
     parser.add_argument("--fleet-repeats", type=int, default=3, help="fleet runs (median)")
     parser.add_argument("--curve", action="store_true", help="also measure throughput curves")
     parser.add_argument("--json", help="write the figures to this file")
@@ -365,6 +455,8 @@ def main(argv: list[str] | None = None) -> int:
         rows: dict[str, Any] = {}
         runs_of: dict[str, list[dict[str, Any]]] = {}
         for anchor in schedule(args.anchors.split(","), args.fleet_repeats):
+            if anchor == "jax_loop" and model_name != "mlp":
+                continue  # written for the MLP only
             load_before = os.getloadavg()[0]
             try:
                 if args.same_process:
