@@ -118,8 +118,10 @@ def test_batch_norm_and_dropout_match(data):
         [config], xt, yt, epochs=EPOCHS, batch_size=BATCH, validation_data=(xv, yv)
     )
     # The padded last batch leaves its padding rows out of the batch statistics
-    # through BatchNormalization's mask, a slightly different formula: rtol 1e-4.
-    assert_same_history(result.history[0], solo_history(config, data))
+    # through BatchNormalization's mask, a slightly different formula; its rounding
+    # reaches val_loss through the moving statistics (up to 1.3e-4 by epoch 3 over
+    # 8 seeds x configs; training losses agree to 4e-6): rtol 3e-4.
+    assert_same_history(result.history[0], solo_history(config, data), rtol=3e-4)
 
 
 def test_dropout_zero_is_no_dropout_and_positive_rate_changes_training(mixed_fleet, data):
@@ -128,3 +130,25 @@ def test_dropout_zero_is_no_dropout_and_positive_rate_changes_training(mixed_fle
     # Trial 3 is trial 0 with dropout 0.5: same start, different training.
     rate_zero, rate_half = mixed_fleet.history[0]["loss"], mixed_fleet.history[3]["loss"]
     assert not np.allclose(rate_zero, rate_half, rtol=1e-3)
+
+
+def test_dropout_hash_is_jax_threefry_bit_for_bit():
+    """The fleet's unrolled Threefry-2x32 gives JAX's own bits (all key/counter words)."""
+    import jax
+    import jax.numpy as jnp
+    from jax.extend.random import threefry2x32_p
+
+    from tunefleet.fleet.dropout import threefry2x32
+
+    rng = np.random.default_rng(0)
+    words = rng.integers(0, 2**32, size=(4, 4096), dtype=np.uint64).astype(np.uint32)
+    words[:, :4] = [[0, 2**32 - 1, 1, 0x1BD11BDA]] * 4  # edge values
+    k1, k2, x1, x2 = (jnp.asarray(w) for w in words)
+    ours = jax.jit(threefry2x32)(k1, k2, x1, x2)
+    theirs = threefry2x32_p.bind(k1, k2, x1, x2)
+    assert all(np.array_equal(a, b) for a, b in zip(ours, theirs, strict=True))
+    # and jax.random's own draw (partitionable threefry): element c hashes (0, c)
+    key = jax.random.key_data(jax.random.key(7))
+    count = jnp.arange(1000, dtype=jnp.uint32)
+    a, b = threefry2x32(key[0], key[1], jnp.zeros_like(count), count)
+    assert np.array_equal(a ^ b, jax.random.bits(jax.random.key(7), (1000,), jnp.uint32))
