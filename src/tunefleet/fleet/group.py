@@ -156,19 +156,29 @@ class GroupProgram:
             return keras.models.clone_model(first.model, clone_function=clone)
 
     def prepare_metrics(self, x_sample: np.ndarray, y_sample: np.ndarray) -> None:
-        """Build the compiled loss and metrics for the data's shapes (eagerly, once)."""
+        """Build the compiled loss and metrics for the data's shapes (once).
+
+        Symbolically, as ``model.fit`` builds them (``compute_output_spec``): run
+        eagerly, every op of the template would compile a small program of its own.
+        """
+        from keras.src.backend import compute_output_spec
+
         key = (x_sample.shape[1:], y_sample.shape[1:], str(y_sample.dtype))
         if self._built_for == key:
             return
-        y_pred = self.template(x_sample[:2], training=False)
-        y_true = keras.ops.convert_to_tensor(y_sample[:2])
-        if not self.compile_loss.built:
-            self.compile_loss.build(y_true, y_pred)
-        if self.compile_metrics is not None:
-            if not self.compile_metrics.built:
+        y_pred = compute_output_spec(self.template, x_sample[:2], training=False)
+        y_true = keras.KerasTensor(y_sample[:2].shape, str(y_sample.dtype))
+
+        def build(y_true: Any, y_pred: Any) -> None:
+            if not self.compile_loss.built:
+                self.compile_loss.build(y_true, y_pred)
+            if self.compile_metrics is not None and not self.compile_metrics.built:
                 self.compile_metrics.build(y_true, y_pred)
+
+        compute_output_spec(build, y_true, y_pred)
+        if self.compile_metrics is not None:
             self.compile_metrics.reset_state()
-            self.metric_names = list(self.compile_metrics.result().keys())
+            self.metric_names = list(compute_output_spec(self.compile_metrics.result))
             self._metric_start = [np.asarray(v.value) for v in self.compile_metrics.variables]
         self._built_for = key
 
