@@ -35,6 +35,11 @@ from tunefleet.fleet.introspect import WIDTH_KEYS, TrialSpec
 PROGRAM_EFFICIENCY = 0.5
 #: Optimizer FLOPs per weight per step (an Adam update is ~15 elementwise ops).
 OPTIMIZER_FLOPS = 15.0
+#: Seconds to compile one group's programs (training and validation) before this
+#: trainer has measured any: 1.1-1.7 s for the digits MLP, 2.2-3.4 s for the digits
+#: CNN (idle 2-core EPYC, session 5). Too high a guess keeps wasteful padding: at 5 s
+#: the CNN was cut into 4 buckets and trained in 85 s, at 2.5 s into 7 in 71-75 s.
+COMPILE_SECONDS_GUESS = 2.5
 
 
 @dataclass
@@ -67,7 +72,7 @@ def probe_flop_rate() -> float:
     return 2 * 8 * 32 * 128 * 128 / best
 
 
-def default_cost_model(compile_seconds: float = 5.0) -> CostModel:
+def default_cost_model(compile_seconds: float = COMPILE_SECONDS_GUESS) -> CostModel:
     """A cost model from the matmul probe and a compile-time guess (or measurement)."""
     return CostModel(1.0 / (PROGRAM_EFFICIENCY * probe_flop_rate()), compile_seconds)
 

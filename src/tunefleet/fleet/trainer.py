@@ -12,7 +12,12 @@ import jax.numpy as jnp
 import keras
 import numpy as np
 
-from tunefleet.fleet.cost import default_cost_model, split_by_width, trial_flops
+from tunefleet.fleet.cost import (
+    COMPILE_SECONDS_GUESS,
+    default_cost_model,
+    split_by_width,
+    trial_flops,
+)
 from tunefleet.fleet.export import build_trial
 from tunefleet.fleet.group import GroupProgram
 from tunefleet.fleet.introspect import TrialSpec, UnsupportedModelError, read_trial
@@ -195,7 +200,7 @@ class FleetTrainer:
         """Seconds this trainer has spent compiling, over all its fits."""
         return float(sum(sum(f.compile_seconds.values()) for _, f in self._programs.values()))
 
-    def _compile_seconds_seen(self, default: float = 5.0) -> float:
+    def _compile_seconds_seen(self, default: float = COMPILE_SECONDS_GUESS) -> float:
         """Mean seconds this trainer spent compiling one group so far (else ``default``)."""
         seen = [sum(f.compile_seconds.values()) for _, f in self._programs.values()]
         seen = [t for t in seen if t > 0]
