@@ -9,7 +9,7 @@ zero-padded to a wider template: real unit ``j`` of row ``r`` of a layer of true
 width ``w`` uses counter ``r * w + j``.
 
 Dropout layers of equal input shape share one ``threefry2x32`` call: one call per
-layer would add about a second of XLA compile time each on CPU.
+layer would add about 0.15 s of XLA compile time each on CPU.
 
 The hash itself is written out here (:func:`threefry2x32`, the same 20 rounds as
 JAX's own): on CPU JAX lowers its ``threefry2x32`` primitive to a rolled 5-iteration
