@@ -338,23 +338,22 @@ def report_many(study: optuna.Study, reports: Sequence[tuple[optuna.Trial, int, 
     if not reports:
         return
     rdb = _one_transaction(study)
-    if rdb is None:
-        for trial, step, value in reports:
-            _unless_finished_elsewhere(trial, trial.report, value, step)
-        return
-    backend, session = rdb
-    try:
-        with session() as s:
+    if rdb is not None:
+        backend, session = rdb
+        try:
+            with session() as s:
+                for trial, step, value in reports:
+                    backend._set_trial_intermediate_value_without_commit(
+                        s, trial._trial_id, step, value
+                    )
+        except UpdateFinishedTrialError:
+            pass  # nothing was written: write the others one by one below
+        else:
             for trial, step, value in reports:
-                backend._set_trial_intermediate_value_without_commit(
-                    s, trial._trial_id, step, value
-                )
-    except UpdateFinishedTrialError:  # nothing was written: write the others one by one
-        for trial, step, value in reports:
-            _unless_finished_elsewhere(trial, trial.report, value, step)
-        return
+                trial._cached_frozen_trial.intermediate_values[step] = value
+            return
     for trial, step, value in reports:
-        trial._cached_frozen_trial.intermediate_values[step] = value
+        _unless_finished_elsewhere(trial, trial.report, value, step)
 
 
 def set_user_attrs(study: optuna.Study, trial: optuna.Trial, attrs: Mapping[str, Any]) -> None:
