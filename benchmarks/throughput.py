@@ -24,8 +24,15 @@ Usage::
     python benchmarks/throughput.py                 # 64 trials x 20 epochs, MLP and CNN
     python benchmarks/throughput.py --quick         # 8 trials x 3 epochs
     python benchmarks/throughput.py --models mlp --anchors fleet,plain --trials 16
+    python benchmarks/throughput.py --trials 256 --anchor-trials 16 --fleet-sizes 64,1024
 
-Runs unchanged on GPU (JAX picks the device; the script prints which).
+Runs unchanged on GPU (JAX picks the device; the script prints which);
+``benchmarks/gpu.sh`` runs it there. With ``--anchor-trials N`` the one-by-one
+anchors train only the first N configurations and are compared per trial (their
+time is scaled to the full count); the fleet's best accuracy is then also given
+over those N configurations, so the accuracies compare like with like.
+``--fleet-sizes`` adds single fleet runs over the first 64, 1,024... configurations
+of the same sequence, to show how a fleet's time grows with its size.
 """
 
 from __future__ import annotations
@@ -350,6 +357,7 @@ def timed_run(model_name: str, anchor: str, configs: list[dict], epochs: int) ->
         "seconds": time.perf_counter() - t0,
         "best_val_accuracy": max(scores),
         "trials": len(scores),
+        "scores": [round(float(s), 4) for s in scores],
     }
     if anchor == "fleet":
         result = run_fleet.last  # type: ignore[attr-defined]
@@ -412,6 +420,47 @@ def schedule(anchors: list[str], fleet_repeats: int) -> list[str]:
     return order + ["fleet"] * left
 
 
+#: Anchors that train one trial at a time: measured on ``--anchor-trials`` configurations.
+ONE_BY_ONE = ("keras_tuner", "optuna", "plain")
+
+
+def summarize_runs(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """The median run of an anchor, with every run's seconds and load."""
+    ordered = sorted(runs, key=lambda r: r["seconds"])
+    row = dict(ordered[len(ordered) // 2])
+    row["seconds"] = statistics.median(r["seconds"] for r in runs)
+    row["per_trial_seconds"] = row["seconds"] / row["trials"]
+    row["all_seconds"] = [round(r["seconds"], 2) for r in runs]
+    row["all_load_averages"] = [r["load_average"] for r in runs]
+    return row
+
+
+def compare(model_name: str, rows: dict[str, Any], trials: int, anchor_trials: int) -> None:
+    """Per-trial speed-ups of the fleets over every other anchor, and accuracy gaps.
+
+    An anchor measured on fewer configurations than the fleet is compared per trial,
+    and with the fleet's best accuracy over the same configurations.
+    """
+    for fast in ("fleet", "tuner_fleet"):
+        if fast not in rows:
+            continue
+        for anchor, row in rows.items():
+            if anchor in ("fleet", "tuner_fleet") or anchor.startswith("fleet_"):
+                continue
+            speedup = row["per_trial_seconds"] / rows[fast]["per_trial_seconds"]
+            fleet_best = rows[fast]["best_val_accuracy"]
+            if row["trials"] < rows[fast]["trials"] and fast == "fleet":
+                fleet_best = max(rows[fast]["scores"][: row["trials"]])
+            gap = 100 * (fleet_best - row["best_val_accuracy"])
+            row[f"{fast}_speedup"] = speedup
+            row[f"{fast}_accuracy_gap_points"] = gap
+            scope = f" (per trial, {row['trials']} of {trials})" if row["trials"] < trials else ""
+            print(
+                f"{model_name:4s} {fast} vs {anchor:12s} {speedup:6.1f}x faster{scope}, "
+                f"best val acc {gap:+.2f} points"
+            )
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--trials", type=int, default=64)
@@ -420,6 +469,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--models", default="mlp,cnn")
     parser.add_argument("--anchors", default="keras_tuner,optuna,plain,fleet,tuner_fleet,jax_loop")
     parser.add_argument("--fleet-repeats", type=int, default=3, help="fleet runs (median)")
+    parser.add_argument(
+        "--anchor-trials",
+        type=int,
+        help="train only this many configurations with the one-by-one anchors "
+        f"({', '.join(ONE_BY_ONE)}) and compare per trial (default: all)",
+    )
+    parser.add_argument(
+        "--fleet-sizes",
+        default="",
+        help="comma-separated trial counts of extra single fleet runs (e.g. 64,1024)",
+    )
     parser.add_argument("--curve", action="store_true", help="also measure throughput curves")
     parser.add_argument("--json", help="write the figures to this file")
     parser.add_argument(
@@ -431,12 +491,18 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.quick:
         args.trials, args.epochs = 8, 3
-    configs = sample_configs(args.trials)
+    anchor_trials = min(args.anchor_trials or args.trials, args.trials)
+    if anchor_trials < 1:
+        parser.error(f"--anchor-trials must be at least 1; got {args.anchor_trials}")
+    try:
+        fleet_sizes = [int(n) for n in args.fleet_sizes.split(",") if n.strip()]
+    except ValueError:
+        parser.error(f"--fleet-sizes must be comma-separated integers; got {args.fleet_sizes!r}")
 
     if args.worker:  # one isolated run, figures to --json
         model_name, anchor = args.worker.split(":")
         warm_up()
-        row = timed_run(model_name, anchor, configs, args.epochs)
+        row = timed_run(model_name, anchor, sample_configs(args.trials), args.epochs)
         with open(args.json, "w") as fh:
             json.dump(row, fh)
         return 0
@@ -447,74 +513,88 @@ def main(argv: list[str] | None = None) -> int:
         f"host: {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs; "
         f"load average {os.getloadavg()[0]:.1f}; jax {jax.__version__}, keras {keras.__version__}"
     )
-    print(f"{args.trials} trials x {args.epochs} epochs, batch {BATCH}\n")
+    scope = (
+        f" (one-by-one anchors: the first {anchor_trials})" if anchor_trials < args.trials else ""
+    )
+    print(f"{args.trials} trials x {args.epochs} epochs, batch {BATCH}{scope}\n")
     if args.same_process:
         warm_up()
-    figures: dict[str, Any] = {"device": str(device), "trials": args.trials, "epochs": args.epochs}
+    figures: dict[str, Any] = {
+        "device": str(device),
+        "device_kind": device.device_kind,
+        "jax": jax.__version__,
+        "keras": keras.__version__,
+        "trials": args.trials,
+        "anchor_trials": anchor_trials,
+        "epochs": args.epochs,
+    }
+    runs_planned = [(a, args.trials) for a in schedule(args.anchors.split(","), args.fleet_repeats)]
+    runs_planned += [(f"fleet_{n}", n) for n in fleet_sizes]
     for model_name in args.models.split(","):
         rows: dict[str, Any] = {}
         runs_of: dict[str, list[dict[str, Any]]] = {}
-        for anchor in schedule(args.anchors.split(","), args.fleet_repeats):
+        for name, trials in runs_planned:
+            anchor = "fleet" if name.startswith("fleet_") else name
             if anchor == "jax_loop" and model_name != "mlp":
                 continue  # written for the MLP only
+            if anchor in ONE_BY_ONE:
+                trials = anchor_trials
             load_before = os.getloadavg()[0]
             try:
                 if args.same_process:
-                    run = timed_run(model_name, anchor, configs, args.epochs)
+                    run = timed_run(model_name, anchor, sample_configs(trials), args.epochs)
                 else:
-                    run = isolated_run(model_name, anchor, args.trials, args.epochs)
+                    run = isolated_run(model_name, anchor, trials, args.epochs)
             except Exception as err:  # report, keep benchmarking the others
-                print(f"{model_name} {anchor}: failed: {type(err).__name__}: {err}")
+                print(f"{model_name} {name}: failed: {type(err).__name__}: {err}")
                 continue
             run["load_average"] = round((load_before + os.getloadavg()[0]) / 2, 1)
-            runs_of.setdefault(anchor, []).append(run)
+            runs_of.setdefault(name, []).append(run)
+            figures[f"{model_name}_runs"] = runs_of
+            if args.json:  # after every run: a time limit cutting the rest keeps these
+                with open(args.json, "w") as fh:
+                    json.dump(figures, fh, indent=2)
             print(
-                f"  ({model_name} {anchor}: {run['seconds']:.1f} s, "
+                f"  ({model_name} {name}: {run['seconds']:.1f} s for {run['trials']} trials, "
                 f"load average ~{run['load_average']})",
                 flush=True,
             )
-        for anchor, runs in runs_of.items():
-            ordered = sorted(runs, key=lambda r: r["seconds"])
-            row = dict(ordered[len(ordered) // 2])
-            row["seconds"] = statistics.median(r["seconds"] for r in runs)
-            row["all_seconds"] = [round(r["seconds"], 2) for r in runs]
-            row["all_load_averages"] = [r["load_average"] for r in runs]
-            rows[anchor] = row
+        for name, runs in runs_of.items():
+            row = rows[name] = summarize_runs(runs)
             extra = ""
-            if anchor == "fleet":
+            if name.startswith("fleet"):
                 extra = (
                     f"  [groups {row['groups']}, compile {row['compile_seconds']:.1f} s, "
                     f"build {row['build_seconds']:.1f} s, train {row['train_seconds']:.1f} s; "
                     f"runs {row['all_seconds']}]"
                 )
-            if anchor == "tuner_fleet":
+            if name == "tuner_fleet":
                 extra = (
                     f"  [reporting + storage {row['bookkeeping_seconds']:.2f} s = "
                     f"{100 * row['bookkeeping_share']:.1f}% of the wall time]"
                 )
             print(
-                f"{model_name:4s} {anchor:12s} {row['seconds']:8.1f} s  "
+                f"{model_name:4s} {name:12s} {row['seconds']:8.1f} s "
+                f"({1000 * row['per_trial_seconds']:7.1f} ms a trial, {row['trials']} trials)  "
                 f"best val acc {100 * row['best_val_accuracy']:6.2f}%  "
-                f"({row['trials']} trials, load ~{row['all_load_averages']}){extra}",
+                f"(load ~{row['all_load_averages']}){extra}",
                 flush=True,
             )
-        for fast in ("fleet", "tuner_fleet"):
-            if fast not in rows:
-                continue
-            for anchor, row in rows.items():
-                if anchor in ("fleet", "tuner_fleet"):
-                    continue
-                speedup = row["seconds"] / rows[fast]["seconds"]
-                gap = 100 * (rows[fast]["best_val_accuracy"] - row["best_val_accuracy"])
-                row[f"{fast}_speedup"] = speedup
-                row[f"{fast}_accuracy_gap_points"] = gap
+        compare(model_name, rows, args.trials, anchor_trials)
+        sized = sorted(
+            (rows[n]["trials"], rows[n]["seconds"]) for n in rows if n.startswith("fleet_")
+        )
+        if len(sized) > 1:
+            (n0, t0), *rest = sized
+            for n, t in rest:
                 print(
-                    f"{model_name:4s} {fast} vs {anchor:12s} {speedup:6.1f}x faster, "
-                    f"best val acc {gap:+.2f} points"
+                    f"{model_name:4s} a fleet of {n} takes {t / t0:.2f}x the time of a fleet of {n0}"
                 )
         if args.curve:
             build = {"mlp": build_mlp, "cnn": build_cnn}[model_name]
-            curve = throughput_curve(build, configs, load_data(image=model_name == "cnn"))
+            curve = throughput_curve(
+                build, sample_configs(args.trials), load_data(image=model_name == "cnn")
+            )
             print(curve)
             figures[f"{model_name}_curve"] = curve
         figures[model_name] = rows
