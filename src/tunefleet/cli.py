@@ -105,9 +105,9 @@ def _existing_storage(value: str) -> optuna.storages.BaseStorage:
     """Open a storage for reading; a SQLite file that does not exist is an error."""
     url = storage_url(value)
     if url.startswith("sqlite:///"):
-        path = url[len("sqlite:///") :]
+        path = url[len("sqlite:///") :].split("?", 1)[0]
         if path and path != ":memory:" and not os.path.exists(path):
-            _fail(f"no storage at {path!r}: the file does not exist.")
+            _fail(f"no storage at {mask_url(path)!r}: the file does not exist.")
     try:
         return open_storage(url)
     except ValueError as exc:
