@@ -129,6 +129,26 @@ def storage_url(storage: optuna.storages.BaseStorage) -> str | None:
     return getattr(backend, "url", None)
 
 
+def check_study_name(value: Any, param: str = "study_name") -> None:
+    """Refuse a study name that is not ``None`` or a non-blank string (``ValueError``/``TypeError``).
+
+    An empty name would otherwise be silently replaced by a default one, and a search the
+    user believes is stored under ``""`` would resume or overwrite another.
+    """
+    if value is None:
+        return
+    if not isinstance(value, str):
+        raise TypeError(
+            f"{param} must be a non-empty string or None (a default name), got "
+            f"{type(value).__name__}: {value!r}."
+        )
+    if not value.strip():
+        raise ValueError(
+            f"{param}={value!r} is blank; give a non-empty name, or None for the default name. "
+            "Nothing stored was changed."
+        )
+
+
 def open_study(
     storage: optuna.storages.BaseStorage,
     study_name: str,
