@@ -25,6 +25,7 @@ import json
 import math
 import os
 import sys
+import traceback
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any, NoReturn
@@ -105,9 +106,9 @@ def _existing_storage(value: str) -> optuna.storages.BaseStorage:
     """Open a storage for reading; a SQLite file that does not exist is an error."""
     url = storage_url(value)
     if url.startswith("sqlite:///"):
-        path = url[len("sqlite:///") :]
+        path = url[len("sqlite:///") :].split("?", 1)[0]
         if path and path != ":memory:" and not os.path.exists(path):
-            _fail(f"no storage at {path!r}: the file does not exist.")
+            _fail(f"no storage at {mask_url(path)!r}: the file does not exist.")
     try:
         return open_storage(url)
     except ValueError as exc:
@@ -397,8 +398,56 @@ def load_script(path: Path) -> Any:
         _fail(f"{str(path)!r} cannot be imported as a Python module.", code=2)
     module = importlib.util.module_from_spec(spec)
     sys.modules[name] = module
-    spec.loader.exec_module(module)
+    try:
+        spec.loader.exec_module(module)
+    except SyntaxError as exc:
+        sys.modules.pop(name, None)
+        where = f"{exc.filename or path}:{exc.lineno}" if exc.lineno else str(exc.filename or path)
+        _fail(f"{where}: SyntaxError: {exc.msg}; {str(path)!r} cannot be imported.", code=2)
+    except Exception as exc:
+        sys.modules.pop(name, None)
+        _script_error(exc, path, "importing it")
     return module
+
+
+def _script_error(exc: BaseException, path: Path, doing: str) -> NoReturn:
+    """Fail with the script's file and line where ``exc`` was raised (no traceback).
+
+    ``TUNEFLEET_TRACEBACK=1`` re-raises instead, for the full traceback.
+    """
+    if os.environ.get("TUNEFLEET_TRACEBACK"):
+        raise exc
+    script = os.path.realpath(path)
+    frames = [f for f in traceback.extract_tb(exc.__traceback__) if f.filename]
+    own = [f for f in frames if os.path.realpath(f.filename) == script]
+    frame = own[-1] if own else (frames[-1] if frames else None)
+    where = f"{frame.filename}:{frame.lineno}" if frame is not None else str(path)
+    message = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+    _fail(
+        f"{where}: {message} (raised while {doing} {str(path)!r}; set TUNEFLEET_TRACEBACK=1 "
+        "to see the traceback)",
+        code=2,
+    )
+
+
+def _call_script(function: Any, path: Path, what: str) -> Any:
+    """Call ``function`` of the script; an exception it raises fails as :func:`_script_error`."""
+    try:
+        return function()
+    except Exception as exc:
+        _script_error(exc, path, f"calling {what} of")
+
+
+def _check_output(path: Path, option: str = "--output") -> None:
+    """Fail (exit code 2) before any work when ``path`` cannot be written."""
+    parent = path.parent if str(path.parent) else Path(".")
+    if path.is_dir():
+        _fail(f"{option} {str(path)!r} is a folder; expected a file path.", code=2)
+    if not parent.is_dir():
+        what = "is not a folder" if parent.exists() else "does not exist"
+        _fail(f"{option} {str(path)!r} cannot be written: {str(parent)!r} {what}.", code=2)
+    if not os.access(parent, os.W_OK):
+        _fail(f"{option} {str(path)!r} cannot be written: no permission in {str(parent)!r}.", 2)
 
 
 def _is_tuner(obj: Any) -> bool:
@@ -418,7 +467,7 @@ def _script_objects(module: Any, path: Path) -> tuple[Any, tuple[Any, ...], dict
         _fail(f"{str(path)!r} does not define {' and '.join(missing)}. {_SCRIPT_CONVENTION}", 2)
     search = module.search
     if callable(search) and not (_is_tuner(search) or _is_search_cv(search)):
-        search = search()
+        search = _call_script(search, path, "search()")
     if not (_is_tuner(search) or _is_search_cv(search)):
         _fail(
             f"`search` in {str(path)!r} is a {type(search).__name__}, not a tunefleet tuner "
@@ -427,7 +476,7 @@ def _script_objects(module: Any, path: Path) -> tuple[Any, tuple[Any, ...], dict
         )
     if not callable(module.data):
         _fail(f"`data` in {str(path)!r} must be a function. {_SCRIPT_CONVENTION}", 2)
-    data = module.data()
+    data = _call_script(module.data, path, "data()")
     if (
         not isinstance(data, tuple)
         or len(data) not in (2, 3)
@@ -586,9 +635,13 @@ def report(
     """Write a self-contained HTML report (plots, trials table) of a study."""
     from tunefleet.report import write_report
 
+    _check_output(output)
     store = _existing_storage(storage)
     loaded = _load(store, storage, study)
-    path = write_report(store, loaded.study_name, output)
+    try:
+        path = write_report(store, loaded.study_name, output)
+    except OSError as exc:
+        _fail(f"--output {str(output)!r} cannot be written: {exc.strerror or exc}.", code=2)
     _out().print(f"Wrote {path} ({path.stat().st_size / 2**20:.1f} MiB).")
 
 
@@ -637,6 +690,7 @@ def lr_find_command(
 
     if study is not None and storage is None:
         _fail("--study needs --storage: the storage that holds the study.", code=2)
+    _check_output(output)
     target_study = None
     if storage is not None:  # before the test runs: a wrong name fails at once
         target_study = _load(_existing_storage(storage), storage, study)
@@ -649,7 +703,7 @@ def lr_find_command(
             "a compiled Keras model) or model.",
             code=2,
         )
-    loaded = data()
+    loaded = _call_script(data, script, "data()")
     result = lr_find(
         target,
         loaded[0],
@@ -659,7 +713,10 @@ def lr_find_command(
         num_steps=steps,
         batch_size=batch_size,
     )
-    result.plot(path=str(output))
+    try:
+        result.plot(path=str(output))
+    except OSError as exc:
+        _fail(f"--output {str(output)!r} cannot be written: {exc.strerror or exc}.", code=2)
     _out().print(
         f"suggested learning rate: {result.suggestion:.3g} ({result.method}); plot: {output}"
     )

@@ -124,6 +124,19 @@ class Dimension:
     distribution: BaseDistribution
     labels: dict[Any, Any] | None = None  # stored label -> original object
     quantile_of: Any = None  # a scipy frozen distribution sampled through its ppf
+    listed: bool = False  # given as a list of values (or range/array), not a distribution
+
+    @property
+    def n_values(self) -> int | None:
+        """How many values a listed dimension has; ``None`` for a distribution."""
+        if not self.listed:
+            return None
+        d = self.distribution
+        if isinstance(d, CategoricalDistribution):
+            return len(d.choices)
+        if isinstance(d, IntDistribution) and not d.log:
+            return (d.high - d.low) // d.step + 1
+        return None
 
     def decode(self, stored: Any) -> Any:
         """The Python value for what Optuna stored."""
@@ -209,6 +222,18 @@ class SearchSpace:
             for k, v in stored_params.items()
             if k in self._by_key
         }
+
+    @property
+    def n_points(self) -> int | None:
+        """The number of distinct points when every parameter is given as a list of values
+        (as scikit-learn's ``ParameterSampler`` counts them), else ``None``."""
+        total = 0
+        for sub in self.subspaces:
+            sizes = [d.n_values for d in sub]
+            if any(n is None for n in sizes):
+                return None
+            total += math.prod(n for n in sizes if n is not None)
+        return total
 
     def grid(self) -> list[dict[str, Any]]:
         """Every point of a grid space, as Optuna param dicts (stored form)."""
@@ -305,6 +330,12 @@ def _assign_keys(subspaces: list[list[Dimension]]) -> None:
 
 
 def _parse_dimension(name: str, value: Any, *, where: str, grid: bool) -> Dimension:
+    dim = _parse_value(name, value, where=where, grid=grid)
+    dim.listed = not isinstance(value, (Int, Float)) and not _is_scipy_frozen(value)
+    return dim
+
+
+def _parse_value(name: str, value: Any, *, where: str, grid: bool) -> Dimension:
     if isinstance(value, Int):
         return Dimension(
             name, name, _int_distribution(value.low, value.high, value.step, value.log, where)

@@ -4,7 +4,9 @@ tunefleet does not implement samplers or pruners: it chooses Optuna's.
 
 * ``"grid"``: every point exactly once. Points are enqueued in the study and popped by
   workers, so parallel workers and resumed runs never repeat a completed point.
-* ``"random"``: :class:`optuna.samplers.RandomSampler`.
+* ``"random"``: :class:`optuna.samplers.RandomSampler`; over a space given only as lists
+  of values, :class:`DistinctSampler` (Optuna's brute-force sampler in random order), so
+  that, as in scikit-learn, no point is drawn twice.
 * ``"tpe"`` (the default Bayesian strategy): :class:`optuna.samplers.TPESampler`,
   multivariate, with the constant liar so parallel workers and batches do not propose
   the same point. Chosen over ``"gp"`` because it handles categorical and conditional
@@ -18,14 +20,44 @@ tunefleet does not implement samplers or pruners: it chooses Optuna's.
 
 from __future__ import annotations
 
+import warnings
+from collections.abc import Sequence
 from typing import Any
 
 import optuna
+from optuna.study import Study
+from optuna.trial import FrozenTrial, TrialState
 
 from tunefleet.space import SearchSpace
 
 SAMPLERS = ("grid", "random", "tpe", "gp", "cmaes", "nsga2")
 PRUNERS = ("none", "median", "hyperband", "successive_halving")
+
+
+class DistinctSampler(optuna.samplers.BruteForceSampler):
+    """Draws the points of a finite space without replacement, in a random (seeded) order.
+
+    Optuna's :class:`~optuna.samplers.BruteForceSampler` (which skips points already run
+    or running, so parallel workers and resumed searches do not repeat one), except that
+    the search's budget, not ``study.stop()``, ends the search: tunefleet runs trials
+    through ask/tell, where ``study.stop()`` is not allowed. Once every point has run,
+    further draws repeat points at random; budgets are capped so that this does not
+    happen in a normal search.
+    """
+
+    def __init__(self, seed: int | None = None) -> None:
+        with warnings.catch_warnings():  # experimental in Optuna; its behaviour is tested here
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            super().__init__(seed=seed)
+
+    def after_trial(
+        self,
+        study: Study,
+        trial: FrozenTrial,
+        state: TrialState,
+        values: Sequence[float] | None,
+    ) -> None:
+        """Nothing: the budget decides when the search ends."""
 
 
 def make_sampler(
@@ -50,6 +82,8 @@ def make_sampler(
             f"{param}={sampler!r} is not a known strategy; expected one of {list(SAMPLERS)} "
             "or an optuna.samplers.BaseSampler instance."
         )
+    if sampler == "random" and space.n_points is not None:
+        return DistinctSampler(seed=seed)
     if sampler in ("grid", "random"):
         # Grid points are enqueued; the random sampler is never consulted for them.
         return optuna.samplers.RandomSampler(seed=seed)

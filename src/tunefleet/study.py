@@ -33,6 +33,8 @@ import sqlalchemy.exc
 from optuna.exceptions import UpdateFinishedTrialError
 from optuna.trial import FrozenTrial, TrialState
 
+from tunefleet.urls import mask_secrets, mask_url
+
 logger = logging.getLogger("tunefleet")
 
 SPACE_ATTR = "tunefleet:space"
@@ -55,21 +57,35 @@ _OPEN_ATTEMPTS = 5
 _ACTIVE_RUNS: set[str] = set()
 
 
-def mask_url(url: Any) -> str:
-    """The storage URL with any password replaced by ``***``.
+_TRANSIENT = re.compile(
+    r"database is locked|database table is locked|already exists|unique constraint|"
+    r"duplicate|connection refused|could not connect|can't connect|timed out|timeout expired|"
+    r"server closed the connection|too many connections|starting up|try again",
+    re.IGNORECASE,
+)
 
-    Example:
 
-    >>> mask_url("postgresql://bob:secret@db:5432/tune")
-    'postgresql://bob:***@db:5432/tune'
+def is_transient(exc: BaseException) -> bool:
+    """Whether opening a storage failed for a reason that a retry may clear.
+
+    Transient: SQLite's "database is locked", two processes creating the same schema at
+    once (an ``IntegrityError`` or "already exists"), a database server that refuses or
+    drops connections. Anything else (an unknown dialect, a missing driver, a path that
+    cannot be opened, a failed login) fails the same way on every try.
     """
-    return re.sub(r"(://[^:/@]+:)[^@]*@", r"\1***@", str(url))
+    if isinstance(exc, sqlalchemy.exc.IntegrityError):
+        return True
+    if not isinstance(exc, sqlalchemy.exc.OperationalError):
+        return False
+    return bool(_TRANSIENT.search(str(exc.orig if exc.orig is not None else exc)))
 
 
 def open_storage(storage: str | optuna.storages.BaseStorage | None) -> optuna.storages.BaseStorage:
     """Open ``storage`` (``None`` = in memory, a URL, or an Optuna storage).
 
-    Raises ``ValueError`` naming the parameter and the (masked) URL if it cannot be opened.
+    Transient failures (see :func:`is_transient`) are retried a few times; any other
+    failure raises at once. Raises ``ValueError`` naming the parameter and the masked URL;
+    neither the message nor the exception chain shows the password.
     """
     if storage is None:
         return optuna.storages.InMemoryStorage()
@@ -86,16 +102,21 @@ def open_storage(storage: str | optuna.storages.BaseStorage | None) -> optuna.st
     for attempt in range(_OPEN_ATTEMPTS):
         try:
             return optuna.storages.RDBStorage(storage, engine_kwargs=engine_kwargs)
-        except (sqlalchemy.exc.IntegrityError, sqlalchemy.exc.OperationalError) as exc:
-            # Processes creating the same new database at once race on its schema; the
-            # loser finds the tables there on a retry.
-            if attempt == _OPEN_ATTEMPTS - 1:
-                raise ValueError(
-                    f"storage={mask_url(storage)!r} could not be opened: {exc}"
-                ) from exc
-            time.sleep(0.2 * (attempt + 1))
-        except Exception as exc:
-            raise ValueError(f"storage={mask_url(storage)!r} could not be opened: {exc}") from exc
+        except Exception as exc:  # every failure becomes a clear ValueError
+            if is_transient(exc) and attempt < _OPEN_ATTEMPTS - 1:
+                # e.g. processes creating the same new database at once race on its
+                # schema; the loser finds the tables there on a retry.
+                logger.debug(
+                    "storage=%r busy (%s); retrying.", mask_url(storage), type(exc).__name__
+                )
+                time.sleep(0.2 * (attempt + 1))
+                continue
+            reason = mask_secrets(f"{type(exc).__name__}: {exc}", storage)
+            tries = f" after {attempt + 1} tries" if attempt else ""
+            # ``from None``: the original exception's text may echo the password.
+            raise ValueError(
+                f"storage={mask_url(storage)!r} could not be opened{tries}: {reason}"
+            ) from None
     raise AssertionError("unreachable")
 
 
@@ -106,6 +127,26 @@ def storage_url(storage: optuna.storages.BaseStorage) -> str | None:
     """
     backend = getattr(storage, "_backend", storage)
     return getattr(backend, "url", None)
+
+
+def check_study_name(value: Any, param: str = "study_name") -> None:
+    """Refuse a study name that is not ``None`` or a non-blank string (``ValueError``/``TypeError``).
+
+    An empty name would otherwise be silently replaced by a default one, and a search the
+    user believes is stored under ``""`` would resume or overwrite another.
+    """
+    if value is None:
+        return
+    if not isinstance(value, str):
+        raise TypeError(
+            f"{param} must be a non-empty string or None (a default name), got "
+            f"{type(value).__name__}: {value!r}."
+        )
+    if not value.strip():
+        raise ValueError(
+            f"{param}={value!r} is blank; give a non-empty name, or None for the default name. "
+            "Nothing stored was changed."
+        )
 
 
 def open_study(

@@ -248,6 +248,7 @@ class _KerasWrapperBase(BaseEstimator):
         self.random_state = random_state
         self._build_kwargs: dict[str, Any] = {}
         fn = self._check_build_fn_choice(build_fn, model)
+        self._check_build_arg_names(fn)
         canonical = self._canonical_build_kwargs(fn, build_kwargs, where="__init__")
         self._build_kwargs.update(canonical)
 
@@ -306,6 +307,29 @@ class _KerasWrapperBase(BaseEstimator):
             elif p.kind in (inspect.Parameter.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY):
                 params[name] = p
         return params, var_kw
+
+    def _check_build_arg_names(self, fn: Callable[..., Any]) -> None:
+        """Refuse a build-function argument named like one of the wrapper's own parameters.
+
+        ``KerasClassifier(build, epochs=5)`` cannot say whether 5 is the number of training
+        epochs or the build function's ``epochs`` argument, so such a function is refused
+        (``ValueError``) rather than one of the two being silently shadowed.
+        """
+        params, _ = self._signature(fn)
+        own = self._own_param_names()
+        clashes = [name for name in params if name in own]
+        if not clashes:
+            return
+        name = clashes[0]
+        kind = "fit parameter" if name in self._fit_param_names else "parameter"
+        wrapper = type(self).__name__
+        raise ValueError(
+            f"The build function {_callable_name(fn)}() has an argument named {name!r}, "
+            f"which is also a {wrapper} {kind}: {wrapper}({_callable_name(fn)}, {name}=...) "
+            f"could not tell which one is meant. Rename the argument (e.g. 'model_{name}') "
+            f"and pass it as {wrapper}({_callable_name(fn)}, model_{name}=...)."
+            + (f" Other clashing arguments: {clashes[1:]}." if len(clashes) > 1 else "")
+        )
 
     def _build_arg_names(self, fn: Callable[..., Any]) -> list[str]:
         """Build-function arguments that are estimator parameters of their own."""
@@ -475,16 +499,9 @@ class _KerasWrapperBase(BaseEstimator):
         self, meta: dict[str, Any] | None, fit_params: Mapping[str, Any] | None = None
     ) -> dict[str, Any]:
         fn = self._build_callable
+        self._check_build_arg_names(fn)  # also for a build_fn set after __init__
         params, _ = self._signature(fn)
         kwargs = {k: _fresh_keras_objects(_to_python(v)) for k, v in self._build_params().items()}
-        # fit parameters and random_state are passed too when the function takes them
-        fit_params = fit_params or {}
-        for name in (*self._fit_param_names, "random_state"):
-            if name in params:
-                value = fit_params.get(name, getattr(self, name))
-                if name not in ("callbacks", "validation_data"):
-                    value = _to_python(value)
-                kwargs[name] = value
         if _META_ARG in params:
             if meta is None:
                 raise ValueError(

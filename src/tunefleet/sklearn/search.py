@@ -51,6 +51,7 @@ from tunefleet.study import (
     OBJECTIVES_ATTR,
     STRATEGY_ATTR,
     Budget,
+    check_study_name,
     enqueue_grid,
     open_storage,
     open_study,
@@ -154,6 +155,28 @@ class BaseSearchCV(_SklearnBaseSearchCV):
         if isinstance(n_iter, bool) or not isinstance(n_iter, numbers.Integral) or n_iter <= 0:
             raise ValueError(f"n_iter must be a positive integer, got {n_iter!r}.")
         return int(n_iter)
+
+    def _check_random_state(self) -> int | None:
+        """The integer seed of ``random_state`` (None, an int, or a numpy random generator).
+
+        As in scikit-learn, a ``np.random.RandomState`` or ``np.random.Generator`` is drawn
+        from, so each ``fit`` with the same generator object searches differently.
+        """
+        state = self.random_state
+        if state is None:
+            return None
+        if isinstance(state, numbers.Integral) and not isinstance(state, bool):
+            if not 0 <= state < 2**32:
+                raise ValueError(f"random_state must be in [0, 2**32 - 1], got {state!r}.")
+            return int(state)
+        if isinstance(state, np.random.RandomState):
+            return int(state.randint(np.iinfo(np.int32).max))
+        if isinstance(state, np.random.Generator):
+            return int(state.integers(np.iinfo(np.int32).max))
+        raise TypeError(
+            "random_state must be None, an int, a np.random.RandomState or a "
+            f"np.random.Generator, got {type(state).__name__}: {state!r}."
+        )
 
     def _scorers(self) -> tuple[dict[str, Any], str, Any]:
         """``(name -> scorer, the metric optimized, scorer_ as sklearn exposes it)``."""
@@ -272,6 +295,8 @@ class BaseSearchCV(_SklearnBaseSearchCV):
             **fit_params: passed to every ``estimator.fit`` (``epochs``, ``callbacks``,
                 ``validation_data``...; sample-aligned arrays are split with the folds).
         """
+        check_study_name(self.study_name)
+        self._seed = self._check_random_state()
         scorers, primary, scorer_ = self._scorers()
         if self.error_score != "raise" and not isinstance(self.error_score, numbers.Real):
             raise ValueError(f"error_score must be 'raise' or a number, got {self.error_score!r}.")
@@ -284,7 +309,7 @@ class BaseSearchCV(_SklearnBaseSearchCV):
         sampler = make_sampler(
             strategy.sampler,
             space=strategy.space,
-            seed=self.random_state,
+            seed=self._seed,
             population_size=strategy.population_size,
             n_trials=strategy.n_trials,
         )
@@ -472,7 +497,7 @@ class BaseSearchCV(_SklearnBaseSearchCV):
                     study_name=study.study_name,
                     sampler=strategy.sampler,
                     space=strategy.space,
-                    seed=self.random_state,
+                    seed=self._seed,
                     pruner=strategy.pruner,
                     objective=objective,
                     budget=Budget(strategy.n_trials, grid=strategy.grid, shared=True),
@@ -793,4 +818,16 @@ class RandomizedSearchCV(_SampledSearchCV):
 
     def _strategy(self, X: Any, y: Any, n_splits: int, fit_params: dict[str, Any]) -> Strategy:
         n_iter = self._check_n_iter()
-        return Strategy(self._space(), "random", _search_pruner(self.pruner), n_trials=n_iter)
+        space = self._space()
+        n_points = space.n_points
+        if n_points is not None and n_points < n_iter:
+            # scikit-learn's ParameterSampler: a space of lists only is drawn without
+            # replacement, so it runs each of its points once.
+            warnings.warn(
+                f"The total space of parameters {n_points} is smaller than n_iter={n_iter}. "
+                f"Running {n_points} iterations. For exhaustive searches, use GridSearchCV.",
+                UserWarning,
+                stacklevel=3,
+            )
+            n_iter = n_points
+        return Strategy(space, "random", _search_pruner(self.pruner), n_trials=n_iter)

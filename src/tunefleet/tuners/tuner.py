@@ -44,6 +44,7 @@ from tunefleet.strategies import make_pruner, make_sampler, prunes
 from tunefleet.study import (
     ERROR_ATTR,
     Budget,
+    check_study_name,
     counts,
     enqueue_grid,
     mask_url,
@@ -653,6 +654,24 @@ class BaseTuner:
             self._check_int("cv", cv, 2, allow_none=True)
         make_sampler(self._strategy_name(), space=SearchSpace([[]]), seed=None, param="strategy")
         make_pruner(self.pruner)
+        check_study_name(self.study_name)
+        check_study_name(self.project_name, "project_name")
+        self._check_int("seed", self.seed, 0, allow_none=True)
+        self._check_directory()
+
+    def _check_directory(self) -> None:
+        """Refuse a ``directory`` (or project folder) that exists as something else than a folder."""
+        if self.directory is not None and not isinstance(self.directory, (str, os.PathLike)):
+            raise TypeError(
+                f"directory must be a folder path (str or os.PathLike) or None, got "
+                f"{type(self.directory).__name__}: {self.directory!r}."
+            )
+        for param, path in (("directory", self.directory), ("project_name", self.project_dir)):
+            if path is not None and os.path.exists(path) and not os.path.isdir(path):
+                raise ValueError(
+                    f"{param}: {os.fspath(path)!r} is a file, not a folder; the tuner keeps its "
+                    "study and models in a folder. Give a folder path (it is created if missing)."
+                )
 
     def _grid(self) -> bool:
         return self._strategy_name() == "grid"
