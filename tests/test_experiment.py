@@ -21,7 +21,7 @@ import tunefleet
 from estimators import SlowClassifier, iris
 from tunefleet.results import cv_results, finished_trials
 from tunefleet.space import choice_label, parse_grid
-from tunefleet.study import EXPERIMENT_ATTR, FORCED_ATTR
+from tunefleet.study import EXPERIMENT_ATTR, FORCED_ATTR, open_study
 from tunefleet.trial import CV_ATTR
 
 
@@ -254,3 +254,15 @@ def test_a_tuner_resume_with_other_data_is_refused_unless_forced(tmp_path, caplo
         )
     assert "data.x" in caplog.text
     assert len(optuna.load_study(study_name="p", storage=url).trials) == 2
+
+
+def test_a_space_stored_with_cut_labels_is_refused_with_guidance():
+    good, _ = close_but_different()
+    space = parse_grid({"clf": [good]})
+    cut = " ".join(repr(good).split())[:77] + "..."  # how earlier versions labelled it
+    legacy = space.fingerprint().replace(choice_label(good), cut)
+    storage = optuna.storages.InMemoryStorage()
+    sampler, pruner = optuna.samplers.RandomSampler(), optuna.pruners.NopPruner()
+    open_study(storage, "old", sampler=sampler, pruner=pruner, fingerprint=legacy)
+    with pytest.raises(ValueError, match=r"(?s)different search space.*cut at 80 characters"):
+        open_study(storage, "old", sampler=sampler, pruner=pruner, fingerprint=space.fingerprint())
