@@ -10,8 +10,8 @@ Optuna trial. Multi-objective searches add, per cost, ``split{k}_test_{cost}``,
 
 from __future__ import annotations
 
+import logging
 import math
-import warnings
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -24,6 +24,8 @@ from scipy.stats import rankdata
 from tunefleet.space import SearchSpace
 from tunefleet.study import counts
 from tunefleet.trial import CV_ATTR, RESOURCE_ATTR
+
+logger = logging.getLogger("tunefleet")
 
 FINISHED = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)
 
@@ -75,6 +77,51 @@ def _rank(means: np.ndarray) -> np.ndarray:
     return rankdata(-filled, method="min").astype(np.int32, copy=False)
 
 
+def _fold_counts(record: dict[str, Any]) -> set[int]:
+    lists = [record.get("fit_time", []), record.get("score_time", [])]
+    for group in ("test", "train", "cost"):
+        lists += list(record.get(group, {}).values())
+    return {len(v) for v in lists if isinstance(v, list)}
+
+
+def _check_fold_counts(
+    trials: Sequence[FrozenTrial], records: Sequence[dict[str, Any]], n_splits: int
+) -> int:
+    """The number of ``split<k>`` columns: ``n_splits``, or more if stored trials have more.
+
+    A study resumed with another ``cv`` (``resume="force"``) holds trials scored on
+    different numbers of folds: each keeps its own folds (missing ones are NaN) and its
+    mean is over its own folds; a warning names the trials.
+    """
+    found = {t.number: _fold_counts(r) for t, r in zip(trials, records, strict=True)}
+    other = {number: sorted(c) for number, c in found.items() if c - {n_splits}}
+    if not other:
+        return n_splits
+    logger.warning(
+        "%d stored trial(s) were scored on another number of cv folds than this search's "
+        "%d (trial: folds %s); each one's mean is over its own folds, missing split "
+        "columns are NaN.",
+        len(other),
+        n_splits,
+        dict(list(other.items())[:10]),
+    )
+    return max([n_splits, *(max(c) for c in other.values())])
+
+
+def _fold_table(rows: Sequence[Any], width: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``(split values padded with NaN to width, means, stds)``, each row over its own folds."""
+    array = np.full((len(rows), width), np.nan, dtype=np.float64)
+    means = np.full(len(rows), np.nan, dtype=np.float64)
+    stds = np.full(len(rows), np.nan, dtype=np.float64)
+    for i, row in enumerate(rows):
+        values = np.asarray(row, dtype=np.float64).ravel()
+        array[i, : len(values)] = values[:width]
+        if len(values):
+            means[i] = values.mean()
+            stds[i] = np.sqrt(((values - means[i]) ** 2).mean())
+    return array, means, stds
+
+
 def cv_results(
     trials: Sequence[FrozenTrial],
     space: SearchSpace,
@@ -95,19 +142,17 @@ def cv_results(
     records = [_record(t, metrics, n_splits, fill) for t in trials]
     candidate_params = [space.decode(t.params) for t in trials]
     results: dict[str, Any] = {}
+    width = _check_fold_counts(trials, records, n_splits)
 
     def store(
         key: str, rows: list[list[float]], *, splits: bool = False, rank: bool = False
     ) -> None:
-        array = np.array(rows, dtype=np.float64).reshape(len(trials), n_splits)
+        array, means, stds = _fold_table(rows, width)
         if splits:
-            for k in range(n_splits):
+            for k in range(width):
                 results[f"split{k}_{key}"] = array[:, k]
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", RuntimeWarning)
-            means = array.mean(axis=1)
-            results[f"mean_{key}"] = means
-            results[f"std_{key}"] = np.sqrt(((array - means[:, None]) ** 2).mean(axis=1))
+        results[f"mean_{key}"] = means
+        results[f"std_{key}"] = stds
         if rank:
             results[f"rank_{key}"] = _rank(means)
 

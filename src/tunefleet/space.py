@@ -12,6 +12,7 @@ name the parameter.
 
 from __future__ import annotations
 
+import inspect
 import itertools
 import json
 import math
@@ -30,11 +31,14 @@ from optuna.distributions import (
     distribution_to_json,
 )
 
+from tunefleet.identity import describe_value, has_address, qualified_name, stable_hash
+
 SUBSPACE_KEY = "tunefleet.subspace"
 """Optuna parameter that selects one dict of a list-of-dicts space."""
 
 _PRIMITIVES = (type(None), bool, int, float, str)
 _QUANTILE_EPS = 1e-12
+_LABEL_LIMIT = 80
 
 
 def to_python(value: Any) -> Any:
@@ -391,16 +395,34 @@ def _categorical(name: str, choices: list[Any], where: str) -> Dimension:
         return Dimension(name, name, CategoricalDistribution(choices))
     labels: dict[str, Any] = {}
     for i, c in enumerate(choices):
-        label = _short_repr(c)
+        label = choice_label(c)
         if label in labels:
             label = f"{i}: {label}"
         labels[label] = c
     return Dimension(name, name, CategoricalDistribution(list(labels)), labels=labels)
 
 
-def _short_repr(obj: Any, limit: int = 80) -> str:
+def choice_label(obj: Any) -> str:
+    """The stored label of a categorical choice that Optuna cannot store itself.
+
+    Its whole ``repr`` when that is short and holds no memory address (so studies stored
+    by earlier versions keep their labels); else ``module:qualname`` for functions and
+    classes, and for anything else the
+    class and a hash of the object's full description (every parameter, deep), so two
+    choices that differ anywhere get different labels, in every process.
+
+    Example:
+
+    >>> from sklearn.svm import SVC
+    >>> choice_label(SVC(C=2.0)), choice_label(json.dumps)
+    ('SVC(C=2.0)', 'json:dumps')
+    """
     text = " ".join(repr(obj).split())
-    return text if len(text) <= limit else text[: limit - 3] + "..."
+    if len(text) <= _LABEL_LIMIT and not has_address(text):
+        return text
+    if isinstance(obj, type) or inspect.isroutine(obj):
+        return qualified_name(obj)
+    return f"{qualified_name(type(obj))}#{stable_hash(describe_value(obj))}"
 
 
 def _check_bounds(low: Any, high: Any, where: str) -> None:

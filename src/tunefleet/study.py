@@ -5,7 +5,9 @@ join one. This module owns the conventions tunefleet adds on top of Optuna:
 
 * the search space's fingerprint is stored with the study, and a resumed study whose
   space differs is refused before any trial runs; so are the names of the extra
-  objectives of a multi-objective search (``tunefleet:objectives``);
+  objectives of a multi-objective search (``tunefleet:objectives``), and a study of
+  another experiment (estimator, scoring, cv, data: ``tunefleet:experiment``) unless
+  the resume is forced;
 * every trial records which worker runs it (host, pid, process start time, run id), so
   a trial left ``RUNNING`` by a process that died (SIGKILL, power loss) is recognised
   on the next start, marked as interrupted and, for grids, its point queued again;
@@ -25,6 +27,7 @@ import socket
 import time
 import uuid
 from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
 from typing import Any
 
 import optuna
@@ -33,11 +36,16 @@ import sqlalchemy.exc
 from optuna.exceptions import UpdateFinishedTrialError
 from optuna.trial import FrozenTrial, TrialState
 
+from tunefleet.experiment import differences, format_differences
 from tunefleet.urls import mask_secrets, mask_url
 
 logger = logging.getLogger("tunefleet")
 
 SPACE_ATTR = "tunefleet:space"
+EXPERIMENT_ATTR = "tunefleet:experiment"
+"""Study user attribute: what defines the experiment (see :mod:`tunefleet.experiment`)."""
+FORCED_ATTR = "tunefleet:forced_resumes"
+"""Study user attribute: ``[{"at": time, "differences": [[where, stored, given], ...]}]``."""
 STRATEGY_ATTR = "tunefleet:strategy"
 GRID_DONE_ATTR = "tunefleet:grid_enqueued"
 GRID_SHARED_ATTR = "tunefleet:grid_enqueued_twice"
@@ -158,12 +166,18 @@ def open_study(
     fingerprint: str,
     directions: Sequence[str] = ("maximize",),
     objectives: Sequence[str] = (),
+    experiment: Mapping[str, Any] | None = None,
+    resume: str = "auto",
 ) -> tuple[optuna.Study, bool]:
     """Create the study or resume it; return ``(study, created)``.
 
     A stored study whose search space differs from ``fingerprint``, or whose extra
     objectives (the names of the minimized costs after the score) differ from
-    ``objectives``, is refused with a ``ValueError`` and left untouched.
+    ``objectives``, is refused with a ``ValueError`` and left untouched. So is one whose
+    stored ``experiment`` (see :mod:`tunefleet.experiment`) differs, unless ``resume``
+    is ``"force"``: then a warning names what differs, the new experiment is stored and
+    the forced resume recorded (``tunefleet:forced_resumes``). A study stored before
+    experiments were recorded is resumed, and this one recorded.
     """
     try:
         study = optuna.create_study(
@@ -183,6 +197,8 @@ def open_study(
         study.set_user_attr(SPACE_ATTR, fingerprint)
         if objectives:
             study.set_user_attr(OBJECTIVES_ATTR, list(objectives))
+        if experiment is not None:
+            study.set_user_attr(EXPERIMENT_ATTR, dict(experiment))
         return study, True
     stored_objectives = list(study.user_attrs.get(OBJECTIVES_ATTR, []))
     if stored_objectives != list(objectives) and study.user_attrs.get(SPACE_ATTR) is not None:
@@ -212,9 +228,62 @@ def open_study(
             f"study_name={study_name!r} was created with a different search space, so it cannot be "
             f"resumed with this one.\n  stored: {_summarize(stored)}\n  given:  "
             f"{_summarize(fingerprint)}\nUse another study_name (or storage) for the new space; "
-            "nothing stored was changed."
+            f"nothing stored was changed.{_legacy_labels_hint(stored)}"
         )
+    if experiment is not None:
+        _resume_experiment(study, dict(experiment), resume)
     return study, False
+
+
+def _resume_experiment(study: optuna.Study, given: dict[str, Any], resume: str) -> None:
+    """Refuse (or, forced, record) a resume by another experiment; record a missing one."""
+    stored = study.user_attrs.get(EXPERIMENT_ATTR)
+    if stored is None:
+        if study.trials:
+            logger.info(
+                "study %r was stored without a record of its experiment (by an earlier "
+                "tunefleet); this search's estimator, scoring, cv and data are recorded now "
+                "and checked on later resumes.",
+                study.study_name,
+            )
+        study.set_user_attr(EXPERIMENT_ATTR, given)
+        return
+    found = differences(stored, given)
+    if not found:
+        return
+    if resume != "force":
+        raise ValueError(
+            f"study_name={study.study_name!r} holds the trials of another experiment, so this "
+            f"search cannot resume it; what differs:\n{format_differences(found)}\nIts scores "
+            "would not be comparable. Use another study_name (or storage) for this experiment, "
+            "or resume='force' to add its trials to this study anyway; nothing stored was "
+            "changed."
+        )
+    logger.warning(
+        "study %r: resume='force' adds the trials of another experiment to it; what differs:\n%s",
+        study.study_name,
+        format_differences(found),
+    )
+    history = list(study.user_attrs.get(FORCED_ATTR, []))
+    history.append(
+        {
+            "at": datetime.now(UTC).isoformat(timespec="seconds"),
+            "differences": [list(d) for d in found],
+        }
+    )
+    study.set_user_attr(FORCED_ATTR, history)
+    study.set_user_attr(EXPERIMENT_ATTR, given)
+
+
+def _legacy_labels_hint(stored: str) -> str:
+    """Guidance when the stored space was labelled by an earlier tunefleet's cut ``repr``."""
+    if '...\\"' not in stored:
+        return ""
+    return (
+        "\nThe stored space labels some values by a repr cut at 80 characters (an earlier "
+        "tunefleet), which cannot tell them from others that differ further on; such a study "
+        "can only be continued with a new study_name."
+    )
 
 
 def _summarize(fingerprint: str) -> str:

@@ -64,6 +64,7 @@ class BayesSearchCV(_SampledSearchCV):
         fleet: bool | int | str = "auto",
         objectives: Any = None,
         compress: str | None = None,
+        resume: str = "auto",
     ) -> None:
         super().__init__(
             estimator,
@@ -85,6 +86,7 @@ class BayesSearchCV(_SampledSearchCV):
             fleet=fleet,
             objectives=objectives,
             compress=compress,
+            resume=resume,
         )
         self.sampler = sampler
 
@@ -165,6 +167,7 @@ class HyperbandSearchCV(_SampledSearchCV):
         fleet: bool | int | str = "auto",
         objectives: Any = None,
         compress: str | None = None,
+        resume: str = "auto",
     ) -> None:
         super().__init__(
             estimator,
@@ -186,6 +189,7 @@ class HyperbandSearchCV(_SampledSearchCV):
             fleet=fleet,
             objectives=objectives,
             compress=compress,
+            resume=resume,
         )
         self.resource = resource
         self.min_resource = min_resource
@@ -330,6 +334,7 @@ class EvolutionSearchCV(_SampledSearchCV):
         fleet: bool | int | str = "auto",
         objectives: Any = None,
         compress: str | None = None,
+        resume: str = "auto",
     ) -> None:
         super().__init__(
             estimator,
@@ -351,6 +356,7 @@ class EvolutionSearchCV(_SampledSearchCV):
             fleet=fleet,
             objectives=objectives,
             compress=compress,
+            resume=resume,
         )
         self.algorithm = algorithm
         self.population_size = population_size

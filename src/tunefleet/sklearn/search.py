@@ -41,6 +41,7 @@ from tunefleet.execution import (
     run_trial_batches,
     run_trials,
 )
+from tunefleet.experiment import check_resume, sklearn_experiment
 from tunefleet.objectives import Cost, Quantizer, make_quantizer, parse_objectives
 from tunefleet.progress import SearchProgress
 from tunefleet.results import cv_results, finished_trials, pareto_trials
@@ -119,6 +120,7 @@ class BaseSearchCV(_SklearnBaseSearchCV):
         fleet: bool | int | str = "auto",
         objectives: Any = None,
         compress: str | None = None,
+        resume: str = "auto",
     ) -> None:
         super().__init__(
             estimator=estimator,
@@ -139,6 +141,7 @@ class BaseSearchCV(_SklearnBaseSearchCV):
         self.fleet = fleet
         self.objectives = objectives
         self.compress = compress
+        self.resume = resume
 
     # -- the one hook -------------------------------------------------------------------
     def _strategy(
@@ -297,6 +300,7 @@ class BaseSearchCV(_SklearnBaseSearchCV):
         """
         check_study_name(self.study_name)
         self._seed = self._check_random_state()
+        resume = check_resume(self.resume)
         scorers, primary, scorer_ = self._scorers()
         if self.error_score != "raise" and not isinstance(self.error_score, numbers.Real):
             raise ValueError(f"error_score must be 'raise' or a number, got {self.error_score!r}.")
@@ -316,6 +320,16 @@ class BaseSearchCV(_SklearnBaseSearchCV):
         self._check_space_names(strategy.space)
         n_jobs = self._n_workers()
         fleet_batch = self._fleet_batch(strategy, n_jobs, fit_params, bool(costs))
+        experiment = sklearn_experiment(
+            self.estimator,
+            searched=strategy.space.names,
+            scoring=self.scoring,
+            cv=cv,
+            n_splits=n_splits,
+            X=X,
+            y=y,
+            groups=groups,
+        )
 
         storage = open_storage(self.storage)
         temporary = None
@@ -338,6 +352,8 @@ class BaseSearchCV(_SklearnBaseSearchCV):
                 fingerprint=strategy.space.fingerprint(),
                 directions=["maximize"] + ["minimize"] * len(costs),
                 objectives=[c.name for c in costs],
+                experiment=experiment,
+                resume=resume,
             )
             study.set_user_attr(STRATEGY_ATTR, strategy.describe())
             if costs:
@@ -710,6 +726,7 @@ class GridSearchCV(BaseSearchCV):
         fleet: bool | int | str = "auto",
         objectives: Any = None,
         compress: str | None = None,
+        resume: str = "auto",
     ) -> None:
         super().__init__(
             estimator,
@@ -728,6 +745,7 @@ class GridSearchCV(BaseSearchCV):
             fleet=fleet,
             objectives=objectives,
             compress=compress,
+            resume=resume,
         )
         self.param_grid = param_grid
 
@@ -763,6 +781,7 @@ class _SampledSearchCV(BaseSearchCV):
         fleet: bool | int | str = "auto",
         objectives: Any = None,
         compress: str | None = None,
+        resume: str = "auto",
     ) -> None:
         super().__init__(
             estimator,
@@ -782,6 +801,7 @@ class _SampledSearchCV(BaseSearchCV):
             fleet=fleet,
             objectives=objectives,
             compress=compress,
+            resume=resume,
         )
         self.param_distributions = param_distributions
         self.n_iter = n_iter
@@ -801,7 +821,7 @@ class RandomizedSearchCV(_SampledSearchCV):
         n_iter: number of trials in total (a resumed search counts stored trials).
         scoring, n_jobs, refit, cv, verbose, pre_dispatch, random_state, error_score,
             return_train_score: as in scikit-learn.
-        storage, study_name, pruner, progress, fleet, objectives, compress: see
+        storage, study_name, pruner, progress, fleet, objectives, compress, resume: see
             :class:`GridSearchCV`.
 
     Example:

@@ -80,6 +80,13 @@ def as_hypermodel(hypermodel: Any) -> HyperModel:
     )
 
 
+def defining_object(hypermodel: HyperModel) -> Any:
+    """What identifies a hypermodel across processes: its build function, or itself."""
+    if isinstance(hypermodel, _FunctionHyperModel):
+        return hypermodel.build_fn
+    return hypermodel
+
+
 def describe(hypermodel: HyperModel) -> str:
     """``build_model()`` or ``MyHyperModel.build()``, for messages."""
     if isinstance(hypermodel, _FunctionHyperModel):

@@ -36,6 +36,7 @@ from optuna.trial import FrozenTrial, TrialState
 from sklearn.model_selection import check_cv
 
 from tunefleet.execution import WorkerJob, run_in_processes, run_trial_batches, run_trials
+from tunefleet.experiment import check_resume, tuner_experiment
 from tunefleet.keras.initializer_draws import shared_draw_programs
 from tunefleet.keras.wrappers import _as_callback_list, _clear_session, _copy_callback
 from tunefleet.progress import SearchProgress
@@ -54,7 +55,7 @@ from tunefleet.study import (
     storage_url,
 )
 from tunefleet.trial import CV_ATTR, TrialFailed, take
-from tunefleet.tuners.hypermodel import HyperModel, as_hypermodel, describe
+from tunefleet.tuners.hypermodel import HyperModel, as_hypermodel, defining_object, describe
 from tunefleet.tuners.hyperparameters import (
     HyperParameter,
     HyperParameterError,
@@ -514,6 +515,12 @@ class BaseTuner:
             (:mod:`tunefleet.fleet`): ``"auto"`` (default) when the backend is JAX and
             the search can (else one by one, saying why once), ``True`` (required),
             ``False``, or the number of trials per batch.
+        resume: ``"auto"`` (default): a stored study of this name is continued only by
+            the same experiment (build function, objective, ``cv``, the data's shapes
+            and contents, ``optimizer``/``loss``/``metrics``, the space); another is
+            refused before any trial, naming what differs, with nothing stored changed.
+            ``"force"``: continue it anyway (logged as a warning and recorded in the
+            study); a different space or objective is still refused.
     """
 
     _default_strategy: ClassVar[str] = "random"
@@ -548,6 +555,7 @@ class BaseTuner:
         metrics: Any = None,
         max_model_size: int | None = None,
         fleet: bool | int | str = "auto",
+        resume: str = "auto",
         distribution_strategy: Any = None,
         logger: Any = None,
         tuner_id: str | None = None,
@@ -577,6 +585,7 @@ class BaseTuner:
         self.metrics = metrics
         self.max_model_size = max_model_size
         self.fleet = fleet
+        self.resume = resume
         self.tuner_id = tuner_id
         for name, value in (("distribution_strategy", distribution_strategy), ("logger", logger)):
             if value is not None:
@@ -638,6 +647,7 @@ class BaseTuner:
             "max_consecutive_failed_trials", self.max_consecutive_failed_trials, 1, allow_none=True
         )
         self._check_int("max_model_size", self.max_model_size, 1, allow_none=True)
+        check_resume(self.resume)
         fleet = self.fleet
         if not (
             any(fleet is v for v in (True, False, None))
@@ -738,7 +748,9 @@ class BaseTuner:
             return None
         return self._study
 
-    def _open_study(self) -> tuple[optuna.Study, bool, optuna.samplers.BaseSampler]:
+    def _open_study(
+        self, experiment: dict[str, Any] | None = None
+    ) -> tuple[optuna.Study, bool, optuna.samplers.BaseSampler]:
         if self.storage is None:
             os.makedirs(self.project_dir, exist_ok=True)
         storage = open_storage(self._storage_arg())
@@ -749,6 +761,18 @@ class BaseTuner:
         assert self._recorded is not None
         space = self._recorded.search_space()
         sampler = self._sampler(space)
+        try:  # the objective first: a refused study is left as it was
+            stored = optuna.load_study(study_name=name, storage=storage).user_attrs.get(
+                OBJECTIVE_ATTR
+            )
+        except KeyError:
+            stored = None
+        if stored is not None and stored != self._objective.name:
+            raise ValueError(
+                f"study_name={name!r} was searched with objective {stored!r}; this tuner "
+                f"optimizes {self._objective.name!r}. Use another project_name/study_name, or "
+                "overwrite=True to start over; nothing stored was changed."
+            )
         study, created = open_study(
             storage,
             name,
@@ -756,16 +780,11 @@ class BaseTuner:
             pruner=self._pruner(),
             fingerprint=self._recorded.fingerprint(),
             directions=[self._objective.optuna_direction],
+            experiment=experiment,
+            resume=self.resume,
         )
-        stored = study.user_attrs.get(OBJECTIVE_ATTR)
         if stored is None:
             study.set_user_attr(OBJECTIVE_ATTR, self._objective.name)
-        elif stored != self._objective.name:
-            raise ValueError(
-                f"study_name={name!r} was searched with objective {stored!r}; this tuner "
-                f"optimizes {self._objective.name!r}. Use another project_name/study_name, or "
-                "overwrite=True to start over."
-            )
         self._study = study
         return study, created, sampler
 
@@ -816,7 +835,7 @@ class BaseTuner:
         splits, cv_data = self._splits(fit_args, fit_kwargs)
         n_workers = self._n_workers()
         grid = self._recorded.grid() if self._grid() else None  # type: ignore[union-attr]
-        study, created, sampler = self._open_study()
+        study, created, sampler = self._open_study(self._experiment(fit_args, fit_kwargs, splits))
         recover_interrupted(study, grid)
         runner = _TrialRunner(
             hypermodel=self.hypermodel,
@@ -844,6 +863,25 @@ class BaseTuner:
             self._run(study, runner, sampler, grid, created, n_workers, display)
         finally:
             _clear_session()  # release the last trial's models
+
+    def _experiment(
+        self, fit_args: tuple[Any, ...], fit_kwargs: dict[str, Any], splits: list[Any] | None
+    ) -> dict[str, Any]:
+        """What defines this search, stored with the study (see :mod:`tunefleet.experiment`)."""
+        data = {
+            "x": fit_args[0] if len(fit_args) > 0 else fit_kwargs.get("x"),
+            "y": fit_args[1] if len(fit_args) > 1 else fit_kwargs.get("y"),
+            "validation_data": fit_kwargs.get("validation_data"),
+            "validation_split": fit_kwargs.get("validation_split"),
+        }
+        return tuner_experiment(
+            defining_object(self.hypermodel),
+            objective=(self._objective.name, self._objective.direction),
+            cv=self.cv,
+            n_splits=None if splits is None else len(splits),
+            data=data,
+            compile_kwargs=self._compile_kwargs(),
+        )
 
     def _default_fleet_size(self) -> int:
         """Trials per fleet batch for ``fleet="auto"``/``True``."""
