@@ -256,6 +256,27 @@ def test_tune_runs_a_search_cv_script_into_the_default_storage_and_resumes(tmp_p
     assert [r["number"] for r in json.loads(listed.output)] == [0, 1, 2, 3, 4]
 
 
+def test_tune_refuses_another_experiment_unless_resume_is_forced(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    script = tmp_path / "iris_search.py"
+    script.write_text(SKLEARN_SCRIPT)
+    assert invoke("tune", script, "--trials", 2).exit_code == 0
+    db = tmp_path / "tunefleet.db"
+    first = {t.number: t.value for t in trials_of(db, "iris-knn")}
+    # The same study name, another scoring: another experiment.
+    script.write_text(SKLEARN_SCRIPT.replace("cv=2,", "cv=2, scoring='f1_macro',"))
+    refused = invoke("tune", script, "--trials", 3)
+    assert refused.exit_code == 1
+    assert "scoring" in refused.output and "nothing stored was changed" in refused.output
+    assert {t.number: t.value for t in trials_of(db, "iris-knn")} == first
+    bad = invoke("tune", script, "--resume", "always")
+    assert bad.exit_code == 2 and "--resume 'always'" in bad.output
+    forced = invoke("tune", script, "--trials", 3, "--resume", "force")
+    assert forced.exit_code == 0, forced.output
+    trials = trials_of(db, "iris-knn")
+    assert len(trials) == 3 and {t.number: t.value for t in trials[:2]} == first
+
+
 TUNER_SCRIPT = textwrap.dedent(
     """
     import tunefleet as kt

@@ -37,6 +37,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from tunefleet.experiment import RESUME_MODES
 from tunefleet.strategies import SAMPLERS
 from tunefleet.study import ERROR_ATTR, STATUS_ATTR, counts, mask_url, open_storage
 from tunefleet.trial import CV_ATTR
@@ -498,7 +499,10 @@ def _configure_tuner(
     study: str | None,
     jobs: int | None,
     strategy: str | None,
+    resume: str | None = None,
 ) -> None:
+    if resume is not None:
+        tuner.resume = resume
     if trials is not None:
         if tuner._plans_trials:
             _fail(
@@ -531,10 +535,13 @@ def _configure_search_cv(
     study: str | None,
     jobs: int | None,
     strategy: str | None,
+    resume: str | None = None,
 ) -> None:
     params = search.get_params(deep=False)
     name = type(search).__name__
     updates: dict[str, Any] = {}
+    if resume is not None:
+        updates["resume"] = resume
     if trials is not None:
         if "n_iter" not in params:
             _fail(f"--trials does not apply to {name}: it runs every point of its grid.", 2)
@@ -579,6 +586,13 @@ def tune(
     strategy: Annotated[
         str | None, typer.Option(help=f"Sampling strategy: {', '.join(SAMPLERS)}.")
     ] = None,
+    resume: Annotated[
+        str | None,
+        typer.Option(
+            help="'force': continue a stored study even if the experiment (estimator, "
+            "scoring, cv, data) differs; 'auto' refuses it."
+        ),
+    ] = None,
 ) -> None:
     """Run (or resume) the search a script defines; options override the script's settings.
 
@@ -590,15 +604,17 @@ def tune(
         _fail(
             f"--strategy {strategy!r} is not a known strategy; expected one of {list(SAMPLERS)}.", 2
         )
+    if resume is not None and resume not in RESUME_MODES:
+        _fail(f"--resume {resume!r} is not a resume mode; expected one of {list(RESUME_MODES)}.", 2)
     module = load_script(script)
     search, xy, fit_kwargs = _script_objects(module, script)
     tuner = _is_tuner(search)
     own = search.storage if tuner else search.get_params(deep=False).get("storage")
     url = storage_url(storage) if storage is not None or own is None else None
     if tuner:
-        _configure_tuner(search, trials, url, study, jobs, strategy)
+        _configure_tuner(search, trials, url, study, jobs, strategy, resume)
     else:
-        _configure_search_cv(search, trials, url, study, jobs, strategy)
+        _configure_search_cv(search, trials, url, study, jobs, strategy, resume)
     try:
         if tuner:
             search.search(*xy, **fit_kwargs)
