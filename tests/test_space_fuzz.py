@@ -32,7 +32,8 @@ optuna.logging.set_verbosity(optuna.logging.ERROR)
 
 SRC = os.path.dirname(tunefleet.__file__)
 FUZZ = settings(
-    max_examples=200,
+    # 200 examples take seconds; TUNEFLEET_FUZZ_EXAMPLES=5000 searches longer
+    max_examples=int(os.environ.get("TUNEFLEET_FUZZ_EXAMPLES", "200")),
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
 )
@@ -217,7 +218,8 @@ def scipy_specs(draw):
         except Exception:  # scipy refused to freeze it: not our parser's business
             dist = stats.uniform(0, 1)
     if kind == "uniform":
-        check = between(a, a + b) if _finite(a, b) else None
+        with np.errstate(all="ignore"):
+            check = between(a, a + b) if _finite(a, b) else None
     elif kind.startswith("loguniform"):
         check = between(a, b) if _finite(a, b) else None
     elif kind == "randint":
@@ -284,6 +286,7 @@ FOUND = [
     {"x": (stats.norm(0, 0), ANY)},  # degenerate: no finite quantile
     {"x": (Categorical(5), ANY)},  # not a list of choices
     [{"tunefleet.subspace": ([1, 2], ANY)}, {"a": ([1], ANY)}],  # the subspace key
+    {"x": ([1, True, 1.0, 0, False], ANY)},  # one value to Optuna: False came back as 0
 ]
 
 
@@ -337,6 +340,15 @@ def named_in_error(spec: Any, source: str) -> tuple[str, ...]:
     return (source,)
 
 
+def stored_form(params: dict[str, Any], distributions: dict[str, Any]) -> dict[str, Any]:
+    """The params as an RDB storage (SQLite) gives them back: through the internal form."""
+    out = {}
+    for key, value in params.items():
+        dist = distributions.get(key)
+        out[key] = value if dist is None else dist.to_external_repr(dist.to_internal_repr(value))
+    return out
+
+
 def check_decoded(values: dict[str, Any], checks: dict[str, list]) -> None:
     for name, value in values.items():
         allowed = [c for c in checks.get(name, []) if c is not None]
@@ -366,7 +378,7 @@ def test_param_distributions_parse_to_a_usable_space_or_our_error(spec):
             warnings.simplefilter("ignore")
             values = space.suggest(trial)
         check_decoded(values, checks)
-        decoded = space.decode(trial.params)
+        decoded = space.decode(stored_form(trial.params, trial.distributions))
         assert decoded.keys() == values.keys()
         assert all(same(decoded[k], values[k]) for k in values)
         study.tell(trial, 0.0)
@@ -385,8 +397,12 @@ def test_param_grid_parses_to_a_usable_grid_or_our_error(spec):
         return
     space.fingerprint()
     assert points
+    dists = {d.key: d.distribution for sub in space.subspaces for d in sub}
     for point in points:
-        check_decoded(space.decode(point), checks)
+        values = space.decode(point)
+        check_decoded(values, checks)
+        decoded = space.decode(stored_form(point, dists))
+        assert all(same(decoded[k], values[k]) for k in values)
 
 
 # --------------------------------------------------------------- hp.* declarations
@@ -451,6 +467,9 @@ def check_hp_value(defn: hpmod.HyperParameter, value: Any) -> None:
 @example(("Float", ("x", 1.0, 1e300, 1.0000001, "log", None)))  # billions of values
 @example(("Int", ("x", 0, 2**40, None, "linear", None)))  # a grid too large to list
 @example(("search_arg", ("arg", Int(1, 3, 1, np.zeros(2)))))
+@example(("Int", ("units", 0, 3, np.zeros((2, 2)), "log", None)))  # an array as step
+@example(("Choice", ("units", [1, 2], None, True)))  # True == 1 to Optuna
+@example(("Choice", ("units", [False], None, 0)))
 @given(declarations())
 def test_hp_declarations_give_usable_values_or_our_error(declaration):
     kind, args = declaration

@@ -383,6 +383,9 @@ def _categorical(name: str, choices: list[Any], where: str) -> Dimension:
     unique_primitives = all(isinstance(c, _PRIMITIVES) for c in choices) and len(set(typed)) == len(
         typed
     )
+    # Optuna stores a choice as the index of the first equal one: 1, 1.0 and True (0 and
+    # False) would all be read back from SQLite as the first, so such choices get labels.
+    unique_primitives = unique_primitives and len(set(choices)) == len(choices)
     if unique_primitives and not any(isinstance(c, float) and math.isnan(c) for c in choices):
         return Dimension(name, name, CategoricalDistribution(choices))
     labels: dict[str, Any] = {}

@@ -167,6 +167,12 @@ class HyperParameter:
             ok = dist._contains(internal)
         except (ValueError, TypeError):
             ok = False
+        # True == 1 to Optuna: a bool default only among bools, and no bool for a number
+        is_bool = isinstance(self.default, bool)
+        if isinstance(dist, CategoricalDistribution):
+            ok = ok and any(isinstance(c, bool) == is_bool for c in dist.choices)
+        elif is_bool:
+            ok = False
         if not ok:
             raise ValueError(f"{where}: default={self.default!r} is not one of its values.")
 
@@ -210,6 +216,13 @@ def _multiplicative(low: float, high: float, factor: float, where: str, integer:
     return list(dict.fromkeys(values))
 
 
+def _check_step(step: Any, where: str) -> Any:
+    step = to_python(step)
+    if step is not None and (isinstance(step, bool) or not isinstance(step, numbers.Real)):
+        raise TypeError(f"{where}: step must be a number or None, got {step!r}.")
+    return step
+
+
 def _sampling(sampling: Any, where: str) -> bool:
     if sampling is not None and not isinstance(sampling, str):
         raise TypeError(f"{where}: sampling must be 'linear' or 'log', got {sampling!r}.")
@@ -245,7 +258,11 @@ class Int(HyperParameter):
         name = _check_name(name, "Int")
         where = f"hp.Int({name!r})"
         log = _sampling(sampling, where)
-        min_value, max_value, step = to_python(min_value), to_python(max_value), to_python(step)
+        min_value, max_value, step = (
+            to_python(min_value),
+            to_python(max_value),
+            _check_step(step, where),
+        )
         super().__init__(name, min_value if default is None else to_python(default), conditions)
         self.min_value, self.max_value, self.step, self.sampling = (
             min_value,
@@ -300,7 +317,11 @@ class Float(HyperParameter):
         name = _check_name(name, "Float")
         where = f"hp.Float({name!r})"
         log = _sampling(sampling, where)
-        min_value, max_value, step = to_python(min_value), to_python(max_value), to_python(step)
+        min_value, max_value, step = (
+            to_python(min_value),
+            to_python(max_value),
+            _check_step(step, where),
+        )
         if default is None and isinstance(min_value, numbers.Real):
             default = float(min_value)
         super().__init__(name, to_python(default), conditions)
