@@ -1,6 +1,7 @@
 # Two commands on a fresh machine (Python >= 3.11 with venv):
 #   make quickstart   install tunefleet and tune a Keras MLP on digits into tunefleet.db
-#   make test         install tunefleet with the test and backend extras and run the tests
+#   make test         install tunefleet with the test and backend extras (and Chromium, for the
+#                     browser tests, when it can) and run the tests
 PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
@@ -27,7 +28,10 @@ lint: $(VENV)/.test
 	$(PY) -m ruff check src tests benchmarks examples
 	$(PY) -m ruff format --check src tests benchmarks examples
 
+# The report tests need Debian's chromium: installed here when missing (root or password-less
+# sudo, as CI does); otherwise one line says how, and pytest's summary lists the skipped tests.
 test: $(VENV)/.test lint
+	@.ci/install-chromium || true
 	$(PY) -m pytest -p no:cacheprovider
 
 bench: $(VENV)/.test

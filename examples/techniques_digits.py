@@ -133,7 +133,6 @@ def main() -> None:
         X_train,
         y_train,
         target_sparsity=0.8,
-        fine_tune_epochs=3,
         validation_data=held_out,
     )
     _, student = distill(

@@ -39,6 +39,10 @@ SUBSPACE_KEY = "tunefleet.subspace"
 _PRIMITIVES = (type(None), bool, int, float, str)
 _QUANTILE_EPS = 1e-12
 _LABEL_LIMIT = 80
+#: Optuna stores every number as a 64-bit float: integers beyond 2**53 are not exact.
+MAX_EXACT_INT = 2**53
+#: Most values one grid may hold (a larger one would never finish being listed).
+MAX_GRID_POINTS = 1_000_000
 
 
 def to_python(value: Any) -> Any:
@@ -240,10 +244,23 @@ class SearchSpace:
         return total
 
     def grid(self) -> list[dict[str, Any]]:
-        """Every point of a grid space, as Optuna param dicts (stored form)."""
+        """Every point of a grid space, as Optuna param dicts (stored form).
+
+        Raises:
+            ValueError: when the grid has more than ``MAX_GRID_POINTS`` points.
+        """
         points = []
         for index, sub in enumerate(self.subspaces):
             choices = [d.distribution.choices for d in sub]  # grids are all categorical
+            size = math.prod(len(c) for c in choices)
+            if size > MAX_GRID_POINTS:
+                where = self.source if len(self.subspaces) == 1 else f"{self.source}[{index}]"
+                raise ValueError(
+                    f"{where} has {size} grid points ("
+                    + " x ".join(f"{d.name!r}: {len(c)}" for d, c in zip(sub, choices, strict=True))
+                    + f"); at most {MAX_GRID_POINTS} can be searched. Give the parameters fewer "
+                    "values or sample them with RandomizedSearchCV."
+                )
             for combo in itertools.product(*choices):
                 point = {d.key: v for d, v in zip(sub, combo, strict=True)}
                 if len(self.subspaces) > 1:
@@ -315,6 +332,11 @@ def _parse(spec: Any, *, source: str, grid: bool) -> SearchSpace:
         for name, value in d.items():
             if not isinstance(name, str):
                 raise TypeError(f"{where} has a non-string parameter name {name!r}.")
+            if name == SUBSPACE_KEY or "#" in name:
+                raise ValueError(
+                    f"{where}[{name!r}]: parameter names may not contain '#' nor be "
+                    f"{SUBSPACE_KEY!r} (tunefleet uses them for the keys of subspaces)."
+                )
             dims.append(_parse_dimension(name, value, where=f"{where}[{name!r}]", grid=grid))
         parsed.append(dims)
     _assign_keys(parsed)
@@ -340,16 +362,20 @@ def _parse_dimension(name: str, value: Any, *, where: str, grid: bool) -> Dimens
 
 
 def _parse_value(name: str, value: Any, *, where: str, grid: bool) -> Dimension:
-    if isinstance(value, Int):
-        return Dimension(
-            name, name, _int_distribution(value.low, value.high, value.step, value.log, where)
-        )
-    if isinstance(value, Float):
-        return Dimension(
-            name, name, _float_distribution(value.low, value.high, value.step, value.log, where)
-        )
+    if isinstance(value, (Int, Float)):
+        make = int_distribution if isinstance(value, Int) else float_distribution
+        dist = make(value.low, value.high, value.step, value.log, where)
+        if grid:
+            return _categorical(name, _grid_values(dist, where), where)
+        return Dimension(name, name, dist)
     if isinstance(value, Categorical):
-        return _categorical(name, list(value.choices), where)
+        choices = value.choices
+        if isinstance(choices, (str, bytes)) or not isinstance(choices, (Sequence, np.ndarray)):
+            raise TypeError(
+                f"{where}: Categorical needs a list of choices, got "
+                f"{type(choices).__name__}: {choices!r}."
+            )
+        return _categorical(name, list(choices), where)
     if _is_scipy_frozen(value):
         if grid:
             raise TypeError(
@@ -358,24 +384,25 @@ def _parse_value(name: str, value: Any, *, where: str, grid: bool) -> Dimension:
             )
         return _from_scipy(name, value, where)
     if isinstance(value, range):
-        if len(value) == 0:
+        if not value:
             raise ValueError(f"{where} is an empty range; expected at least one value.")
-        if grid or len(value) == 1:
-            return _categorical(name, list(value), where)
         low, high = min(value[0], value[-1]), max(value[0], value[-1])
-        return Dimension(name, name, _int_distribution(low, high, abs(value.step), False, where))
+        dist = int_distribution(low, high, abs(value.step), False, where)
+        if grid or low == high:
+            return _categorical(name, _grid_values(dist, where), where)
+        return Dimension(name, name, dist)
     if isinstance(value, np.ndarray):
         if value.ndim != 1:
             raise ValueError(f"{where} must be a 1-d array of values, got shape {value.shape}.")
         if value.size == 0:
             raise ValueError(f"{where} is an empty array; expected at least one value.")
         if not grid and value.dtype.kind in "iu" and value.size > 1:
-            steps = np.diff(value)
-            if steps[0] != 0 and np.all(steps == steps[0]):
-                low, high = int(value.min()), int(value.max())
-                return Dimension(
-                    name, name, _int_distribution(low, high, abs(int(steps[0])), False, where)
-                )
+            ints = [int(v) for v in value.tolist()]  # Python ints: no unsigned wrap-around
+            steps = {b - a for a, b in itertools.pairwise(ints)}
+            if len(steps) == 1 and 0 not in steps:
+                step = abs(steps.pop())
+                dist = int_distribution(min(ints), max(ints), step, False, where)
+                return Dimension(name, name, dist)
         return _categorical(name, list(value), where)
     if isinstance(value, (str, bytes)) or not isinstance(value, Sequence):
         kind = "a list of values" if grid else "a list of values or a distribution"
@@ -391,6 +418,9 @@ def _categorical(name: str, choices: list[Any], where: str) -> Dimension:
     unique_primitives = all(isinstance(c, _PRIMITIVES) for c in choices) and len(set(typed)) == len(
         typed
     )
+    # Optuna stores a choice as the index of the first equal one: 1, 1.0 and True (0 and
+    # False) would all be read back from SQLite as the first, so such choices get labels.
+    unique_primitives = unique_primitives and len(set(choices)) == len(choices)
     if unique_primitives and not any(isinstance(c, float) and math.isnan(c) for c in choices):
         return Dimension(name, name, CategoricalDistribution(choices))
     labels: dict[str, Any] = {}
@@ -425,21 +455,64 @@ def choice_label(obj: Any) -> str:
     return f"{qualified_name(type(obj))}#{stable_hash(describe_value(obj))}"
 
 
+def _grid_values(dist: IntDistribution | FloatDistribution, where: str) -> list[Any]:
+    """Every value of a stepped distribution (a grid lists them)."""
+    if isinstance(dist, FloatDistribution) and dist.step is None:
+        raise TypeError(
+            f"{where}: a Float without step has no finite list of values for a grid; "
+            "give it step=... or a list of values."
+        )
+    count = round((dist.high - dist.low) / dist.step) + 1
+    if count > MAX_GRID_POINTS:
+        raise ValueError(
+            f"{where} has {count} values; a grid can search at most {MAX_GRID_POINTS}."
+        )
+    if isinstance(dist, IntDistribution):
+        return list(range(dist.low, dist.high + 1, dist.step))
+    return [float(round(dist.low + k * dist.step, 12)) for k in range(count)]
+
+
+def _check_number(label: str, v: Any, where: str) -> None:
+    if not isinstance(v, numbers.Real) or isinstance(v, bool):
+        raise TypeError(f"{where}: {label} must be a number, got {type(v).__name__}: {v!r}.")
+    if isinstance(v, numbers.Integral) and abs(v) > MAX_EXACT_INT:
+        raise ValueError(
+            f"{where}: {label}={v!r} is too large; Optuna stores numbers as 64-bit floats, "
+            f"so integers must be within +-2**53."
+        )
+    if not math.isfinite(v):
+        raise ValueError(f"{where}: {label} must be a finite number, got {v!r}.")
+
+
+def _check_log(log: Any, where: str) -> bool:
+    log = to_python(log)
+    if not isinstance(log, bool):
+        raise TypeError(f"{where}: log must be True or False, got {log!r}.")
+    return log
+
+
 def _check_bounds(low: Any, high: Any, where: str) -> None:
     for label, v in (("low", low), ("high", high)):
-        if not isinstance(v, numbers.Real) or isinstance(v, bool) or not math.isfinite(v):
-            raise ValueError(f"{where}: {label} must be a finite number, got {v!r}.")
+        _check_number(label, v, where)
     if low > high:
         raise ValueError(f"{where}: low ({low}) > high ({high}); expected low <= high.")
+    if not math.isfinite(high - low):
+        raise ValueError(f"{where}: high - low ({high} - {low}) overflows a 64-bit float.")
 
 
-def _int_distribution(low: Any, high: Any, step: Any, log: bool, where: str) -> IntDistribution:
+def int_distribution(low: Any, high: Any, step: Any, log: Any, where: str) -> IntDistribution:
+    """A validated Optuna ``IntDistribution`` (errors start with ``where``).
+
+    ``high`` is lowered onto the last value ``low + k * step``.
+    """
     low, high, step = to_python(low), to_python(high), to_python(step)
+    log = _check_log(log, where)
     _check_bounds(low, high, where)
     if int(low) != low or int(high) != high:
         raise ValueError(f"{where}: Int bounds must be integers, got low={low!r}, high={high!r}.")
-    if not isinstance(step, numbers.Integral) or step < 1:
+    if isinstance(step, bool) or not isinstance(step, numbers.Integral) or step < 1:
         raise ValueError(f"{where}: step must be a positive integer, got {step!r}.")
+    _check_number("step", step, where)
     if log and (low < 1 or step != 1):
         raise ValueError(
             f"{where}: a log-scaled Int needs low >= 1 and step 1, got low={low}, step={step}."
@@ -448,17 +521,28 @@ def _int_distribution(low: Any, high: Any, step: Any, log: bool, where: str) -> 
     return IntDistribution(int(low), int(high), log=log, step=int(step))
 
 
-def _float_distribution(low: Any, high: Any, step: Any, log: bool, where: str) -> FloatDistribution:
+def float_distribution(low: Any, high: Any, step: Any, log: Any, where: str) -> FloatDistribution:
+    """A validated Optuna ``FloatDistribution`` (errors start with ``where``).
+
+    With a ``step``, ``high`` is lowered onto the last value ``low + k * step``.
+    """
     low, high, step = to_python(low), to_python(high), to_python(step)
+    log = _check_log(log, where)
     _check_bounds(low, high, where)
     if log and low <= 0:
         raise ValueError(f"{where}: a log-scaled Float needs low > 0, got low={low}.")
     if step is not None:
         if log:
             raise ValueError(f"{where}: step and log cannot be used together.")
-        if not isinstance(step, numbers.Real) or step <= 0:
+        _check_number("step", step, where)
+        if step <= 0:
             raise ValueError(f"{where}: step must be a positive number, got {step!r}.")
-        high = low + math.floor((high - low) / step + 1e-9) * step
+        count = (high - low) / step
+        if count > MAX_EXACT_INT:
+            raise ValueError(
+                f"{where}: step={step!r} is too small for [{low}, {high}] (more than 2**53 values)."
+            )
+        high = low + math.floor(count + 1e-9) * step
     return FloatDistribution(
         float(low), float(high), log=log, step=None if step is None else float(step)
     )
@@ -486,6 +570,12 @@ def _from_scipy(name: str, frozen: Any, where: str) -> Dimension:
     dist_name = frozen.dist.name
     args = [to_python(a) for a in frozen.args]
     kwds = {k: to_python(v) for k, v in frozen.kwds.items()}
+    for v in [*args, *kwds.values()]:
+        if not isinstance(v, numbers.Real) or isinstance(v, bool):
+            raise TypeError(
+                f"{where}: the parameters of {dist_name} must be single numbers, got {v!r} "
+                "(a distribution with array parameters draws several values at once)."
+            )
     loc, scale = kwds.get("loc", 0), kwds.get("scale", 1)
     plain = loc == 0 and scale == 1 and len(args) >= 2
     if (
@@ -495,7 +585,7 @@ def _from_scipy(name: str, frozen: Any, where: str) -> Dimension:
         a = args[0] if args else kwds["a"]
         b = args[1] if len(args) > 1 else kwds["b"]
         if loc == 0 and scale == 1:
-            return Dimension(name, name, _float_distribution(a, b, None, True, where))
+            return Dimension(name, name, float_distribution(a, b, None, True, where))
     if dist_name == "uniform":
         loc = args[0] if args else loc
         scale = args[1] if len(args) > 1 else scale
@@ -504,7 +594,7 @@ def _from_scipy(name: str, frozen: Any, where: str) -> Dimension:
                 f"{where}: uniform(loc={loc}, scale={scale}) is empty: low ({loc}) > high "
                 f"({loc + scale}); expected scale > 0."
             )
-        return Dimension(name, name, _float_distribution(loc, loc + scale, None, False, where))
+        return Dimension(name, name, float_distribution(loc, loc + scale, None, False, where))
     if dist_name == "randint" and plain:
         low, high = args[0], args[1]
         if high <= low:
@@ -512,11 +602,18 @@ def _from_scipy(name: str, frozen: Any, where: str) -> Dimension:
                 f"{where}: randint({low}, {high}) is empty: low ({low}) > high ({high - 1}); "
                 "expected low < high."
             )
-        return Dimension(name, name, _int_distribution(low, high - 1, 1, False, where))
+        return Dimension(name, name, int_distribution(low, high - 1, 1, False, where))
     lo, hi = frozen.support()
     if not (lo < hi):
         raise ValueError(
             f"{where}: distribution {dist_name}{tuple(args)} has an empty support [{lo}, {hi}]."
+        )
+    with np.errstate(all="ignore"):
+        quantiles = np.asarray(frozen.ppf([_QUANTILE_EPS, 0.5, 1.0 - _QUANTILE_EPS]), dtype=float)
+    if not np.all(np.isfinite(quantiles)):
+        raise ValueError(
+            f"{where}: distribution {dist_name}{tuple(args)} {kwds or ''} gives no finite "
+            f"values (quantiles {quantiles.tolist()}); check its parameters."
         )
     # Any other distribution: search its quantile in (0, 1) and map it through the ppf,
     # so model-based samplers still see a bounded, continuous dimension.

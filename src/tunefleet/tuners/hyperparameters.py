@@ -149,6 +149,12 @@ class HyperParameter:
         if isinstance(dist, CategoricalDistribution):
             return list(dist.choices)
         if isinstance(dist, IntDistribution):
+            count = (dist.high - dist.low) // dist.step + 1
+            if count > _MAX_GRID:
+                raise ValueError(
+                    f"hp.{self.kind}({self.name!r}) has {count} values; a grid can list at most "
+                    f"{_MAX_GRID}: give it a larger step or use RandomSearch."
+                )
             return list(range(dist.low, dist.high + 1, dist.step))
         return [self.default]
 
@@ -160,6 +166,12 @@ class HyperParameter:
             internal = dist.to_internal_repr(self.default)
             ok = dist._contains(internal)
         except (ValueError, TypeError):
+            ok = False
+        # True == 1 to Optuna: a bool default only among bools, and no bool for a number
+        is_bool = isinstance(self.default, bool)
+        if isinstance(dist, CategoricalDistribution):
+            ok = ok and any(isinstance(c, bool) == is_bool for c in dist.choices)
+        elif is_bool:
             ok = False
         if not ok:
             raise ValueError(f"{where}: default={self.default!r} is not one of its values.")
@@ -178,13 +190,24 @@ def suggest(trial: optuna.Trial, name: str, dist: BaseDistribution) -> Any:
 
 
 def _multiplicative(low: float, high: float, factor: float, where: str, integer: bool) -> list[Any]:
-    if not isinstance(factor, numbers.Real) or factor <= 1:
+    if (
+        isinstance(factor, bool)
+        or not isinstance(factor, numbers.Real)
+        or not math.isfinite(factor)
+        or factor <= 1
+    ):
         raise ValueError(
-            f"{where}: with sampling='log', step is a multiplicative factor and must be > 1, "
-            f"got {factor!r}."
+            f"{where}: with sampling='log', step is a multiplicative factor and must be a "
+            f"finite number > 1, got {factor!r}."
         )
     if low <= 0:
         raise ValueError(f"{where}: sampling='log' needs min_value > 0, got {low!r}.")
+    count = math.log(high / low) / math.log(factor) + 1
+    if count > _MAX_GRID:
+        raise ValueError(
+            f"{where}: step={factor!r} gives more than {_MAX_GRID} values between "
+            f"{low!r} and {high!r}; use a larger factor or no step."
+        )
     values: list[Any] = []
     value = float(low)
     while value <= high * (1 + 1e-9):
@@ -193,7 +216,16 @@ def _multiplicative(low: float, high: float, factor: float, where: str, integer:
     return list(dict.fromkeys(values))
 
 
+def _check_step(step: Any, where: str) -> Any:
+    step = to_python(step)
+    if step is not None and (isinstance(step, bool) or not isinstance(step, numbers.Real)):
+        raise TypeError(f"{where}: step must be a number or None, got {step!r}.")
+    return step
+
+
 def _sampling(sampling: Any, where: str) -> bool:
+    if sampling is not None and not isinstance(sampling, str):
+        raise TypeError(f"{where}: sampling must be 'linear' or 'log', got {sampling!r}.")
     if sampling is None or sampling == "linear":
         return False
     if sampling == "log":
@@ -226,7 +258,11 @@ class Int(HyperParameter):
         name = _check_name(name, "Int")
         where = f"hp.Int({name!r})"
         log = _sampling(sampling, where)
-        min_value, max_value, step = to_python(min_value), to_python(max_value), to_python(step)
+        min_value, max_value, step = (
+            to_python(min_value),
+            to_python(max_value),
+            _check_step(step, where),
+        )
         super().__init__(name, min_value if default is None else to_python(default), conditions)
         self.min_value, self.max_value, self.step, self.sampling = (
             min_value,
@@ -235,14 +271,16 @@ class Int(HyperParameter):
             "log" if log else "linear",
         )
         if log and step not in (None, 1):
-            _space_mod._int_distribution(min_value, max_value, 1, False, where)
+            _space_mod.int_distribution(min_value, max_value, 1, False, where)
             self.distribution = CategoricalDistribution(
                 _multiplicative(min_value, max_value, step, where, integer=True)
             )
         else:
-            self.distribution = _space_mod._int_distribution(
+            self.distribution = _space_mod.int_distribution(
                 min_value, max_value, 1 if step is None else step, log, where
             )
+        if default is None:  # min_value may be an integral float such as 1.0
+            self.default = int(min_value)
         self._check_default(where)
 
     def config(self) -> dict[str, Any]:
@@ -279,7 +317,11 @@ class Float(HyperParameter):
         name = _check_name(name, "Float")
         where = f"hp.Float({name!r})"
         log = _sampling(sampling, where)
-        min_value, max_value, step = to_python(min_value), to_python(max_value), to_python(step)
+        min_value, max_value, step = (
+            to_python(min_value),
+            to_python(max_value),
+            _check_step(step, where),
+        )
         if default is None and isinstance(min_value, numbers.Real):
             default = float(min_value)
         super().__init__(name, to_python(default), conditions)
@@ -290,12 +332,12 @@ class Float(HyperParameter):
             "log" if log else "linear",
         )
         if log and step is not None:
-            _space_mod._float_distribution(min_value, max_value, None, True, where)
+            _space_mod.float_distribution(min_value, max_value, None, True, where)
             self.distribution = CategoricalDistribution(
                 _multiplicative(min_value, max_value, step, where, integer=False)
             )
         else:
-            self.distribution = _space_mod._float_distribution(
+            self.distribution = _space_mod.float_distribution(
                 min_value, max_value, step, log, where
             )
         if isinstance(self.default, int) and not isinstance(self.default, bool):
@@ -320,6 +362,11 @@ class Float(HyperParameter):
                     "give it step=... or use hp.Choice."
                 )
             n = math.floor((dist.high - dist.low) / dist.step + 1e-9)
+            if n >= _MAX_GRID:
+                raise ValueError(
+                    f"hp.Float({self.name!r}) has {n + 1} values; a grid can list at most "
+                    f"{_MAX_GRID}: give it a larger step or use RandomSearch."
+                )
             return [float(round(dist.low + k * dist.step, 12)) for k in range(n + 1)]
         return super().grid_values()
 
@@ -354,7 +401,9 @@ class Choice(HyperParameter):
         }
         if len(kinds) > 1:
             raise TypeError(f"{where}: values must all be of one type, got {values!r}.")
-        if len({(type(v), v) for v in values}) != len(values):
+        if any(isinstance(v, float) and math.isnan(v) for v in values):
+            raise ValueError(f"{where}: values must not contain NaN, got {values!r}.")
+        if len(set(values)) != len(values):  # 1 and 1.0 are one value to Optuna
             raise ValueError(f"{where}: values contain duplicates: {values!r}.")
         super().__init__(name, values[0] if default is None else to_python(default), conditions)
         self.values = values
@@ -411,6 +460,9 @@ def from_search_argument(name: str, value: Any) -> HyperParameter | None:
     """
     if isinstance(value, HyperParameter):
         return value
+    if isinstance(value, (_space_mod.Int, _space_mod.Float, _space_mod.Categorical)):
+        # validate the whole spec first (its log flag and step too), naming the argument
+        _space_mod.parse_distributions({name: value}, source="search()")
     if isinstance(value, _space_mod.Int):
         return Int(
             name,
