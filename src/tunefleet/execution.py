@@ -28,8 +28,6 @@ from tunefleet.study import (
     ERROR_ATTR,
     GRID_ATTR,
     INTERRUPTED,
-    SURPLUS,
-    WORKER_ATTR,
     Budget,
     Worker,
     mark_excluded,
@@ -57,7 +55,7 @@ def run_trials(
     interrupted, so a resumed search runs it again, and propagates.
     """
     with Worker() as worker:
-        while budget.remaining(study) > 0:
+        while True:
             trial = _ask_one(study, budget, worker.owner)
             if trial is None:
                 break
@@ -129,28 +127,23 @@ BatchRunner = Callable[..., list[Any]]
 
 
 def _ask_one(study: optuna.Study, budget: Budget, owner: str) -> optuna.Trial | None:
-    """Ask the next trial to run (the budget allows one); ``None`` if none is left.
+    """Start the next trial to run, owned by ``owner``; ``None`` once the budget is spent.
 
-    A surplus trial (asked after the budget was spent) or a second copy of a grid point
-    is finished as excluded, so it neither runs nor counts.
+    The trial is created (or popped from the queue) with its owner and within the budget
+    in one write (:meth:`Budget.ask`). A second copy of a grid point is finished as
+    excluded, so it neither runs nor counts.
     """
     while True:
-        trial = study.ask()
-        trial.set_user_attr(WORKER_ATTR, owner)
-        if budget.is_surplus(study, trial):
-            mark_excluded(study, trial, SURPLUS)
-            return None
-        if not budget.is_duplicate(study, trial):
+        trial = budget.ask(study, owner)
+        if trial is None or not budget.is_duplicate(study, trial):
             return trial
         mark_excluded(study, trial, DUPLICATE)
-        if budget.remaining(study) <= 0:
-            return None
 
 
 def _ask_within(study: optuna.Study, budget: Budget, owner: str, n: int) -> list[optuna.Trial]:
     """Ask up to ``n`` trials the budget allows (fewer once it is spent)."""
     trials: list[optuna.Trial] = []
-    for _ in range(min(n, budget.remaining(study))):
+    for _ in range(n):
         trial = _ask_one(study, budget, owner)
         if trial is None:
             break
@@ -190,7 +183,7 @@ def run_trial_batches(
     trial, in the order asked; all are told here and passed to ``on_trial_end``.
     """
     with Worker() as worker:
-        while budget.remaining(study) > 0:
+        while True:
             trials = _ask_within(study, budget, worker.owner, batch_size)
             if not trials:
                 break
