@@ -11,6 +11,8 @@ from __future__ import annotations
 import logging
 import math
 import multiprocessing
+import os
+import threading
 import time
 import traceback
 from collections.abc import Callable
@@ -257,7 +259,26 @@ def _worker_sampler(job: WorkerJob, index: int) -> optuna.samplers.BaseSampler:
     return sampler
 
 
-def _worker_main(job: WorkerJob, index: int, errors: Any) -> None:
+def _exit_with_parent(parent: int, interval: float = 0.2) -> None:
+    """Exit this worker process at once when ``parent`` (the one that started it) dies.
+
+    An orphan is adopted by another process, so its parent pid changes. The trial it
+    was running stays ``RUNNING`` with this (then dead) worker as owner, and the next
+    start marks it interrupted (:func:`tunefleet.study.recover_interrupted`).
+    """
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(interval)
+        logger.warning("worker %d: the search process died; stopping", os.getpid())
+        os._exit(3)
+
+    threading.Thread(target=watch, name="tunefleet-parent-watch", daemon=True).start()
+
+
+def _worker_main(job: WorkerJob, index: int, errors: Any, parent: int | None = None) -> None:
+    if parent is not None:
+        _exit_with_parent(parent)
     try:
         storage = open_storage(job.storage_url)
         study = optuna.load_study(
@@ -298,7 +319,10 @@ def run_in_processes(
     errors = ctx.SimpleQueue()
     processes = [
         ctx.Process(
-            target=_worker_main, args=(job, i, errors), name=f"tunefleet-worker-{i}", daemon=False
+            target=_worker_main,
+            args=(job, i, errors, os.getpid()),
+            name=f"tunefleet-worker-{i}",
+            daemon=False,
         )
         for i in range(n_workers)
     ]

@@ -1,0 +1,135 @@
+"""Kills at the exact moments where a search could lose or orphan a trial, then resume.
+
+The kills are injected, not timed: a child process SIGKILLs itself right after the
+commit that starts a trial (before anything else is written), or a test kills the
+parent of worker processes while they hold trials.
+"""
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import optuna
+import psutil
+import pytest
+
+TESTS = Path(__file__).parent
+POINTS = [0.001, 0.01, 0.1, 1.0, 10.0, 100.0]
+
+SEARCH = textwrap.dedent(
+    """
+    import os, signal, sqlite3, sys
+    import tunefleet
+    from estimators import SlowClassifier, iris
+    kind, url, n, n_jobs = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
+    kill_at = int(os.environ.get("TUNEFLEET_TEST_KILL_AT", "0"))
+    if kill_at:
+        # SIGKILL this process right after the commit that starts trial number
+        # ``kill_at`` (counting trials that left the queue), before any other write.
+        from sqlalchemy import event
+        from sqlalchemy.orm import Session
+
+        def after_commit(session):
+            with sqlite3.connect(url[len("sqlite:///"):]) as db:
+                (started,), = db.execute("SELECT count(*) FROM trials WHERE state != 'WAITING'")
+            if started >= kill_at:
+                os.kill(os.getpid(), signal.SIGKILL)
+
+        event.listen(Session, "after_commit", after_commit)
+    X, y = iris()
+    if kind == "grid":
+        search = tunefleet.GridSearchCV(
+            SlowClassifier(), {"C": %r}, cv=2, storage=url, study_name="s", n_jobs=n_jobs)
+    else:
+        search = tunefleet.RandomizedSearchCV(
+            SlowClassifier(), {"C": tunefleet.Float(1e-3, 1e2, log=True)}, n_iter=n, cv=2,
+            storage=url, study_name="s", random_state=0, n_jobs=n_jobs)
+    search.fit(X, y)
+    """
+    % POINTS
+)
+
+
+def run_search(kind, url, n=6, n_jobs=1, env=None):
+    full = dict(
+        os.environ,
+        PYTHONPATH=os.pathsep.join([str(TESTS), os.environ.get("PYTHONPATH", "")]),
+        **(env or {}),
+    )
+    return subprocess.Popen(
+        [sys.executable, "-c", SEARCH, kind, url, str(n), str(n_jobs)], env=full
+    )
+
+
+def trials(url):
+    return optuna.load_study(study_name="s", storage=url).trials
+
+
+def assert_exact(url, kind, n=6):
+    """Exactly the budget completed, each grid point once, nothing left running."""
+    stored = trials(url)
+    done = [t for t in stored if t.state.name == "COMPLETE"]
+    assert len(done) == n
+    if kind == "grid":
+        assert sorted(t.params["C"] for t in done) == POINTS
+    assert not [t.number for t in stored if t.state.name == "RUNNING"]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("kind", ["random", "grid"])
+def test_kill_right_after_a_trial_is_started_then_resume(tmp_path, kind):
+    url = f"sqlite:///{tmp_path / 'tune.db'}"
+    killed = run_search(kind, url, env={"TUNEFLEET_TEST_KILL_AT": "3"})
+    assert killed.wait(timeout=300) == -signal.SIGKILL
+    running = [t for t in trials(url) if t.state.name == "RUNNING"]
+    assert len(running) == 1  # killed right after it started
+    assert "tunefleet:worker" in running[0].user_attrs  # recovery can judge it
+    resumed = run_search(kind, url)
+    assert resumed.wait(timeout=300) == 0
+    assert_exact(url, kind)
+    interrupted = [t for t in trials(url) if t.user_attrs.get("tunefleet:status")]
+    assert [t.number for t in interrupted] == [running[0].number]
+
+
+def gone(pid):
+    try:
+        return psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return True
+
+
+@pytest.mark.slow
+def test_workers_stop_when_the_search_process_dies(tmp_path):
+    url = f"sqlite:///{tmp_path / 'tune.db'}"
+    hold = tmp_path / "hold"
+    hold.touch()  # every fit waits while this file exists
+    parent = run_search("random", url, n=6, n_jobs=2, env={"TUNEFLEET_TEST_HOLD": str(hold)})
+    deadline = time.monotonic() + 180
+    workers: set[int] = set()
+    while len(workers) < 2:
+        assert parent.poll() is None and time.monotonic() < deadline, "workers did not start"
+        time.sleep(0.2)
+        try:
+            running = [t for t in trials(url) if t.state.name == "RUNNING"]
+        except KeyError:
+            continue
+        workers = {int(t.user_attrs["tunefleet:worker"].split(":")[1]) for t in running}
+    parent.send_signal(signal.SIGKILL)
+    parent.wait()
+    deadline = time.monotonic() + 10
+    while not all(gone(pid) for pid in workers) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    alive = [pid for pid in workers if not gone(pid)]
+    for pid in alive:  # leave nothing behind, then fail
+        os.kill(pid, signal.SIGKILL)
+    assert not alive, "worker processes outlived the search process"
+    hold.unlink()
+    resumed = run_search("random", url, n=6)
+    assert resumed.wait(timeout=300) == 0
+    assert_exact(url, "random")
+    interrupted = [t for t in trials(url) if t.user_attrs.get("tunefleet:status")]
+    assert len(interrupted) == 2
