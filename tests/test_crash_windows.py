@@ -132,3 +132,30 @@ def test_workers_stop_when_the_search_process_dies(tmp_path):
     assert_exact(url, "random")
     interrupted = [t for t in trials(url) if t.user_attrs.get("tunefleet:status")]
     assert len(interrupted) == 2
+
+
+@pytest.mark.parametrize("on_sqlite", [True, False])
+def test_ask_owned_starts_trials_with_their_owner_within_the_budget(tmp_path, on_sqlite):
+    from tunefleet.study import GRID_ATTR, STATUS_ATTR, WORKER_ATTR, ask_owned
+
+    url = f"sqlite:///{tmp_path / 'tune.db'}" if on_sqlite else None
+    study = optuna.create_study(storage=url, study_name="s")
+    study.enqueue_trial({"x": 1.0}, user_attrs={GRID_ATTR: 0})
+    popped = ask_owned(study, "me", limit=3, attrs={"k": 1})
+    assert popped.number == 0 and popped.suggest_float("x", 0, 2) == 1.0  # the queued one
+    created = ask_owned(study, "me", limit=3)
+    excluded = ask_owned(study, "me", limit=3)
+    excluded.set_user_attr(STATUS_ATTR, "surplus")
+    study.tell(excluded, state=optuna.trial.TrialState.FAIL)
+    assert ask_owned(study, "me", queued_only=True) is None  # the queue is empty
+    third = ask_owned(study, "me", limit=3)  # the excluded trial does not count
+    assert ask_owned(study, "me", limit=3) is None  # 3 counted trials: nothing started
+    stored = study.trials
+    assert [t.number for t in stored] == [0, 1, 2, 3]
+    assert all(t.user_attrs[WORKER_ATTR] == "me" for t in stored)
+    assert stored[0].user_attrs == {GRID_ATTR: 0, WORKER_ATTR: "me", "k": 1}
+    assert [t.state.name for t in stored] == ["RUNNING", "RUNNING", "FAIL", "RUNNING"]
+    created.suggest_float("x", 0, 2)  # the trials are usable as Optuna trials
+    study.tell(created, 0.5)
+    study.tell(third, 0.25)
+    assert study.best_trial.number == 3  # minimize: 0.25
