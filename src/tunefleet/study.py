@@ -454,11 +454,13 @@ def _claim_in_one_transaction(
 ) -> int | None:
     """:func:`ask_owned` on an RDB storage: one transaction, rolled back if refused."""
     from optuna.storages._rdb import models
+    from optuna.storages._rdb.storage import _create_scoped_session
 
-    backend, session = rdb
+    backend = rdb[0]
     sid = study._study_id
     trials = models.TrialModel
-    with session() as s:
+    # Integrity errors propagate (nothing is returned for a claim that was not stored).
+    with _create_scoped_session(backend.scoped_session) as s:
         # Trial creators lock the study row (as Optuna's create_new_trial): one at a time.
         models.StudyModel.find_or_raise_by_id(sid, s, for_update=True)
         trial_id = None
