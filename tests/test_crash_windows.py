@@ -159,3 +159,57 @@ def test_ask_owned_starts_trials_with_their_owner_within_the_budget(tmp_path, on
     study.tell(created, 0.5)
     study.tell(third, 0.25)
     assert study.best_trial.number == 3  # minimize: 0.25
+
+
+HYPERBAND = textwrap.dedent(
+    """
+    import os, signal, sqlite3, sys
+    import tunefleet as kt
+    import keras
+    from sklearn.datasets import load_digits
+
+    project = sys.argv[1]
+    kill_at = int(os.environ.get("TUNEFLEET_TEST_KILL_AT", "0"))
+    if kill_at:  # as in SEARCH: die right after the commit that starts trial ``kill_at``
+        from sqlalchemy import event
+        from sqlalchemy.orm import Session
+
+        def after_commit(session):
+            with sqlite3.connect(os.path.join(project, "hb", "study.db")) as db:
+                (started,), = db.execute("SELECT count(*) FROM trials WHERE state != 'WAITING'")
+            if started >= kill_at:
+                os.kill(os.getpid(), signal.SIGKILL)
+
+        event.listen(Session, "after_commit", after_commit)
+
+    def build(hp):
+        model = keras.Sequential([keras.Input((64,)),
+            keras.layers.Dense(hp.Choice("units", [8, 16]), activation="relu"),
+            keras.layers.Dense(10, activation="softmax")])
+        model.compile("adam", "sparse_categorical_crossentropy", metrics=["accuracy"])
+        return model
+
+    X, y = load_digits(return_X_y=True)
+    X = (X / 16.0).astype("float32")
+    tuner = kt.Hyperband(build, "val_accuracy", max_epochs=3, factor=3, seed=0,
+                         directory=project, project_name="hb", fleet=False)
+    tuner.search(X[:128], y[:128], batch_size=64, validation_data=(X[128:192], y[128:192]))
+    """
+)
+
+
+@pytest.mark.slow
+def test_hyperband_killed_right_after_a_trial_is_started_resumes_to_the_plan(tmp_path):
+    url = f"sqlite:///{tmp_path / 'hb' / 'study.db'}"
+    env = dict(os.environ, TUNEFLEET_TEST_KILL_AT="2")
+    killed = subprocess.run([sys.executable, "-c", HYPERBAND, str(tmp_path)], env=env, timeout=300)
+    assert killed.returncode == -signal.SIGKILL
+    hb = optuna.load_study(study_name="hb", storage=url).trials
+    assert [t.state.name for t in hb].count("RUNNING") >= 1
+    resumed = subprocess.run([sys.executable, "-c", HYPERBAND, str(tmp_path)], timeout=300)
+    assert resumed.returncode == 0
+    trials = optuna.load_study(study_name="hb", storage=url).trials
+    counted = [t for t in trials if "tunefleet:status" not in t.user_attrs]
+    assert len(counted) == 5  # exactly the plan: 5 trials
+    assert all(t.state.name in ("COMPLETE", "PRUNED") for t in counted)
+    assert not [t for t in trials if t.state.name == "RUNNING"]
