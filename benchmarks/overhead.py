@@ -11,7 +11,11 @@ and prints the median per-trial wall time of each and their ratio (target: <= 1.
 Part 2 fits a small Keras MLP 100 times in one process through ``KerasClassifier`` and
 prints the resident memory (RSS) after fits 10, 50 and 100.
 
+Part 1 also counts the SQL statements and transactions per trial on SQLite (a figure that,
+unlike times, does not depend on the machine's load; ``--sql-only`` prints only that).
+
 Usage: python benchmarks/overhead.py [--trials 1000] [--repeats 3] [--fits 100] [--skip-keras]
+[--sql-only]
 """
 
 from __future__ import annotations
@@ -101,6 +105,49 @@ def overhead(n_trials: int, repeats: int) -> None:
         print(f"{label:<10} {p * 1e3:>11.2f} ms {o * 1e3:>9.2f} ms {o / p:>6.2f}x")
 
 
+def sql_per_trial(n_trials: int) -> None:
+    """Statements and transactions per trial on SQLite, counted through SQLAlchemy's events.
+
+    Independent of the machine's load; write transactions are the ones that cost a commit
+    to disk.
+    """
+    from sqlalchemy import event
+    from sqlalchemy.engine import Engine
+
+    seen = {"statements": 0, "transactions": 0, "write transactions": 0}
+    wrote = [False]
+
+    def on_statement(conn, cursor, statement, *args):
+        seen["statements"] += 1
+        if statement.lstrip().upper().startswith(("INSERT", "UPDATE", "DELETE")):
+            wrote[0] = True
+
+    def on_commit(conn):
+        seen["transactions"] += 1
+        seen["write transactions"] += wrote[0]
+        wrote[0] = False
+
+    X, y = tiny_data()
+    print(f"\n## SQL per trial on SQLite over {n_trials} trivial trials (study creation included)")
+    print(f"{'':<14} {'statements':>10} {'transactions':>13} {'writes':>7}")
+    event.listen(Engine, "before_cursor_execute", on_statement)
+    event.listen(Engine, "commit", on_commit)
+    try:
+        for label, runner in (("plain Optuna", plain_optuna), ("tunefleet", ours)):
+            for key in seen:
+                seen[key] = 0
+            with tempfile.TemporaryDirectory() as tmp:
+                runner(n_trials, f"sqlite:///{tmp}/sql.db", X, y)
+            per = {k: v / n_trials for k, v in seen.items()}
+            print(
+                f"{label:<14} {per['statements']:>10.1f} {per['transactions']:>13.1f} "
+                f"{per['write transactions']:>7.1f}"
+            )
+    finally:
+        event.remove(Engine, "before_cursor_execute", on_statement)
+        event.remove(Engine, "commit", on_commit)
+
+
 def rss_over_keras_fits(n_fits: int) -> None:
     import keras
 
@@ -140,6 +187,9 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--fits", type=int, default=100)
     parser.add_argument("--skip-keras", action="store_true")
+    parser.add_argument(
+        "--sql-only", action="store_true", help="only count SQL per trial (fast, load-independent)"
+    )
     args = parser.parse_args()
     print(
         f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}"
@@ -147,7 +197,11 @@ def main() -> None:
     print(f"optuna {optuna.__version__}, tunefleet {tunefleet.__version__}\n")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
+        if args.sql_only:
+            sql_per_trial(min(args.trials, 100))
+            return
         overhead(args.trials, args.repeats)
+        sql_per_trial(min(args.trials, 100))
         if not args.skip_keras:
             rss_over_keras_fits(args.fits)
 

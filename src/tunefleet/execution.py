@@ -11,6 +11,8 @@ from __future__ import annotations
 import logging
 import math
 import multiprocessing
+import os
+import threading
 import time
 import traceback
 from collections.abc import Callable
@@ -28,8 +30,6 @@ from tunefleet.study import (
     ERROR_ATTR,
     GRID_ATTR,
     INTERRUPTED,
-    SURPLUS,
-    WORKER_ATTR,
     Budget,
     Worker,
     mark_excluded,
@@ -57,7 +57,7 @@ def run_trials(
     interrupted, so a resumed search runs it again, and propagates.
     """
     with Worker() as worker:
-        while budget.remaining(study) > 0:
+        while True:
             trial = _ask_one(study, budget, worker.owner)
             if trial is None:
                 break
@@ -129,28 +129,23 @@ BatchRunner = Callable[..., list[Any]]
 
 
 def _ask_one(study: optuna.Study, budget: Budget, owner: str) -> optuna.Trial | None:
-    """Ask the next trial to run (the budget allows one); ``None`` if none is left.
+    """Start the next trial to run, owned by ``owner``; ``None`` once the budget is spent.
 
-    A surplus trial (asked after the budget was spent) or a second copy of a grid point
-    is finished as excluded, so it neither runs nor counts.
+    The trial is created (or popped from the queue) with its owner and within the budget
+    in one write (:meth:`Budget.ask`). A second copy of a grid point is finished as
+    excluded, so it neither runs nor counts.
     """
     while True:
-        trial = study.ask()
-        trial.set_user_attr(WORKER_ATTR, owner)
-        if budget.is_surplus(study, trial):
-            mark_excluded(study, trial, SURPLUS)
-            return None
-        if not budget.is_duplicate(study, trial):
+        trial = budget.ask(study, owner)
+        if trial is None or not budget.is_duplicate(study, trial):
             return trial
         mark_excluded(study, trial, DUPLICATE)
-        if budget.remaining(study) <= 0:
-            return None
 
 
 def _ask_within(study: optuna.Study, budget: Budget, owner: str, n: int) -> list[optuna.Trial]:
     """Ask up to ``n`` trials the budget allows (fewer once it is spent)."""
     trials: list[optuna.Trial] = []
-    for _ in range(min(n, budget.remaining(study))):
+    for _ in range(n):
         trial = _ask_one(study, budget, owner)
         if trial is None:
             break
@@ -190,7 +185,7 @@ def run_trial_batches(
     trial, in the order asked; all are told here and passed to ``on_trial_end``.
     """
     with Worker() as worker:
-        while budget.remaining(study) > 0:
+        while True:
             trials = _ask_within(study, budget, worker.owner, batch_size)
             if not trials:
                 break
@@ -264,7 +259,26 @@ def _worker_sampler(job: WorkerJob, index: int) -> optuna.samplers.BaseSampler:
     return sampler
 
 
-def _worker_main(job: WorkerJob, index: int, errors: Any) -> None:
+def _exit_with_parent(parent: int, interval: float = 0.2) -> None:
+    """Exit this worker process at once when ``parent`` (the one that started it) dies.
+
+    An orphan is adopted by another process, so its parent pid changes. The trial it
+    was running stays ``RUNNING`` with this (then dead) worker as owner, and the next
+    start marks it interrupted (:func:`tunefleet.study.recover_interrupted`).
+    """
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(interval)
+        logger.warning("worker %d: the search process died; stopping", os.getpid())
+        os._exit(3)
+
+    threading.Thread(target=watch, name="tunefleet-parent-watch", daemon=True).start()
+
+
+def _worker_main(job: WorkerJob, index: int, errors: Any, parent: int | None = None) -> None:
+    if parent is not None:
+        _exit_with_parent(parent)
     try:
         storage = open_storage(job.storage_url)
         study = optuna.load_study(
@@ -305,7 +319,10 @@ def run_in_processes(
     errors = ctx.SimpleQueue()
     processes = [
         ctx.Process(
-            target=_worker_main, args=(job, i, errors), name=f"tunefleet-worker-{i}", daemon=False
+            target=_worker_main,
+            args=(job, i, errors, os.getpid()),
+            name=f"tunefleet-worker-{i}",
+            daemon=False,
         )
         for i in range(n_workers)
     ]

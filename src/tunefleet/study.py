@@ -32,6 +32,7 @@ from typing import Any
 
 import optuna
 import psutil
+import sqlalchemy as sa
 import sqlalchemy.exc
 from optuna.exceptions import UpdateFinishedTrialError
 from optuna.trial import FrozenTrial, TrialState
@@ -420,9 +421,13 @@ def _one_transaction(study: optuna.Study) -> tuple[Any, Any] | None:
         from optuna.storages._rdb.storage import _create_scoped_session
     except ImportError:
         return None
-    needed = ("_set_trial_intermediate_value_without_commit", "_set_trial_attr_without_commit")
-    if not all(hasattr(backend, name) for name in needed) or not hasattr(
-        models, "TrialUserAttributeModel"
+    needed = (
+        "_set_trial_intermediate_value_without_commit",
+        "_set_trial_attr_without_commit",
+        "_get_prepared_new_trial",
+    )
+    if not all(hasattr(backend, name) for name in needed) or not all(
+        hasattr(models, name) for name in ("TrialUserAttributeModel", "TrialModel", "StudyModel")
     ):
         return None
     return backend, lambda: _create_scoped_session(backend.scoped_session, True)
@@ -501,6 +506,184 @@ def mark_excluded(study: optuna.Study, trial: optuna.Trial, status: str) -> None
     study.tell(trial, state=TrialState.FAIL)
 
 
+class _Refused(Exception):
+    """Rolls back a claim: no trial is left to start (budget spent, queue empty)."""
+
+
+def ask_owned(
+    study: optuna.Study,
+    owner: str,
+    *,
+    limit: int | None = None,
+    queued_only: bool = False,
+    attrs: Mapping[str, Any] | None = None,
+) -> optuna.Trial | None:
+    """Start a trial that records its ``owner`` (see :class:`Worker`) from its first commit.
+
+    Like ``study.ask()``: pops the first queued (``WAITING``) trial, else creates one;
+    ``queued_only`` never creates one. ``attrs`` are further user attributes set with the
+    owner. With ``limit``, no trial is started once the study holds ``limit`` trials that
+    count (see :func:`counts`). Returns ``None`` when nothing may start.
+
+    On an RDB storage (SQLite, PostgreSQL...) the claim, the owner and the budget count
+    are one transaction: no trial ever exists ``RUNNING`` without an owner, which
+    :func:`recover_interrupted` needs to judge it after a crash, and two workers can
+    neither pop one queued trial both nor start more than ``limit``. Elsewhere (in
+    memory, journal) a new trial is created with its owner in one write (Optuna's
+    ``create_new_trial`` template); a popped one gets its owner in a second write.
+    """
+    attrs = {WORKER_ATTR: owner, **(attrs or {})}
+    rdb = _one_transaction(study)
+    if rdb is None:
+        trial_id = _claim_one_by_one(study, attrs, limit, queued_only)
+    else:
+        try:
+            trial_id = _claim_in_one_transaction(study, rdb, attrs, limit, queued_only)
+        except _Refused:
+            trial_id = None
+        if trial_id is not None and study._storage is not rdb[0]:
+            # Optuna's cache learns of trials it did not create on its next read.
+            study._storage.get_all_trials(
+                study._study_id, deepcopy=False, states=(TrialState.RUNNING,)
+            )
+    if trial_id is None:
+        return None
+    thread_local = getattr(study, "_thread_local", None)
+    if thread_local is not None:  # as Study.ask: samplers read the study afresh
+        thread_local.cached_all_trials = None
+    return optuna.Trial(study, trial_id)
+
+
+def _claim_in_one_transaction(
+    study: optuna.Study,
+    rdb: tuple[Any, Any],
+    attrs: Mapping[str, Any],
+    limit: int | None,
+    queued_only: bool,
+) -> int | None:
+    """:func:`ask_owned` on an RDB storage: one transaction, rolled back if refused."""
+    from optuna.storages._rdb import models
+    from optuna.storages._rdb.storage import _create_scoped_session
+
+    backend = rdb[0]
+    sid = study._study_id
+    trials = models.TrialModel
+    # Integrity errors propagate (nothing is returned for a claim that was not stored).
+    with _create_scoped_session(backend.scoped_session) as s:
+        # Trial creators lock the study row (as Optuna's create_new_trial): one at a time.
+        models.StudyModel.find_or_raise_by_id(sid, s, for_update=True)
+        trial_id = None
+        waiting = s.scalars(
+            sa.select(trials.trial_id)
+            .where(trials.study_id == sid, trials.state == TrialState.WAITING)
+            .order_by(trials.trial_id)
+        ).all()
+        for candidate in waiting:
+            # Conditional: of two workers popping one trial at once, one gets it.
+            popped = s.execute(
+                sa.update(trials)
+                .where(trials.trial_id == candidate, trials.state == TrialState.WAITING)
+                .values(state=TrialState.RUNNING, datetime_start=datetime.now())
+                .execution_options(synchronize_session=False)
+            )
+            if popped.rowcount == 1:
+                trial_id = candidate
+                break
+        if trial_id is not None:
+            for key, value in attrs.items():
+                backend._set_trial_attr_without_commit(
+                    s, models.TrialUserAttributeModel, trial_id, key, value
+                )
+        elif queued_only:
+            raise _Refused
+        else:
+            trial_id = backend._get_prepared_new_trial(sid, _running(attrs), s).trial_id
+        if limit is not None:
+            s.flush()
+            # Counted after the claim, inside the transaction that holds the write lock,
+            # so no other worker's claim can slip in between.
+            excluded = sa.exists().where(
+                models.TrialUserAttributeModel.trial_id == trials.trial_id,
+                models.TrialUserAttributeModel.key == STATUS_ATTR,
+            )
+            n = s.scalar(
+                sa.select(sa.func.count(trials.trial_id)).where(
+                    trials.study_id == sid,
+                    sa.or_(trials.state != TrialState.FAIL, sa.not_(excluded)),
+                )
+            )
+            if n > limit:
+                raise _Refused
+    return trial_id
+
+
+def _claim_one_by_one(
+    study: optuna.Study, attrs: Mapping[str, Any], limit: int | None, queued_only: bool
+) -> int | None:
+    """:func:`ask_owned` through Optuna's public storage API (no RDB transaction)."""
+    storage, sid = study._storage, study._study_id
+    if limit is not None and n_counted(study) >= limit:
+        return None
+    for waiting in storage.get_all_trials(sid, deepcopy=False, states=(TrialState.WAITING,)):
+        try:
+            if not storage.set_trial_state_values(waiting._trial_id, TrialState.RUNNING):
+                continue
+        except UpdateFinishedTrialError:
+            continue
+        for key, value in attrs.items():
+            storage.set_trial_user_attr(waiting._trial_id, key, value)
+        return waiting._trial_id
+    if queued_only:
+        return None
+    trial_id = storage.create_new_trial(sid, template_trial=_running(attrs))
+    if limit is not None and n_counted(study) > limit:
+        # Another process started one at the same moment: the later one gives way.
+        number = storage.get_trial(trial_id).number
+        earlier = sum(
+            1
+            for t in storage.get_all_trials(sid, deepcopy=False)
+            if t.number < number and counts(t)
+        )
+        if earlier >= limit:
+            storage.set_trial_user_attr(trial_id, STATUS_ATTR, SURPLUS)
+            storage.set_trial_state_values(trial_id, TrialState.FAIL)
+            return None
+    return trial_id
+
+
+def _running(attrs: Mapping[str, Any]) -> FrozenTrial:
+    """A template for a new ``RUNNING`` trial with user attributes ``attrs``."""
+    return FrozenTrial(
+        number=-1,
+        state=TrialState.RUNNING,
+        value=None,
+        datetime_start=datetime.now(),
+        datetime_complete=None,
+        params={},
+        distributions={},
+        user_attrs=dict(attrs),
+        system_attrs={},
+        intermediate_values={},
+        trial_id=-1,
+    )
+
+
+def n_counted(study: optuna.Study) -> int:
+    """How many trials of ``study`` count towards a budget (see :func:`counts`)."""
+    storage, sid = study._storage, study._study_id
+    live = sum(
+        storage.get_n_trials(sid, state)
+        for state in (
+            TrialState.COMPLETE,
+            TrialState.PRUNED,
+            TrialState.RUNNING,
+            TrialState.WAITING,
+        )
+    )
+    failed = storage.get_all_trials(sid, deepcopy=False, states=(TrialState.FAIL,))
+    return live + sum(1 for t in failed if counts(t))
+
+
 class Budget:
     """How many more trials a search may start: ``n_trials`` counted ones, or the grid queue."""
 
@@ -509,26 +692,22 @@ class Budget:
         self.grid = grid
         self.shared = shared  # other processes may run trials of the same study
 
-    def _n_counted(self, study: optuna.Study) -> int:
-        storage, sid = study._storage, study._study_id
-        live = sum(
-            storage.get_n_trials(sid, state)
-            for state in (
-                TrialState.COMPLETE,
-                TrialState.PRUNED,
-                TrialState.RUNNING,
-                TrialState.WAITING,
-            )
-        )
-        failed = study.get_trials(deepcopy=False, states=(TrialState.FAIL,))
-        return live + sum(1 for t in failed if counts(t))
+    def ask(
+        self, study: optuna.Study, owner: str, attrs: Mapping[str, Any] | None = None
+    ) -> optuna.Trial | None:
+        """Start the next trial the budget allows (see :func:`ask_owned`), else ``None``.
+
+        A grid pops its queued points only; ``n_trials`` bounds the counted trials.
+        """
+        limit = None if self.grid else self.n_trials
+        return ask_owned(study, owner, limit=limit, queued_only=self.grid, attrs=attrs)
 
     def remaining(self, study: optuna.Study) -> int:
         """Trials still to start (for a grid: points still queued)."""
         if self.grid:
             return study._storage.get_n_trials(study._study_id, TrialState.WAITING)
         assert self.n_trials is not None
-        return self.n_trials - self._n_counted(study)
+        return self.n_trials - n_counted(study)
 
     def is_duplicate(self, study: optuna.Study, trial: optuna.Trial) -> bool:
         """Whether ``trial`` is a second copy of a grid point that another trial holds.
@@ -543,17 +722,3 @@ class Budget:
             t.number < trial.number and counts(t) and t.user_attrs.get(GRID_ATTR) == index
             for t in study.get_trials(deepcopy=False)
         )
-
-    def is_surplus(self, study: optuna.Study, trial: optuna.Trial) -> bool:
-        """Whether ``trial`` was asked for after the budget was spent by other workers."""
-        if self.grid:
-            return GRID_ATTR not in trial.user_attrs
-        if not self.shared:
-            return False
-        assert self.n_trials is not None
-        if self._n_counted(study) <= self.n_trials:
-            return False  # fast path: no race happened
-        earlier = sum(
-            1 for t in study.get_trials(deepcopy=False) if t.number < trial.number and counts(t)
-        )
-        return earlier >= self.n_trials

@@ -42,8 +42,8 @@ from tunefleet.study import (
     ERROR_ATTR,
     INTERRUPTED,
     STATUS_ATTR,
-    WORKER_ATTR,
     Worker,
+    ask_owned,
     counts,
     mark_excluded,
 )
@@ -435,9 +435,8 @@ class _Bracket:
         return [m for m in self.members if not m.done]
 
     def _ask(self) -> optuna.Trial:
-        trial = self.study.ask()
-        trial.set_user_attr(WORKER_ATTR, self.worker.owner)
-        trial.set_user_attr(BRACKET_ATTR, self.index)
+        trial = ask_owned(self.study, self.worker.owner, attrs={BRACKET_ATTR: self.index})
+        assert trial is not None  # no limit: always starts one
         return trial
 
     def _new_member(self) -> _Member:
