@@ -328,7 +328,7 @@ def test_tune_runs_a_tuner_script_with_the_options_applied(tmp_path):
     )
     assert done.returncode == 0, done.stderr[-3000:]
     assert "Best trial of 'from-cli'" in done.stdout
-    # two workers may both ask for the last trial: the loser's is excluded as surplus
+    # the budget is counted in the transaction that starts a trial: no surplus is created
     everything = trials_of(db, "from-cli")
     trials = [t for t in everything if counts(t)]
     assert [t.state.name for t in trials] == ["COMPLETE"] * 3
