@@ -370,7 +370,13 @@ def _owner_alive(owner: str) -> bool:
         return True  # another machine: cannot tell from here
     if pid == os.getpid():
         return run_id in _ACTIVE_RUNS
-    return psutil.pid_exists(pid) and _process_start(pid) == started
+    try:
+        process = psutil.Process(pid)
+        # A zombie has exited; no one reaped it yet (an orphaned worker in a container
+        # whose first process does not reap).
+        return process.status() != psutil.STATUS_ZOMBIE and _process_start(pid) == started
+    except psutil.Error:
+        return False
 
 
 def recover_interrupted(
