@@ -1,4 +1,5 @@
-"""Memory stays bounded over searches of many distinct widths (JAX backend).
+"""Memory stays bounded over searches of many distinct widths (JAX backend), and
+worker processes are replaced after a bounded number of trials (TensorFlow's remedy).
 
 Each check runs in a fresh subprocess, so its resident memory (RSS) is not mixed with
 that of other tests. Every fit or trial has a width of its own, so every one compiles
@@ -8,14 +9,20 @@ default budget of kept programs for the wrappers; with a smaller one for the sho
 tuner search, so that it releases several times).
 """
 
+import importlib.util
 import json
 import os
 import subprocess
 import sys
 import textwrap
+from collections import Counter
 from pathlib import Path
 
+import optuna
 import pytest
+
+from tunefleet.execution import TENSORFLOW_TRIALS_PER_WORKER, WorkerJob, run_in_processes
+from tunefleet.study import WORKER_ATTR, Budget
 
 TESTS = Path(__file__).parent
 MiB = 2**20
@@ -111,3 +118,61 @@ def test_tuner_trials_of_distinct_widths_stay_bounded(tmp_path):
     assert len(rss) == 32  # one mark per trial
     per_width = growth_per_width(rss, warmup=6)
     assert per_width < 2.0, f"RSS grew {per_width:.1f} MiB per distinct width (trials 6-32)"
+
+
+# ------------------------------------------------ worker processes replaced after N trials
+
+
+def draw_x(trial):
+    """A module-level objective, picklable into spawned workers."""
+    return trial.suggest_float("x", 0.0, 1.0)
+
+
+def worker_job(url, **kwargs):
+    return WorkerJob(
+        storage_url=url,
+        study_name="w",
+        sampler="random",
+        space=None,  # the random sampler does not read it
+        seed=0,
+        pruner=optuna.pruners.NopPruner(),
+        objective=draw_x,
+        budget=Budget(7, grid=False, shared=True),
+        **kwargs,
+    )
+
+
+@pytest.mark.slow
+def test_workers_are_replaced_after_max_trials_per_worker(tmp_path):
+    url = f"sqlite:///{tmp_path / 'tune.db'}"
+    optuna.create_study(storage=url, study_name="w")
+    run_in_processes(worker_job(url, max_trials_per_worker=2), 2, poll_interval=0.05)
+    trials = optuna.load_study(study_name="w", storage=url).trials
+    assert [t.state.name for t in trials] == ["COMPLETE"] * 7  # none lost, none run twice
+    per_process = Counter(t.user_attrs[WORKER_ATTR] for t in trials)
+    assert max(per_process.values()) <= 2
+    assert len(per_process) >= 4  # fresh processes took the retired ones' places
+    assert len({t.params["x"] for t in trials}) == 7  # replacements do not repeat draws
+
+
+def test_max_trials_per_worker_must_be_a_positive_integer(tmp_path):
+    for bad in (0, -1, 2.5, True):
+        with pytest.raises(ValueError, match=r"max_trials_per_worker: expected a positive"):
+            worker_job(f"sqlite:///{tmp_path / 'tune.db'}", max_trials_per_worker=bad)
+
+
+@pytest.mark.backend
+def test_tensorflow_workers_are_bounded_by_default():
+    if importlib.util.find_spec("tensorflow") is None:
+        pytest.skip("the tensorflow package is not installed here (`make test` installs it)")
+    code = (
+        "import keras\n"
+        "from tunefleet.execution import default_trials_per_worker as d\n"
+        "print(keras.backend.backend(), d())"
+    )
+    env = dict(os.environ, KERAS_BACKEND="tensorflow", TF_CPP_MIN_LOG_LEVEL="3")
+    done = subprocess.run(
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=600
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert done.stdout.split() == ["tensorflow", str(TENSORFLOW_TRIALS_PER_WORKER)]
