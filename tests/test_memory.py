@@ -84,6 +84,33 @@ TUNER = PRELUDE + textwrap.dedent(
     """
 )
 
+FLEET = PRELUDE + textwrap.dedent(
+    """
+    import keras, tunefleet
+    from tunefleet.keras import KerasClassifier
+    from tunefleet.keras.memory import set_compiled_program_budget
+    set_compiled_program_budget(16 * 2**20)  # releases within this short search
+
+    def build(n_neurons=8):
+        mark()  # once per trial the fleet builds (and once for the checks)
+        model = keras.Sequential([
+            keras.Input((64,)),
+            keras.layers.Dense(n_neurons, activation="relu"),
+            keras.layers.Dense(10, activation="softmax"),
+        ])
+        model.compile("adam", "sparse_categorical_crossentropy")
+        return model
+
+    half = np.arange(len(X)) % 2 == 0
+    tunefleet.GridSearchCV(
+        KerasClassifier(build, epochs=1, batch_size=100, verbose=0),
+        {"n_neurons": list(range(8, 8 + int(sys.argv[1])))},
+        cv=[(np.flatnonzero(half), np.flatnonzero(~half))], refit=False, fleet=True,
+    ).fit(X, y)
+    print(json.dumps(rss))
+    """
+)
+
 
 def rss_series(script, *args):
     """Run ``script`` on the JAX backend in a fresh process; return its RSS marks."""
@@ -118,6 +145,14 @@ def test_tuner_trials_of_distinct_widths_stay_bounded(tmp_path):
     assert len(rss) == 32  # one mark per trial
     per_width = growth_per_width(rss, warmup=6)
     assert per_width < 2.0, f"RSS grew {per_width:.1f} MiB per distinct width (trials 6-32)"
+
+
+@pytest.mark.slow
+def test_fleet_search_of_distinct_widths_stays_bounded():
+    rss = rss_series(FLEET, 40)
+    assert len(rss) >= 40  # every trial was built (plus the search's checks)
+    per_width = growth_per_width(rss, warmup=6)
+    assert per_width < 2.0, f"RSS grew {per_width:.1f} MiB per distinct width (fleet builds)"
 
 
 # ------------------------------------------------ worker processes replaced after N trials

@@ -36,6 +36,7 @@ from tunefleet.fleet.plan import (
 from tunefleet.fleet.refill import Refill, Refiller
 from tunefleet.fleet.result import FleetResult, as_trial_list
 from tunefleet.fleet.train import FleetState, GroupFunctions, stack
+from tunefleet.keras.memory import release_compiled_programs
 
 BuildFn = Callable[..., keras.Model]
 
@@ -119,6 +120,10 @@ class FleetTrainer:
         key = _config_key(config, seed)
         spec = self._specs.get(key)
         if spec is None:
+            # Building compiles Keras's eager programs for this trial's shapes: keep JAX's
+            # caches within their budget (the fleets' own programs are compiled ahead of
+            # time and held by their GroupFunctions, so they are not affected).
+            release_compiled_programs()
             spec = self._specs[key] = read_trial(build_trial(self.build_fn, config, seed))
         return spec
 

@@ -23,8 +23,8 @@ releases what the backend keeps beyond Keras:
 * **PyTorch** on CUDA: the caching allocator's unused blocks are returned
   (``torch.cuda.empty_cache()``).
 * **TensorFlow** keeps per-model state that nothing in-process releases (``clear_session``
-  helps only partly); run long TensorFlow searches with worker processes that are
-  replaced after a bounded number of trials (``n_jobs`` with ``max_trials_per_worker``).
+  helps only partly): with ``n_jobs > 1`` each worker process is replaced by a fresh one
+  after a bounded number of trials (``tunefleet.execution.TENSORFLOW_TRIALS_PER_WORKER``).
 """
 
 from __future__ import annotations
