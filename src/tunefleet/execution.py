@@ -12,11 +12,12 @@ import logging
 import math
 import multiprocessing
 import os
+import sys
 import threading
 import time
 import traceback
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import optuna
@@ -50,20 +51,29 @@ def run_trials(
     *,
     grid_points: list[dict[str, Any]] | None = None,
     on_trial_end: Callable[[FrozenTrial], None] | None = None,
-) -> None:
-    """Ask, run and tell trials until ``budget`` is spent.
+    max_trials: int | None = None,
+) -> bool:
+    """Ask, run and tell trials until ``budget`` is spent (or ``max_trials`` ran).
 
     A ``KeyboardInterrupt`` (or any other ``BaseException``) marks the running trial as
     interrupted, so a resumed search runs it again, and propagates.
+
+    Returns:
+        ``True`` if it stopped after ``max_trials`` trials with budget left.
     """
+    ran = 0
     with Worker() as worker:
         while True:
+            if max_trials is not None and ran >= max_trials:
+                return budget.remaining(study) > 0
             trial = _ask_one(study, budget, worker.owner)
             if trial is None:
                 break
             frozen = _run_one(study, trial, objective, grid_points)
+            ran += 1
             if on_trial_end is not None:
                 on_trial_end(frozen)
+    return False
 
 
 def _finished_elsewhere(
@@ -228,9 +238,34 @@ def _interrupt(
         study.enqueue_trial(grid_points[index], user_attrs={GRID_ATTR: index})
 
 
+#: Trials a worker process runs on the TensorFlow backend before it is replaced by a
+#: fresh one: TensorFlow keeps per-model state that nothing in-process releases.
+TENSORFLOW_TRIALS_PER_WORKER = 25
+
+#: Exit status of a worker that ran its ``max_trials_per_worker`` and leaves budget left.
+RETIRED_EXIT = 75
+
+
+def default_trials_per_worker() -> int | None:
+    """Trials per worker process before it is replaced: bounded on TensorFlow, else none."""
+    keras = sys.modules.get("keras")
+    if keras is None:
+        return None
+    try:
+        backend = keras.backend.backend()
+    except AttributeError:  # a partly imported Keras
+        return None
+    return TENSORFLOW_TRIALS_PER_WORKER if backend == "tensorflow" else None
+
+
 @dataclass
 class WorkerJob:
-    """Everything a worker process needs (pickled into it)."""
+    """Everything a worker process needs (pickled into it).
+
+    ``max_trials_per_worker``: trials after which a worker process exits and is replaced
+    by a fresh one (while budget is left), which bounds what a backend keeps per process
+    (default: :func:`default_trials_per_worker`). ``None``: workers run to the end.
+    """
 
     storage_url: str
     study_name: str
@@ -242,11 +277,25 @@ class WorkerJob:
     budget: Budget
     grid_points: list[dict[str, Any]] | None = None
     population_size: int | None = None
+    max_trials_per_worker: int | None = field(default_factory=default_trials_per_worker)
+
+    def __post_init__(self) -> None:
+        limit = self.max_trials_per_worker
+        if limit is not None and (
+            isinstance(limit, bool) or not isinstance(limit, int) or limit < 1
+        ):
+            raise ValueError(
+                f"max_trials_per_worker: expected a positive integer or None, got {limit!r}."
+            )
 
 
-def _worker_sampler(job: WorkerJob, index: int) -> optuna.samplers.BaseSampler:
-    """The job's sampler with a distinct, reproducible random stream per worker."""
-    seed = None if job.seed is None else job.seed + 7919 * (index + 1)
+def _worker_sampler(job: WorkerJob, index: int, generation: int = 0) -> optuna.samplers.BaseSampler:
+    """The job's sampler with a distinct, reproducible random stream per worker.
+
+    ``generation`` counts the processes that took worker ``index``'s place before it
+    (see ``max_trials_per_worker``), so a replacement does not repeat their draws.
+    """
+    seed = None if job.seed is None else job.seed + 7919 * (index + 1) + 104729 * generation
     sampler = make_sampler(
         job.sampler,
         space=job.space,
@@ -276,7 +325,9 @@ def _exit_with_parent(parent: int, interval: float = 0.2) -> None:
     threading.Thread(target=watch, name="tunefleet-parent-watch", daemon=True).start()
 
 
-def _worker_main(job: WorkerJob, index: int, errors: Any, parent: int | None = None) -> None:
+def _worker_main(
+    job: WorkerJob, index: int, errors: Any, parent: int | None = None, generation: int = 0
+) -> None:
     if parent is not None:
         _exit_with_parent(parent)
     try:
@@ -284,13 +335,21 @@ def _worker_main(job: WorkerJob, index: int, errors: Any, parent: int | None = N
         study = optuna.load_study(
             study_name=job.study_name,
             storage=storage,
-            sampler=_worker_sampler(job, index),
+            sampler=_worker_sampler(job, index, generation),
             pruner=job.pruner,
         )
-        run_trials(study, job.objective, job.budget, grid_points=job.grid_points)
+        retired = run_trials(
+            study,
+            job.objective,
+            job.budget,
+            grid_points=job.grid_points,
+            max_trials=job.max_trials_per_worker,
+        )
     except BaseException as exc:
         errors.put((index, _picklable(exc), traceback.format_exc()))
         raise SystemExit(1) from None
+    if retired:
+        raise SystemExit(RETIRED_EXIT)  # the parent starts a fresh worker in its place
 
 
 def _picklable(exc: BaseException) -> BaseException:
@@ -312,26 +371,39 @@ def run_in_processes(
 ) -> None:
     """Run ``n_workers`` worker processes (spawned, safe with JAX) on ``job``'s storage.
 
-    Re-raises the first worker's exception; a worker killed from outside raises a
-    ``RuntimeError`` (its completed trials stay stored: fit again to resume).
+    A worker that ran ``job.max_trials_per_worker`` trials while budget is left exits
+    and a fresh process takes its place. Re-raises the first worker's exception; a
+    worker killed from outside raises a ``RuntimeError`` (its completed trials stay
+    stored: fit again to resume).
     """
     ctx = multiprocessing.get_context("spawn")
     errors = ctx.SimpleQueue()
-    processes = [
-        ctx.Process(
+
+    generations = [0] * n_workers
+
+    def start(i: int) -> Any:
+        p = ctx.Process(
             target=_worker_main,
-            args=(job, i, errors, os.getpid()),
+            args=(job, i, errors, os.getpid(), generations[i]),
             name=f"tunefleet-worker-{i}",
             daemon=False,
         )
-        for i in range(n_workers)
-    ]
-    for p in processes:
         p.start()
+        return p
+
+    processes = [start(i) for i in range(n_workers)]
     try:
-        while any(p.is_alive() for p in processes):
+        while True:
             if poll is not None:
                 poll()
+            for i, p in enumerate(processes):
+                if not p.is_alive() and p.exitcode == RETIRED_EXIT and errors.empty():
+                    p.join()
+                    logger.debug("worker %d retired after its trials; starting a fresh one", i)
+                    generations[i] += 1
+                    processes[i] = start(i)
+            if not any(p.is_alive() for p in processes):
+                break
             time.sleep(poll_interval)
     except BaseException:
         for p in processes:

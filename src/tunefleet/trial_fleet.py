@@ -126,7 +126,9 @@ class FleetCrossValidation:
         from the study; their outcomes follow those of ``trials``, in ask order.
         """
         from tunefleet.fleet import FleetTrainer
+        from tunefleet.keras.memory import release_memory
 
+        release_memory()  # the previous batch's models and (within a budget) programs
         cv = self.cv
         members = [self._member(trial) for trial in trials]
         n_samples = len(cv.y)

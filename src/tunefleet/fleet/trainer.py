@@ -36,8 +36,13 @@ from tunefleet.fleet.plan import (
 from tunefleet.fleet.refill import Refill, Refiller
 from tunefleet.fleet.result import FleetResult, as_trial_list
 from tunefleet.fleet.train import FleetState, GroupFunctions, stack
+from tunefleet.keras.memory import release_compiled_programs
 
 BuildFn = Callable[..., keras.Model]
+
+#: Group programs (and their compilations) a trainer keeps for later fits, most recently
+#: used first; a search over many depths and width buckets would otherwise keep all.
+MAX_KEPT_PROGRAMS = 16
 
 
 def _config_key(config: Mapping[str, Any], seed: int) -> str:
@@ -103,8 +108,10 @@ class FleetTrainer:
         self.eval_batch_size = eval_batch_size
         self.split_widths = split_widths
         self._specs: dict[str, TrialSpec] = {}
-        # Programs and their compilations, reused by later fits of equal groups.
+        # Programs and their compilations, reused by later fits of equal groups (at most
+        # MAX_KEPT_PROGRAMS, least recently used dropped first).
         self._programs: dict[tuple, tuple[GroupProgram, GroupFunctions]] = {}
+        self._dropped_compile_seconds = 0.0
         self.last_plan: FleetPlan | None = None
 
     # ------------------------------------------------------------------ reading
@@ -113,6 +120,10 @@ class FleetTrainer:
         key = _config_key(config, seed)
         spec = self._specs.get(key)
         if spec is None:
+            # Building compiles Keras's eager programs for this trial's shapes: keep JAX's
+            # caches within their budget (the fleets' own programs are compiled ahead of
+            # time and held by their GroupFunctions, so they are not affected).
+            release_compiled_programs()
             spec = self._specs[key] = read_trial(build_trial(self.build_fn, config, seed))
         return spec
 
@@ -198,7 +209,17 @@ class FleetTrainer:
     @property
     def compile_seconds(self) -> float:
         """Seconds this trainer has spent compiling, over all its fits."""
-        return float(sum(sum(f.compile_seconds.values()) for _, f in self._programs.values()))
+        kept = sum(sum(f.compile_seconds.values()) for _, f in self._programs.values())
+        return float(self._dropped_compile_seconds + kept)
+
+    def _keep_program(self, key: tuple, entry: tuple[GroupProgram, GroupFunctions]) -> None:
+        """Keep ``entry`` under ``key`` as the most recently used; drop the oldest beyond the cap."""
+        self._programs.pop(key, None)
+        self._programs[key] = entry
+        while len(self._programs) > MAX_KEPT_PROGRAMS:
+            oldest = next(iter(self._programs))
+            _, fns = self._programs.pop(oldest)
+            self._dropped_compile_seconds += sum(fns.compile_seconds.values())
 
     def _compile_seconds_seen(self, default: float = COMPILE_SECONDS_GUESS) -> float:
         """Mean seconds this trainer spent compiling one group so far (else ``default``)."""
@@ -248,7 +269,9 @@ class FleetTrainer:
                 key = reused or key
             if key not in self._programs:
                 program = GroupProgram(group_specs)
-                self._programs[key] = (program, GroupFunctions(program, self.eval_batch_size))
+                self._keep_program(key, (program, GroupFunctions(program, self.eval_batch_size)))
+            else:
+                self._keep_program(key, self._programs[key])
             program, fns = self._programs[key]
             programs.append((program, fns))
             memory = MemoryEstimate(

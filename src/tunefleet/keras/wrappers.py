@@ -33,6 +33,7 @@ from sklearn.utils.validation import check_array, check_is_fitted, column_or_1d,
 from tunefleet._hooks import EpochObserver, current_epoch_observer
 from tunefleet.keras.compression.quantization import _quantized_copy
 from tunefleet.keras.initializer_draws import shared_draw_programs
+from tunefleet.keras.memory import clear_session, release_memory
 
 __all__ = ["KerasClassifier", "KerasRegressor"]
 
@@ -90,27 +91,6 @@ def _fresh_keras_objects(value: Any) -> Any:
 
 def _callable_name(fn: Callable[..., Any]) -> str:
     return getattr(fn, "__qualname__", None) or getattr(fn, "__name__", None) or repr(fn)
-
-
-def _clear_session() -> None:
-    """``keras.backend.clear_session()``, keeping the user's global Keras settings.
-
-    ``clear_session`` resets Keras' global state, which also holds the global dtype
-    policy (mixed precision), the distribution and a few switches; those are put back.
-    """
-    policy = keras.config.dtype_policy()
-    distribution = keras.distribution.distribution()
-    traceback_filtering = keras.config.is_traceback_filtering_enabled()
-    flash_attention = keras.config.is_flash_attention_enabled()
-    keras.backend.clear_session(free_memory=True)
-    if keras.config.dtype_policy().name != policy.name:
-        keras.config.set_dtype_policy(policy)
-    if distribution is not None:
-        keras.distribution.set_distribution(distribution)
-    if not traceback_filtering:
-        keras.config.disable_traceback_filtering()
-    if flash_attention is False:
-        keras.config.disable_flash_attention()
 
 
 def _copy_callback(callback: Any) -> Any:
@@ -523,11 +503,21 @@ class _KerasWrapperBase(BaseEstimator):
         return kwargs
 
     def _build(
-        self, meta: dict[str, Any] | None, fit_params: Mapping[str, Any] | None = None
+        self,
+        meta: dict[str, Any] | None,
+        fit_params: Mapping[str, Any] | None = None,
+        release: bool = False,
     ) -> keras.Model:
-        """Clear the Keras session, seed, call the build function and check its result."""
+        """Clear the Keras session, seed, call the build function and check its result.
+
+        With ``release`` (a fit: earlier fits are finished), also release what earlier
+        fits compiled (`tunefleet.keras.memory.release_memory`).
+        """
         kwargs = self._build_kwargs_for_call(meta, fit_params)
-        _clear_session()
+        if release:
+            release_memory()
+        else:
+            clear_session()
         self._seed()
         fn = self._build_callable
         with shared_draw_programs():
@@ -582,7 +572,7 @@ class _KerasWrapperBase(BaseEstimator):
                 _quantized_copy(model, quantize)
         finally:
             del model, probe
-            _clear_session()
+            clear_session()
 
     # --------------------------------------------------------------------- fitting
 
@@ -658,7 +648,7 @@ class _KerasWrapperBase(BaseEstimator):
         self._release()
         X = self._validate_X(X, reset=True)
         meta = self._fit_target(y, X)
-        model = self._build(meta, params)
+        model = self._build(meta, params, release=True)
         try:
             self._configure_target(model, X)
             y_fit = self._encode_target(y)
@@ -789,8 +779,10 @@ class KerasClassifier(ClassifierMixin, _KerasWrapperBase):
     bools) or one-hot rows. With one sigmoid output unit the model is trained on 0/1
     targets; with one unit per class on integer labels when the loss is sparse
     (``"sparse_categorical_crossentropy"``), otherwise on one-hot rows. Before each
-    fit the Keras session is cleared (``keras.backend.clear_session()``). The build
-    function must be defined at module level for the estimator to be picklable.
+    fit the Keras session is cleared (``keras.backend.clear_session()``) and what
+    earlier fits compiled is released within a budget
+    (`tunefleet.keras.memory.release_memory`), so many fits stay bounded in memory. The
+    build function must be defined at module level for the estimator to be picklable.
 
     Args:
         build_fn: Function returning a compiled ``keras.Model`` (the tf.keras name).

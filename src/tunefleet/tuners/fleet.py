@@ -28,6 +28,7 @@ from tunefleet.execution import Ask
 from tunefleet.fleet.export import TrialWeights, export_trial
 from tunefleet.fleet.introspect import UnsupportedModelError
 from tunefleet.fleet.refill import NewTrial
+from tunefleet.keras.memory import release_memory
 from tunefleet.study import ERROR_ATTR, report_many, set_user_attrs
 from tunefleet.trial import CV_ATTR, TrialFailed
 from tunefleet.tuners.hyperparameters import HyperParameters
@@ -224,6 +225,7 @@ class TunerFleet:
     def _run_batch(
         self, study: optuna.Study, trials: list[optuna.Trial], ask: Ask | None
     ) -> list[float | str]:
+        release_memory()  # the previous batch's models and (within a budget) programs
         members = [self._sample(trial) for trial in trials]
         more = None if ask is None else functools.partial(self._more, ask, members)
         executions = self.runner.executions

@@ -36,7 +36,7 @@ import keras
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
-from tunefleet.keras.wrappers import _clear_session
+from tunefleet.keras.memory import release_memory
 from tunefleet.progress import SearchProgress
 from tunefleet.study import (
     ERROR_ATTR,
@@ -491,7 +491,7 @@ class _Bracket:
     def _train(self, member: _Member, target: int) -> None:
         runner = self.runner
         trial, hp = member.trial, member.hp
-        _clear_session()  # free the previous configuration's models
+        release_memory()  # free the previous configuration's models
         kwargs = runner.fit_kwargs_for(hp)
         kwargs.pop("epochs", None)
         directory = os.path.join(runner.project_dir, "hyperband")

@@ -26,6 +26,7 @@ import numpy as np
 
 from tunefleet.fleet.export import TrialWeights, export_trial
 from tunefleet.fleet.introspect import UnsupportedModelError
+from tunefleet.keras.memory import release_memory
 from tunefleet.study import report_many
 from tunefleet.tuners.fleet import _FixedBuild, _saved, _xy
 from tunefleet.tuners.hyperband import _Bracket, _load, _Member, _remove, checkpoint_path
@@ -66,6 +67,7 @@ class RoundFleet:
         advances one by one; one whose build fails is failed.
         """
         for start in range(0, len(members), self.batch_size):
+            release_memory()  # the previous chunk's models and (within a budget) programs
             chunk = members[start : start + self.batch_size]
             solo = self._advance_chunk(bracket, chunk, target)
             for member in solo:

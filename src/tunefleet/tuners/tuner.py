@@ -38,7 +38,8 @@ from sklearn.model_selection import check_cv
 from tunefleet.execution import WorkerJob, run_in_processes, run_trial_batches, run_trials
 from tunefleet.experiment import check_resume, tuner_experiment
 from tunefleet.keras.initializer_draws import shared_draw_programs
-from tunefleet.keras.wrappers import _as_callback_list, _clear_session, _copy_callback
+from tunefleet.keras.memory import clear_session, release_memory
+from tunefleet.keras.wrappers import _as_callback_list, _copy_callback
 from tunefleet.progress import SearchProgress
 from tunefleet.space import SearchSpace
 from tunefleet.strategies import make_pruner, make_sampler, prunes
@@ -391,9 +392,9 @@ class _TrialRunner:
 
     # -- the trial function ------------------------------------------------------------
     def __call__(self, trial: optuna.Trial) -> float:
-        # The previous trial's models are garbage now: free them (and Keras' global
-        # state) once per trial, so a long search does not grow.
-        _clear_session()
+        # The previous trial's models are garbage now: free them, Keras' global state
+        # and (within a budget) what they compiled, so a long search does not grow.
+        release_memory()
         hp = HyperParameters._bound(self.space, trial)
         try:
             return self._run_trial(trial, hp)
@@ -714,7 +715,7 @@ class BaseTuner:
         for defn in self._tuned.values():
             hp._retrieve(defn)
         self.hypermodel.declare_hyperparameters(hp)
-        _clear_session()
+        clear_session()
         model = check_model(self.hypermodel.build(hp), self.hypermodel, self._compile_kwargs())
         del model
         for defn in recorded.definitions:
@@ -862,7 +863,7 @@ class BaseTuner:
         try:
             self._run(study, runner, sampler, grid, created, n_workers, display)
         finally:
-            _clear_session()  # release the last trial's models
+            release_memory()  # release the last trial's models
 
     def _experiment(
         self, fit_args: tuple[Any, ...], fit_kwargs: dict[str, Any], splits: list[Any] | None

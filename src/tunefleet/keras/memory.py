@@ -1,0 +1,165 @@
+"""Release what finished trials built and compiled, so long searches stay bounded.
+
+Every path that runs trials one after another in one process (the Keras wrappers'
+fits, the scikit-learn face, the tuners, Hyperband rounds, fleet batches) calls
+:func:`release_memory` between trials. It clears Keras's global state
+(:func:`clear_session`, which garbage-collects the finished trial's models) and then
+releases what the backend keeps beyond Keras:
+
+* **JAX** keeps every compiled program in process-wide caches (``jax.jit``'s, and
+  those of the eager operations Keras runs while building a model), keyed by shape:
+  a search over widths adds programs for every new width and never drops them
+  (about 8 MiB per distinct width for a small MLP). ``keras.backend.clear_session()``
+  does not touch them. Some of them are worth keeping: the draw programs of
+  :func:`tunefleet.keras.shared_draw_programs`, Keras's programs for shapes that later
+  trials repeat and a fleet's group programs, which later batches of equal groups
+  reuse. So the caches are kept while the process's resident memory (RSS) stays within
+  :func:`compiled_program_budget` bytes of its level one trial after the last release
+  (that level holds one trial's working memory and programs), and
+  ``jax.clear_caches()`` runs when it grows past that (then the allocator's free pages
+  go back to the system, and the level is measured again after the next trial). A
+  search that repeats shapes keeps its programs; one over many widths pays one
+  recompilation of the kept programs per budget's worth of new ones.
+* **PyTorch** on CUDA: the caching allocator's unused blocks are returned
+  (``torch.cuda.empty_cache()``).
+* **TensorFlow** keeps per-model state that nothing in-process releases (``clear_session``
+  helps only partly): with ``n_jobs > 1`` each worker process is replaced by a fresh one
+  after a bounded number of trials (``tunefleet.execution.TENSORFLOW_TRIALS_PER_WORKER``).
+"""
+
+from __future__ import annotations
+
+import ctypes
+import ctypes.util
+import gc
+import logging
+import sys
+
+import keras
+
+logger = logging.getLogger("tunefleet")
+
+#: Default RSS growth (bytes) over the level after the last release that makes the next
+#: release also drop JAX's compiled programs.
+DEFAULT_COMPILED_PROGRAM_BUDGET = 64 * 2**20
+
+_budget = DEFAULT_COMPILED_PROGRAM_BUDGET
+_level: int | None = None  # RSS one trial after the last release of compiled programs
+_cleared = 0  # how many times JAX's caches were cleared (for tests and benchmarks)
+
+
+def clear_session() -> None:
+    """``keras.backend.clear_session()``, keeping the user's global Keras settings.
+
+    ``clear_session`` resets Keras' global state, which also holds the global dtype
+    policy (mixed precision), the distribution and a few switches; those are put back.
+    It also runs Python's garbage collection, so models no longer referenced are freed.
+    """
+    policy = keras.config.dtype_policy()
+    distribution = keras.distribution.distribution()
+    traceback_filtering = keras.config.is_traceback_filtering_enabled()
+    flash_attention = keras.config.is_flash_attention_enabled()
+    keras.backend.clear_session(free_memory=True)
+    if keras.config.dtype_policy().name != policy.name:
+        keras.config.set_dtype_policy(policy)
+    if distribution is not None:
+        keras.distribution.set_distribution(distribution)
+    if not traceback_filtering:
+        keras.config.disable_traceback_filtering()
+    if flash_attention is False:
+        keras.config.disable_flash_attention()
+
+
+def compiled_program_budget() -> int:
+    """The RSS growth, in bytes, after which JAX's compiled programs are released."""
+    return _budget
+
+
+def set_compiled_program_budget(budget: int) -> None:
+    """Set the RSS growth (bytes) after which :func:`release_memory` drops JAX's programs.
+
+    ``0`` releases them between every two trials (smallest memory, every trial
+    recompiles everything); a larger budget keeps more programs for later trials.
+
+    Raises:
+        TypeError: If ``budget`` is not an integer.
+        ValueError: If ``budget`` is negative.
+    """
+    global _budget
+    if isinstance(budget, bool) or not isinstance(budget, int):
+        raise TypeError(
+            f"set_compiled_program_budget(budget): expected an integer number of bytes, "
+            f"got {type(budget).__name__} {budget!r}."
+        )
+    if budget < 0:
+        raise ValueError(f"set_compiled_program_budget(budget): expected bytes >= 0, got {budget}.")
+    _budget = budget
+
+
+def compiled_program_releases() -> int:
+    """How many times this process dropped JAX's compiled programs so far."""
+    return _cleared
+
+
+def resident_bytes() -> int:
+    """The process's resident memory (RSS) in bytes."""
+    import psutil
+
+    return int(psutil.Process().memory_info().rss)
+
+
+def _trim_allocator() -> None:
+    """Give the C allocator's free pages back to the system (glibc only)."""
+    if not sys.platform.startswith("linux"):
+        return
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+        trim = libc.malloc_trim
+    except (OSError, AttributeError):  # not glibc (e.g. musl)
+        return
+    trim(0)
+
+
+def release_compiled_programs(force: bool = False) -> bool:
+    """Drop JAX's compiled programs if RSS grew past the budget (or ``force``).
+
+    Returns whether they were dropped. Does nothing on other backends.
+    """
+    global _level, _cleared
+    if keras.backend.backend() != "jax":
+        return False
+    rss = resident_bytes()
+    if _level is None:
+        _level = rss
+    if not force and rss - _level <= _budget:
+        return False
+    import jax
+
+    jax.clear_caches()
+    gc.collect()
+    _trim_allocator()
+    _cleared += 1
+    logger.debug(
+        "released JAX's compiled programs: RSS %.0f -> %.0f MiB (budget %.0f MiB)",
+        rss / 2**20,
+        resident_bytes() / 2**20,
+        _budget / 2**20,
+    )
+    _level = None  # measured at the next call, after a trial's working memory came back
+    return True
+
+
+def release_memory() -> None:
+    """Release what finished trials built and compiled (see the module docstring).
+
+    Call it between trials, when no model of a finished trial is needed any more.
+    """
+    clear_session()
+    backend = keras.backend.backend()
+    if backend == "jax":
+        release_compiled_programs()
+    elif backend == "torch":
+        import torch
+
+        if torch.cuda.is_available() and torch.cuda.is_initialized():
+            torch.cuda.empty_cache()

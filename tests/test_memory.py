@@ -1,0 +1,217 @@
+"""Memory stays bounded over searches of many distinct widths (JAX backend), and
+worker processes are replaced after a bounded number of trials (TensorFlow's remedy).
+
+Each check runs in a fresh subprocess, so its resident memory (RSS) is not mixed with
+that of other tests. Every fit or trial has a width of its own, so every one compiles
+new programs: before tunefleet released JAX's compiled programs, RSS grew by about
+8 MiB per distinct width. The checks allow a few MiB per width on average (with the
+default budget of kept programs for the wrappers; with a smaller one for the shorter
+tuner search, so that it releases several times).
+"""
+
+import importlib.util
+import json
+import os
+import subprocess
+import sys
+import textwrap
+from collections import Counter
+from pathlib import Path
+
+import optuna
+import pytest
+
+from tunefleet.execution import TENSORFLOW_TRIALS_PER_WORKER, WorkerJob, run_in_processes
+from tunefleet.study import STATUS_ATTR, SURPLUS, WORKER_ATTR, Budget
+
+TESTS = Path(__file__).parent
+MiB = 2**20
+
+PRELUDE = textwrap.dedent(
+    """
+    import json, sys
+    import numpy as np, psutil
+    from sklearn.datasets import load_digits
+    X, y = load_digits(return_X_y=True)
+    X = (X[:200] / 16.0).astype("float32")
+    y = y[:200]
+    rss = []
+    def mark():
+        rss.append(psutil.Process().memory_info().rss)
+    """
+)
+
+WRAPPER = PRELUDE + textwrap.dedent(
+    """
+    from tunefleet.keras import KerasClassifier
+    from keras_models import build_classifier
+    for i in range(int(sys.argv[1])):
+        KerasClassifier(
+            build_classifier, n_neurons=8 + i, n_features=64, n_classes=10,
+            epochs=1, batch_size=200, verbose=0,
+        ).fit(X, y)
+        mark()
+    print(json.dumps(rss))
+    """
+)
+
+TUNER = PRELUDE + textwrap.dedent(
+    """
+    import keras, tunefleet
+    from tunefleet.keras.memory import set_compiled_program_budget
+    set_compiled_program_budget(16 * 2**20)  # releases within this short search
+
+    def build(hp):
+        model = keras.Sequential([
+            keras.Input((64,)),
+            keras.layers.Dense(hp.Choice("units", list(range(8, 8 + int(sys.argv[1])))),
+                               activation="relu"),
+            keras.layers.Dense(10, activation="softmax"),
+        ])
+        model.compile("adam", "sparse_categorical_crossentropy", metrics=["accuracy"])
+        return model
+
+    class Marking(keras.callbacks.Callback):
+        def on_train_end(self, logs=None):
+            mark()
+
+    tuner = tunefleet.GridSearch(
+        build, "val_accuracy", directory=sys.argv[2], project_name="m", seed=0,
+    )
+    tuner.search(X, y, epochs=1, batch_size=200, validation_data=(X, y),
+                 callbacks=[Marking()], verbose=0)
+    print(json.dumps(rss))
+    """
+)
+
+FLEET = PRELUDE + textwrap.dedent(
+    """
+    import keras, tunefleet
+    from tunefleet.keras import KerasClassifier
+    from tunefleet.keras.memory import set_compiled_program_budget
+    set_compiled_program_budget(16 * 2**20)  # releases within this short search
+
+    def build(n_neurons=8):
+        mark()  # once per trial the fleet builds (and once for the checks)
+        model = keras.Sequential([
+            keras.Input((64,)),
+            keras.layers.Dense(n_neurons, activation="relu"),
+            keras.layers.Dense(10, activation="softmax"),
+        ])
+        model.compile("adam", "sparse_categorical_crossentropy")
+        return model
+
+    half = np.arange(len(X)) % 2 == 0
+    tunefleet.GridSearchCV(
+        KerasClassifier(build, epochs=1, batch_size=100, verbose=0),
+        {"n_neurons": list(range(8, 8 + int(sys.argv[1])))},
+        cv=[(np.flatnonzero(half), np.flatnonzero(~half))], refit=False, fleet=True,
+    ).fit(X, y)
+    print(json.dumps(rss))
+    """
+)
+
+
+def rss_series(script, *args):
+    """Run ``script`` on the JAX backend in a fresh process; return its RSS marks."""
+    env = dict(os.environ, KERAS_BACKEND="jax", TF_CPP_MIN_LOG_LEVEL="3")
+    env["PYTHONPATH"] = os.pathsep.join([str(TESTS), env.get("PYTHONPATH", "")])
+    done = subprocess.run(
+        [sys.executable, "-c", script, *map(str, args)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def growth_per_width(rss, warmup):
+    """Mean RSS growth (MiB) per fit after ``warmup`` fits, up to the largest RSS seen."""
+    return (max(rss[warmup:]) - rss[warmup - 1]) / MiB / (len(rss) - warmup)
+
+
+@pytest.mark.slow
+def test_wrapper_fits_of_distinct_widths_stay_bounded():
+    rss = rss_series(WRAPPER, 40)
+    per_width = growth_per_width(rss, warmup=8)
+    assert per_width < 3.0, f"RSS grew {per_width:.1f} MiB per distinct width (fits 8-40)"
+
+
+@pytest.mark.slow
+def test_tuner_trials_of_distinct_widths_stay_bounded(tmp_path):
+    rss = rss_series(TUNER, 32, tmp_path)
+    assert len(rss) == 32  # one mark per trial
+    per_width = growth_per_width(rss, warmup=6)
+    assert per_width < 2.0, f"RSS grew {per_width:.1f} MiB per distinct width (trials 6-32)"
+
+
+@pytest.mark.slow
+def test_fleet_search_of_distinct_widths_stays_bounded():
+    rss = rss_series(FLEET, 40)
+    assert len(rss) >= 40  # every trial was built (plus the search's checks)
+    per_width = growth_per_width(rss, warmup=6)
+    assert per_width < 2.0, f"RSS grew {per_width:.1f} MiB per distinct width (fleet builds)"
+
+
+# ------------------------------------------------ worker processes replaced after N trials
+
+
+def draw_x(trial):
+    """A module-level objective, picklable into spawned workers."""
+    return trial.suggest_float("x", 0.0, 1.0)
+
+
+def worker_job(url, **kwargs):
+    return WorkerJob(
+        storage_url=url,
+        study_name="w",
+        sampler="random",
+        space=None,  # the random sampler does not read it
+        seed=0,
+        pruner=optuna.pruners.NopPruner(),
+        objective=draw_x,
+        budget=Budget(7, grid=False, shared=True),
+        **kwargs,
+    )
+
+
+@pytest.mark.slow
+def test_workers_are_replaced_after_max_trials_per_worker(tmp_path):
+    url = f"sqlite:///{tmp_path / 'tune.db'}"
+    optuna.create_study(storage=url, study_name="w")
+    run_in_processes(worker_job(url, max_trials_per_worker=2), 2, poll_interval=0.05)
+    stored = optuna.load_study(study_name="w", storage=url).trials
+    trials = [t for t in stored if t.state.name == "COMPLETE"]
+    assert len(trials) == 7  # none lost, none run twice
+    # A worker that asks while another takes the last trial gets a surplus one, excluded.
+    others = [t for t in stored if t.state.name != "COMPLETE"]
+    assert all(t.user_attrs.get(STATUS_ATTR) == SURPLUS for t in others)
+    per_process = Counter(t.user_attrs[WORKER_ATTR] for t in trials)
+    assert max(per_process.values()) <= 2
+    assert len(per_process) >= 4  # fresh processes took the retired ones' places
+    assert len({t.params["x"] for t in trials}) == 7  # replacements do not repeat draws
+
+
+def test_max_trials_per_worker_must_be_a_positive_integer(tmp_path):
+    for bad in (0, -1, 2.5, True):
+        with pytest.raises(ValueError, match=r"max_trials_per_worker: expected a positive"):
+            worker_job(f"sqlite:///{tmp_path / 'tune.db'}", max_trials_per_worker=bad)
+
+
+@pytest.mark.backend
+def test_tensorflow_workers_are_bounded_by_default():
+    if importlib.util.find_spec("tensorflow") is None:
+        pytest.skip("the tensorflow package is not installed here (`make test` installs it)")
+    code = (
+        "import keras\n"
+        "from tunefleet.execution import default_trials_per_worker as d\n"
+        "print(keras.backend.backend(), d())"
+    )
+    env = dict(os.environ, KERAS_BACKEND="tensorflow", TF_CPP_MIN_LOG_LEVEL="3")
+    done = subprocess.run(
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=600
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert done.stdout.split() == ["tensorflow", str(TENSORFLOW_TRIALS_PER_WORKER)]
