@@ -312,3 +312,73 @@ def test_a_batch_trial_another_worker_finished_first_is_left_to_it(tmp_path, on_
     for x in (0.0, 2.0):
         assert done[x].value == x and done[x].intermediate_values == {0: x, 1: x + 1}
         assert done[x].user_attrs["late"] is True
+
+
+class WriteTransactions:
+    """Counts the SQLite transactions that wrote something (each one a commit to disk)."""
+
+    def __init__(self):
+        self.count = 0
+        self._wrote = False
+
+    def __enter__(self):
+        from sqlalchemy import event
+        from sqlalchemy.engine import Engine
+
+        event.listen(Engine, "before_cursor_execute", self._statement)
+        event.listen(Engine, "commit", self._commit)
+        return self
+
+    def __exit__(self, *exc):
+        from sqlalchemy import event
+        from sqlalchemy.engine import Engine
+
+        event.remove(Engine, "before_cursor_execute", self._statement)
+        event.remove(Engine, "commit", self._commit)
+
+    def _statement(self, conn, cursor, statement, *args):
+        if statement.lstrip().upper().startswith(("INSERT", "UPDATE", "DELETE")):
+            self._wrote = True
+
+    def _commit(self, conn):
+        self.count += self._wrote
+        self._wrote = False
+
+
+def test_a_trial_costs_about_one_write_transaction_more_than_plain_optuna(tmp_path):
+    # On SQLite every write transaction is a commit to disk, the bulk of a trivial trial's
+    # time. tunefleet records the worker, the per-fold scores and the budget; the worker
+    # and the budget go with the trial's start, one transaction.
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.model_selection import cross_val_score
+
+    X, y = iris()
+    n = 20
+
+    def objective(trial):
+        model = LogisticRegression(C=trial.suggest_float("C", 1e-3, 1e2, log=True))
+        return cross_val_score(model, X, y, cv=2).mean()
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    plain_study = optuna.create_study(
+        storage=f"sqlite:///{tmp_path / 'plain.db'}",
+        direction="maximize",
+        sampler=optuna.samplers.RandomSampler(seed=0),
+    )
+    with WriteTransactions() as plain:
+        plain_study.optimize(objective, n_trials=n)
+    search = tunefleet.RandomizedSearchCV(
+        LogisticRegression(),
+        {"C": tunefleet.Float(1e-3, 1e2, log=True)},
+        n_iter=n,
+        cv=2,
+        refit=False,
+        random_state=0,
+        storage=f"sqlite:///{tmp_path / 'ours.db'}",
+        study_name="s",
+    )
+    with WriteTransactions() as ours:
+        search.fit(X, y)
+    assert len(complete(f"sqlite:///{tmp_path / 'ours.db'}", "s")) == n
+    extra = (ours.count - plain.count) / n  # study creation and its checks included
+    assert extra <= 1.5, f"{ours.count} write transactions against plain Optuna's {plain.count}"
