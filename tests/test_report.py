@@ -172,9 +172,10 @@ def study_url(tmp_path_factory):
     tunefleet.RandomizedSearchCV(Tree(), SPACE, n_iter=16, pruner="median", **common).fit(X, y)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # FitFailedWarning: failing is the point
-        tunefleet.RandomizedSearchCV(Tree(fail=True), SPACE, n_iter=19, refit=False, **common).fit(
-            X, y
-        )
+        # Another estimator parameter is another experiment: added to this study on purpose.
+        tunefleet.RandomizedSearchCV(
+            Tree(fail=True), SPACE, n_iter=19, refit=False, resume="force", **common
+        ).fit(X, y)
     study = optuna.load_study(study_name="trees", storage=url)
     lrs = np.logspace(-5, 0, 40)
     losses = 1.0 + (np.log10(lrs) + 2.5) ** 2 / 4
