@@ -431,6 +431,7 @@ def _one_transaction(study: optuna.Study) -> tuple[Any, Any] | None:
         "_set_trial_intermediate_value_without_commit",
         "_set_trial_attr_without_commit",
         "_get_prepared_new_trial",
+        "_build_frozen_trial_from_trial_model",
     )
     if not all(hasattr(backend, name) for name in needed) or not all(
         hasattr(models, name) for name in ("TrialUserAttributeModel", "TrialModel", "StudyModel")
@@ -544,14 +545,12 @@ def ask_owned(
         trial_id = _claim_one_by_one(study, attrs, limit, queued_only)
     else:
         try:
-            trial_id = _claim_in_one_transaction(study, rdb, attrs, limit, queued_only)
+            started = _claim_in_one_transaction(study, rdb, attrs, limit, queued_only)
         except _Refused:
-            trial_id = None
-        if trial_id is not None and study._storage is not rdb[0]:
-            # Optuna's cache learns of trials it did not create on its next read.
-            study._storage.get_all_trials(
-                study._study_id, deepcopy=False, states=(TrialState.RUNNING,)
-            )
+            started = None
+        trial_id = None if started is None else started._trial_id
+        if started is not None and study._storage is not rdb[0]:
+            _cache_started_trial(study, started)
     if trial_id is None:
         return None
     thread_local = getattr(study, "_thread_local", None)
@@ -560,14 +559,35 @@ def ask_owned(
     return optuna.Trial(study, trial_id)
 
 
+def _cache_started_trial(study: optuna.Study, started: FrozenTrial) -> None:
+    """Tell Optuna's trial cache (in front of an RDB storage) of a trial started here.
+
+    As Optuna's own ``create_new_trial`` does; the cache needs it before the trial's
+    first ``suggest``. Where the cache's internals are not the ones this was written
+    against, it reads the study's running trials instead (slower, same outcome).
+    """
+    cache, sid = study._storage, study._study_id
+    add = getattr(cache, "_add_trials_to_cache", None)
+    lock, studies = getattr(cache, "_lock", None), getattr(cache, "_studies", None)
+    if add is not None and lock is not None and isinstance(studies, dict):
+        with lock:
+            if sid in studies:
+                add(sid, [started])
+                return
+    cache.get_all_trials(sid, deepcopy=False, states=(TrialState.RUNNING,))
+
+
 def _claim_in_one_transaction(
     study: optuna.Study,
     rdb: tuple[Any, Any],
     attrs: Mapping[str, Any],
     limit: int | None,
     queued_only: bool,
-) -> int | None:
-    """:func:`ask_owned` on an RDB storage: one transaction, rolled back if refused."""
+) -> FrozenTrial | None:
+    """:func:`ask_owned` on an RDB storage: one transaction, rolled back if refused.
+
+    Returns the started trial as stored (read inside the transaction, before its commit).
+    """
     from optuna.storages._rdb import models
     from optuna.storages._rdb.storage import _create_scoped_session
 
@@ -604,8 +624,8 @@ def _claim_in_one_transaction(
             raise _Refused
         else:
             trial_id = backend._get_prepared_new_trial(sid, _running(attrs), s).trial_id
+        s.flush()
         if limit is not None:
-            s.flush()
             # Counted after the claim, inside the transaction that holds the write lock,
             # so no other worker's claim can slip in between.
             excluded = sa.exists().where(
@@ -620,7 +640,10 @@ def _claim_in_one_transaction(
             )
             if n > limit:
                 raise _Refused
-    return trial_id
+        started = backend._build_frozen_trial_from_trial_model(
+            trials.find_or_raise_by_id(trial_id, s)
+        )
+    return started
 
 
 def _claim_one_by_one(
