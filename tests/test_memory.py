@@ -173,7 +173,7 @@ def worker_job(url, **kwargs):
         seed=0,
         pruner=optuna.pruners.NopPruner(),
         objective=draw_x,
-        budget=Budget(7, grid=False, shared=True),
+        budget=Budget(7, grid=False),
         **kwargs,
     )
 

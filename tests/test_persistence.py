@@ -197,7 +197,7 @@ def test_a_grid_point_queued_twice_runs_once(tmp_path):
         ran.append(trial.suggest_float("x", 0.0, 3.0))
         return ran[-1]
 
-    run_trials(study, objective, Budget(None, grid=True, shared=True))
+    run_trials(study, objective, Budget(None, grid=True))
     assert sorted(ran) == [0.0, 1.0, 2.0, 3.0]
     done = [t for t in study.trials if t.state.name == "COMPLETE"]
     assert sorted(t.params["x"] for t in done) == [0.0, 1.0, 2.0, 3.0]
@@ -273,7 +273,7 @@ def test_a_queued_trial_another_worker_finished_first_is_left_to_it(tmp_path, wh
                 trial.set_user_attr("late", True)  # refused by the storage
         return x
 
-    run_trials(study, objective, Budget(None, grid=True, shared=True))
+    run_trials(study, objective, Budget(None, grid=True))
     assert ran == [0.0, 1.0, 2.0]  # the search went on after the lost trial
     done = {t.params["x"]: t for t in study.get_trials()}
     assert [t.state.name for t in done.values()] == ["COMPLETE"] * 3
@@ -304,7 +304,7 @@ def test_a_batch_trial_another_worker_finished_first_is_left_to_it(tmp_path, on_
             set_user_attrs(study, t, {"late": True})
         return values
 
-    run_trial_batches(study, run_batch, Budget(None, grid=True, shared=True), batch_size=3)
+    run_trial_batches(study, run_batch, Budget(None, grid=True), batch_size=3)
     done = {t.params["x"]: t for t in study.get_trials()}
     assert [t.state.name for t in done.values()] == ["COMPLETE"] * 3
     assert done[1.0].value == 42.0

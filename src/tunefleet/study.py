@@ -355,9 +355,14 @@ class Worker:
 
 def _process_start(pid: int) -> str:
     try:
-        return f"{psutil.Process(pid).create_time():.2f}"
+        return _start_label(psutil.Process(pid))
     except psutil.Error:
         return "?"
+
+
+def _start_label(process: psutil.Process) -> str:
+    """A process's start time as recorded in a worker's owner string."""
+    return f"{process.create_time():.2f}"
 
 
 def _owner_alive(owner: str) -> bool:
@@ -374,7 +379,8 @@ def _owner_alive(owner: str) -> bool:
         process = psutil.Process(pid)
         # A zombie has exited; no one reaped it yet (an orphaned worker in a container
         # whose first process does not reap).
-        return process.status() != psutil.STATUS_ZOMBIE and _process_start(pid) == started
+        alive = process.status() != psutil.STATUS_ZOMBIE
+        return alive and _start_label(process) == started
     except psutil.Error:
         return False
 
@@ -716,10 +722,9 @@ def n_counted(study: optuna.Study) -> int:
 class Budget:
     """How many more trials a search may start: ``n_trials`` counted ones, or the grid queue."""
 
-    def __init__(self, n_trials: int | None, *, grid: bool, shared: bool) -> None:
+    def __init__(self, n_trials: int | None, *, grid: bool) -> None:
         self.n_trials = n_trials
         self.grid = grid
-        self.shared = shared  # other processes may run trials of the same study
 
     def ask(
         self, study: optuna.Study, owner: str, attrs: Mapping[str, Any] | None = None

@@ -463,8 +463,7 @@ class BaseSearchCV(_SklearnBaseSearchCV):
         n_splits: int,
         fleet_batch: int | None = None,
     ) -> None:
-        shared = n_jobs > 1 or storage_url(study._storage) is not None
-        budget = Budget(strategy.n_trials, grid=strategy.grid, shared=shared)
+        budget = Budget(strategy.n_trials, grid=strategy.grid)
         remaining = budget.remaining(study)
         done = total - remaining
         if self.verbose > 0:
@@ -516,7 +515,7 @@ class BaseSearchCV(_SklearnBaseSearchCV):
                     seed=self._seed,
                     pruner=strategy.pruner,
                     objective=objective,
-                    budget=Budget(strategy.n_trials, grid=strategy.grid, shared=True),
+                    budget=Budget(strategy.n_trials, grid=strategy.grid),
                     grid_points=grid_points,
                     population_size=strategy.population_size,
                 )

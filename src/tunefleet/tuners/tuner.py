@@ -971,16 +971,15 @@ class BaseTuner:
         n_workers: int,
         display: int,
     ) -> None:
-        shared = n_workers > 1 or storage_url(study._storage) is not None
         if grid is not None:
             limit = len(grid) if self.max_trials is None else min(self.max_trials, len(grid))
             changed = study.user_attrs.get(_GRID_LIMIT_ATTR) not in (None, limit)
             enqueue_grid(study, grid[:limit], created or changed)
             study.set_user_attr(_GRID_LIMIT_ATTR, limit)
-            budget = Budget(None, grid=True, shared=shared)
+            budget = Budget(None, grid=True)
             total = limit
         else:
-            budget = Budget(self.max_trials, grid=False, shared=shared)
+            budget = Budget(self.max_trials, grid=False)
             total = int(self.max_trials)  # type: ignore[arg-type]
         remaining = budget.remaining(study)
         if remaining <= 0:
@@ -1032,7 +1031,7 @@ class BaseTuner:
                     seed=self.seed,
                     pruner=self._pruner(),
                     objective=runner,
-                    budget=Budget(self.max_trials, grid=grid is not None, shared=True),
+                    budget=Budget(self.max_trials, grid=grid is not None),
                     grid_points=grid,
                 )
                 run_in_processes(job, n_workers, poll=watch.poll)
