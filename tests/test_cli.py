@@ -20,7 +20,8 @@ from typer.testing import CliRunner
 
 import tunefleet
 from tunefleet.cli import app, main
-from tunefleet.study import STATUS_ATTR, SURPLUS, counts, open_storage
+from tunefleet.storage import open_storage
+from tunefleet.study import STATUS_ATTR, SURPLUS, counts
 
 ROOT = Path(__file__).resolve().parents[1]
 runner = CliRunner()

@@ -381,4 +381,4 @@ def test_a_trial_costs_about_one_write_transaction_more_than_plain_optuna(tmp_pa
         search.fit(X, y)
     assert len(complete(f"sqlite:///{tmp_path / 'ours.db'}", "s")) == n
     extra = (ours.count - plain.count) / n  # study creation and its checks included
-    assert extra <= 1.5, f"{ours.count} write transactions against plain Optuna's {plain.count}"
+    assert extra <= 0.5, f"{ours.count} write transactions against plain Optuna's {plain.count}"

@@ -18,7 +18,7 @@ from typer.testing import CliRunner
 import tunefleet
 from tunefleet.cli import app
 from tunefleet.report import render_report, study_data
-from tunefleet.study import is_transient, open_storage
+from tunefleet.storage import is_transient, open_storage
 from tunefleet.urls import mask_secrets, mask_url
 
 runner = CliRunner()

@@ -17,7 +17,8 @@ import pytest
 from sklearn.datasets import load_digits
 
 import tunefleet as kt
-from tunefleet.study import counts, open_storage
+from tunefleet.storage import open_storage
+from tunefleet.study import counts
 from tunefleet.tuners import Choice, HyperModel, ObjectiveNotReported
 from tunefleet.tuners.hyperparameters import HyperParameterError
 

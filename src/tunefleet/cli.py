@@ -38,10 +38,12 @@ from rich.markup import escape
 from rich.table import Table
 
 from tunefleet.experiment import RESUME_MODES
+from tunefleet.storage import open_storage
 from tunefleet.strategies import SAMPLERS
-from tunefleet.study import ERROR_ATTR, STATUS_ATTR, counts, mask_url, open_storage
+from tunefleet.study import ERROR_ATTR, STATUS_ATTR, counts
 from tunefleet.trial import CV_ATTR
 from tunefleet.tuners.oracle import HP_ATTR
+from tunefleet.urls import mask_url
 
 DEFAULT_STORAGE = "sqlite:///tunefleet.db"
 _SCRIPT_CONVENTION = (

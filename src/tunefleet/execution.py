@@ -25,6 +25,7 @@ from optuna.exceptions import UpdateFinishedTrialError
 from optuna.trial import FrozenTrial, TrialState
 
 from tunefleet.space import SearchSpace
+from tunefleet.storage import open_storage
 from tunefleet.strategies import make_sampler
 from tunefleet.study import (
     DUPLICATE,
@@ -34,7 +35,6 @@ from tunefleet.study import (
     Budget,
     Worker,
     mark_excluded,
-    open_storage,
 )
 from tunefleet.trial import TrialFailed
 

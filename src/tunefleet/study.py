@@ -22,9 +22,7 @@ from __future__ import annotations
 import json
 import logging
 import os
-import re
 import socket
-import time
 import uuid
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
@@ -38,7 +36,6 @@ from optuna.exceptions import UpdateFinishedTrialError
 from optuna.trial import FrozenTrial, TrialState
 
 from tunefleet.experiment import differences, format_differences
-from tunefleet.urls import mask_secrets, mask_url
 
 logger = logging.getLogger("tunefleet")
 
@@ -62,80 +59,7 @@ SURPLUS = "surplus"
 DUPLICATE = "duplicate"
 
 _HOST = socket.gethostname()
-_OPEN_ATTEMPTS = 5
 _ACTIVE_RUNS: set[str] = set()
-
-
-_TRANSIENT = re.compile(
-    r"database is locked|database table is locked|already exists|unique constraint|"
-    r"duplicate|connection refused|could not connect|can't connect|timed out|timeout expired|"
-    r"server closed the connection|too many connections|starting up|try again",
-    re.IGNORECASE,
-)
-
-
-def is_transient(exc: BaseException) -> bool:
-    """Whether opening a storage failed for a reason that a retry may clear.
-
-    Transient: SQLite's "database is locked", two processes creating the same schema at
-    once (an ``IntegrityError`` or "already exists"), a database server that refuses or
-    drops connections. Anything else (an unknown dialect, a missing driver, a path that
-    cannot be opened, a failed login) fails the same way on every try.
-    """
-    if isinstance(exc, sqlalchemy.exc.IntegrityError):
-        return True
-    if not isinstance(exc, sqlalchemy.exc.OperationalError):
-        return False
-    return bool(_TRANSIENT.search(str(exc.orig if exc.orig is not None else exc)))
-
-
-def open_storage(storage: str | optuna.storages.BaseStorage | None) -> optuna.storages.BaseStorage:
-    """Open ``storage`` (``None`` = in memory, a URL, or an Optuna storage).
-
-    Transient failures (see :func:`is_transient`) are retried a few times; any other
-    failure raises at once. Raises ``ValueError`` naming the parameter and the masked URL;
-    neither the message nor the exception chain shows the password.
-    """
-    if storage is None:
-        return optuna.storages.InMemoryStorage()
-    if isinstance(storage, optuna.storages.BaseStorage):
-        return storage
-    if not isinstance(storage, str):
-        raise TypeError(
-            f"storage must be None, a database URL such as 'sqlite:///tune.db', or an "
-            f"optuna.storages.BaseStorage; got {type(storage).__name__}."
-        )
-    engine_kwargs: dict[str, Any] = {}
-    if storage.startswith("sqlite"):
-        engine_kwargs = {"connect_args": {"timeout": 60}}
-    for attempt in range(_OPEN_ATTEMPTS):
-        try:
-            return optuna.storages.RDBStorage(storage, engine_kwargs=engine_kwargs)
-        except Exception as exc:  # every failure becomes a clear ValueError
-            if is_transient(exc) and attempt < _OPEN_ATTEMPTS - 1:
-                # e.g. processes creating the same new database at once race on its
-                # schema; the loser finds the tables there on a retry.
-                logger.debug(
-                    "storage=%r busy (%s); retrying.", mask_url(storage), type(exc).__name__
-                )
-                time.sleep(0.2 * (attempt + 1))
-                continue
-            reason = mask_secrets(f"{type(exc).__name__}: {exc}", storage)
-            tries = f" after {attempt + 1} tries" if attempt else ""
-            # ``from None``: the original exception's text may echo the password.
-            raise ValueError(
-                f"storage={mask_url(storage)!r} could not be opened{tries}: {reason}"
-            ) from None
-    raise AssertionError("unreachable")
-
-
-def storage_url(storage: optuna.storages.BaseStorage) -> str | None:
-    """The URL of an RDB storage (for worker processes), else ``None``.
-
-    Optuna wraps an RDB storage in a cache once a study uses it; look through it.
-    """
-    backend = getattr(storage, "_backend", storage)
-    return getattr(backend, "url", None)
 
 
 def check_study_name(value: Any, param: str = "study_name") -> None:

@@ -3,8 +3,9 @@
 :class:`CrossValidation` is what every face hands to the executor. Called with an Optuna
 trial, it draws the configuration from the search space, fits a fresh clone of the
 estimator on each fold, reports intermediate scores so the study's pruner can stop a bad
-trial early, and stores per-fold scores and timings on the trial (one write), from which
-the faces build their result objects. It is picklable, so process workers and cluster
+trial early, and records per-fold scores and timings on the trial, from which the faces
+build their result objects (written with the trial's end: one transaction on an RDB
+storage, see :mod:`tunefleet.storage`). It is picklable, so process workers and cluster
 tasks run the very same code.
 """
 
@@ -24,6 +25,7 @@ from sklearn.base import clone
 
 from tunefleet._hooks import observe_epochs
 from tunefleet.space import SearchSpace
+from tunefleet.storage import record_at_end
 from tunefleet.study import ERROR_ATTR
 
 if TYPE_CHECKING:
@@ -149,16 +151,15 @@ class CrossValidation:
                     break
                 trial.report(record["mean"], step=rung)
                 if trial.should_prune():
-                    trial.set_user_attr(CV_ATTR, _nan_record(record))
+                    record_at_end(trial, {CV_ATTR: _nan_record(record)})
                     raise optuna.TrialPruned(f"pruned after {self.resource.kind}={rung}")
         assert record is not None
         errors = record.pop("errors")
         mean = record.pop("mean")
-        trial.set_user_attr(CV_ATTR, record)
         if errors:
-            message = errors[0]
-            trial.set_user_attr(ERROR_ATTR, message[-2000:])
-            raise TrialFailed(message)
+            record_at_end(trial, {CV_ATTR: record, ERROR_ATTR: errors[0][-2000:]})
+            raise TrialFailed(errors[0])
+        record_at_end(trial, {CV_ATTR: record})
         if self.costs:
             return [mean, *(float(np.mean(record["cost"][c.name])) for c in self.costs)]
         return mean
@@ -208,11 +209,11 @@ class CrossValidation:
                 costs = {c.name: c(estimator, X_test, y_test) for c in self.costs}
             except optuna.TrialPruned:
                 record["fit_time"].append(time.perf_counter() - start)
-                trial.set_user_attr(CV_ATTR, _nan_record(record, len(self.splits)))
+                record_at_end(trial, {CV_ATTR: _nan_record(record, len(self.splits))})
                 raise
             except Exception as exc:
                 if self.error_score == "raise":
-                    trial.set_user_attr(ERROR_ATTR, _describe(exc, params, fold)[-2000:])
+                    record_at_end(trial, {ERROR_ATTR: _describe(exc, params, fold)[-2000:]})
                     raise
                 fit_time = time.perf_counter() - start
                 score_time = 0.0
@@ -231,7 +232,7 @@ class CrossValidation:
             if self.report and self.resource is None and observer is None and len(self.splits) > 1:
                 trial.report(float(np.mean(record["test"][self.primary])), step=fold)
                 if trial.should_prune():
-                    trial.set_user_attr(CV_ATTR, _nan_record(record, len(self.splits)))
+                    record_at_end(trial, {CV_ATTR: _nan_record(record, len(self.splits))})
                     raise optuna.TrialPruned(f"pruned after fold {fold + 1}")
         record["mean"] = float(np.mean(record["test"][self.primary]))
         return record

@@ -23,7 +23,7 @@ from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 import optuna
 
 from tunefleet.report.data import open_storage_for_reading
-from tunefleet.study import mask_url
+from tunefleet.urls import mask_url
 
 logger = logging.getLogger("tunefleet")
 

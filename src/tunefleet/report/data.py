@@ -36,6 +36,7 @@ from optuna.distributions import (
 from optuna.trial import FrozenTrial, TrialState
 
 from tunefleet.space import SUBSPACE_KEY, SearchSpace
+from tunefleet.storage import open_storage, storage_url
 from tunefleet.study import (
     ERROR_ATTR,
     GRID_DONE_ATTR,
@@ -44,11 +45,9 @@ from tunefleet.study import (
     STATUS_ATTR,
     STRATEGY_ATTR,
     WORKER_ATTR,
-    mask_url,
-    open_storage,
-    storage_url,
 )
 from tunefleet.trial import CV_ATTR, RESOURCE_ATTR
+from tunefleet.urls import mask_url
 
 SUBSPACE_NAME = "subspace"
 """Display name of the parameter that selects one dict of a list-of-dicts space."""

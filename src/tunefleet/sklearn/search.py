@@ -46,6 +46,7 @@ from tunefleet.objectives import Cost, Quantizer, make_quantizer, parse_objectiv
 from tunefleet.progress import SearchProgress
 from tunefleet.results import cv_results, finished_trials, pareto_trials
 from tunefleet.space import SearchSpace, parse_distributions, parse_grid
+from tunefleet.storage import open_storage, storage_url
 from tunefleet.strategies import make_pruner, make_sampler, prunes
 from tunefleet.study import (
     ERROR_ATTR,
@@ -54,10 +55,8 @@ from tunefleet.study import (
     Budget,
     check_study_name,
     enqueue_grid,
-    open_storage,
     open_study,
     recover_interrupted,
-    storage_url,
 )
 from tunefleet.tradeoff import SmallestWithin
 from tunefleet.trial import (

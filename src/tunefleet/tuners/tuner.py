@@ -42,6 +42,7 @@ from tunefleet.keras.memory import clear_session, release_memory
 from tunefleet.keras.wrappers import _as_callback_list, _copy_callback
 from tunefleet.progress import SearchProgress
 from tunefleet.space import SearchSpace
+from tunefleet.storage import open_storage, storage_url
 from tunefleet.strategies import make_pruner, make_sampler, prunes
 from tunefleet.study import (
     ERROR_ATTR,
@@ -49,11 +50,8 @@ from tunefleet.study import (
     check_study_name,
     counts,
     enqueue_grid,
-    mask_url,
-    open_storage,
     open_study,
     recover_interrupted,
-    storage_url,
 )
 from tunefleet.trial import CV_ATTR, TrialFailed, take
 from tunefleet.tuners.hypermodel import HyperModel, as_hypermodel, defining_object, describe
@@ -76,6 +74,7 @@ from tunefleet.tuners.oracle import (
     as_objective,
     trial_state_counts,
 )
+from tunefleet.urls import mask_url
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 

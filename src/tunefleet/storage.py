@@ -1,0 +1,174 @@
+"""Opening storages, and the RDB storage that writes a trial's record with its end.
+
+A search's study lives in an Optuna storage: in memory, or an RDB storage (a SQLite file
+by default, PostgreSQL for many workers) opened from a URL by :func:`open_storage`.
+
+On an RDB storage every write is a transaction, and on SQLite every transaction that
+writes is a commit to disk: the largest part of a short trial's bookkeeping. A trial
+ends by writing what it measured (its per-fold record, its error) and then its state.
+:class:`RecordingStorage` writes both in the transaction that ends the trial:
+:func:`record_at_end` hands it the trial's last attributes, and Optuna's own ``tell``
+writes them with the state (``set_trial_state_values``). If the trial was finished by
+another worker meanwhile, nothing of it is written, as for any write to a finished trial.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import threading
+import time
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import optuna
+import sqlalchemy.exc
+from optuna.trial import TrialState
+
+from tunefleet.urls import mask_secrets, mask_url
+
+logger = logging.getLogger("tunefleet")
+
+_OPEN_ATTEMPTS = 5
+
+_TRANSIENT = re.compile(
+    r"database is locked|database table is locked|already exists|unique constraint|"
+    r"duplicate|connection refused|could not connect|can't connect|timed out|timeout expired|"
+    r"server closed the connection|too many connections|starting up|try again",
+    re.IGNORECASE,
+)
+
+
+def is_transient(exc: BaseException) -> bool:
+    """Whether opening a storage failed for a reason that a retry may clear.
+
+    Transient: SQLite's "database is locked", two processes creating the same schema at
+    once (an ``IntegrityError`` or "already exists"), a database server that refuses or
+    drops connections. Anything else (an unknown dialect, a missing driver, a path that
+    cannot be opened, a failed login) fails the same way on every try.
+    """
+    if isinstance(exc, sqlalchemy.exc.IntegrityError):
+        return True
+    if not isinstance(exc, sqlalchemy.exc.OperationalError):
+        return False
+    return bool(_TRANSIENT.search(str(exc.orig if exc.orig is not None else exc)))
+
+
+def open_storage(storage: str | optuna.storages.BaseStorage | None) -> optuna.storages.BaseStorage:
+    """Open ``storage`` (``None`` = in memory, a URL, or an Optuna storage).
+
+    Transient failures (see :func:`is_transient`) are retried a few times; any other
+    failure raises at once. Raises ``ValueError`` naming the parameter and the masked URL;
+    neither the message nor the exception chain shows the password.
+    """
+    if storage is None:
+        return optuna.storages.InMemoryStorage()
+    if isinstance(storage, optuna.storages.BaseStorage):
+        return storage
+    if not isinstance(storage, str):
+        raise TypeError(
+            f"storage must be None, a database URL such as 'sqlite:///tune.db', or an "
+            f"optuna.storages.BaseStorage; got {type(storage).__name__}."
+        )
+    engine_kwargs: dict[str, Any] = {}
+    if storage.startswith("sqlite"):
+        engine_kwargs = {"connect_args": {"timeout": 60}}
+    for attempt in range(_OPEN_ATTEMPTS):
+        try:
+            return RecordingStorage(storage, engine_kwargs=engine_kwargs)
+        except Exception as exc:  # every failure becomes a clear ValueError
+            if is_transient(exc) and attempt < _OPEN_ATTEMPTS - 1:
+                # e.g. processes creating the same new database at once race on its
+                # schema; the loser finds the tables there on a retry.
+                logger.debug(
+                    "storage=%r busy (%s); retrying.", mask_url(storage), type(exc).__name__
+                )
+                time.sleep(0.2 * (attempt + 1))
+                continue
+            reason = mask_secrets(f"{type(exc).__name__}: {exc}", storage)
+            tries = f" after {attempt + 1} tries" if attempt else ""
+            # ``from None``: the original exception's text may echo the password.
+            raise ValueError(
+                f"storage={mask_url(storage)!r} could not be opened{tries}: {reason}"
+            ) from None
+    raise AssertionError("unreachable")
+
+
+def storage_url(storage: optuna.storages.BaseStorage) -> str | None:
+    """The URL of an RDB storage (for worker processes), else ``None``.
+
+    Optuna wraps an RDB storage in a cache once a study uses it; look through it.
+    """
+    backend = getattr(storage, "_backend", storage)
+    return getattr(backend, "url", None)
+
+
+class RecordingStorage(optuna.storages.RDBStorage):
+    """An RDB storage that writes a trial's last attributes in the transaction ending it.
+
+    What :func:`open_storage` opens for a URL. It is Optuna's ``RDBStorage`` with one
+    addition: attributes handed to :meth:`set_at_end` are held in memory and written by
+    ``set_trial_state_values`` (Optuna's ``tell``) in the same transaction as the state,
+    so a trial's end is one commit. Held attributes are never lost to a later trial: the
+    next state write of that trial takes them, or drops them if it is refused.
+
+    Example:
+
+    >>> import optuna
+    >>> from tunefleet.storage import open_storage, record_at_end
+    >>> storage = open_storage("sqlite:///:memory:")
+    >>> study = optuna.create_study(storage=storage)
+    >>> trial = study.ask()
+    >>> record_at_end(trial, {"tunefleet:cv": {"test": {"score": [0.5, 0.7]}}})
+    >>> study.tell(trial, 0.6).user_attrs["tunefleet:cv"]
+    {'test': {'score': [0.5, 0.7]}}
+    """
+
+    def __init__(self, url: str, **kwargs: Any) -> None:
+        super().__init__(url, **kwargs)
+        self._at_end: dict[int, dict[str, Any]] = {}
+        self._at_end_lock = threading.Lock()
+
+    def set_at_end(self, trial_id: int, attrs: Mapping[str, Any]) -> None:
+        """Hold ``attrs`` for the transaction that ends trial ``trial_id``."""
+        with self._at_end_lock:
+            self._at_end.setdefault(trial_id, {}).update(attrs)
+
+    def set_trial_state_values(
+        self, trial_id: int, state: TrialState, values: Sequence[float] | None = None
+    ) -> bool:
+        with self._at_end_lock:
+            attrs = self._at_end.pop(trial_id, None) if state.is_finished() else None
+        if not attrs:
+            return super().set_trial_state_values(trial_id, state, values)
+        from optuna.storages._rdb import models
+
+        # Optuna's RDB storage works in a thread-local scoped session and commits it
+        # once, at the end of ``set_trial_state_values``: the attributes added to that
+        # session here are committed with the state, or rolled back with it (a trial
+        # finished elsewhere).
+        session = self.scoped_session()
+        try:
+            for key, value in attrs.items():
+                self._set_trial_attr_without_commit(
+                    session, models.TrialUserAttributeModel, trial_id, key, value
+                )
+        except BaseException:
+            session.rollback()
+            raise
+        return super().set_trial_state_values(trial_id, state, values)
+
+
+def record_at_end(trial: optuna.Trial, attrs: Mapping[str, Any]) -> None:
+    """Set user attributes of ``trial`` that are written when the trial is told.
+
+    On a :class:`RecordingStorage` they travel with the state, in one transaction;
+    elsewhere they are set now. Either way ``trial.user_attrs`` shows them at once.
+    """
+    backend = getattr(trial.storage, "_backend", trial.storage)
+    if not isinstance(backend, RecordingStorage):
+        for key, value in attrs.items():
+            trial.set_user_attr(key, value)
+        return
+    backend.set_at_end(trial._trial_id, attrs)
+    trial._cached_frozen_trial.user_attrs.update(attrs)
