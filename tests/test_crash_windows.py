@@ -40,6 +40,23 @@ SEARCH = textwrap.dedent(
                 os.kill(os.getpid(), signal.SIGKILL)
 
         event.listen(Session, "after_commit", after_commit)
+    end_at = int(os.environ.get("TUNEFLEET_TEST_KILL_AT_END", "0"))
+    if end_at:
+        # SIGKILL this process inside the transaction that ends trial number ``end_at``
+        # (its state and its per-fold record written, not yet committed).
+        from sqlalchemy import event
+        from sqlalchemy.orm import Session
+        ended = []
+
+        def before_commit(session):
+            for obj in session.dirty:
+                if type(obj).__name__ == "TrialModel" and obj.state.is_finished():
+                    ended.append(obj.trial_id)
+            if len(ended) >= end_at:
+                session.flush()
+                os.kill(os.getpid(), signal.SIGKILL)
+
+        event.listen(Session, "before_commit", before_commit)
     X, y = iris()
     if kind == "grid":
         search = tunefleet.GridSearchCV(
@@ -91,6 +108,26 @@ def test_kill_right_after_a_trial_is_started_then_resume(tmp_path, kind):
     assert_exact(url, kind)
     interrupted = [t for t in trials(url) if t.user_attrs.get("tunefleet:status")]
     assert [t.number for t in interrupted] == [running[0].number]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("kind", ["random", "grid"])
+def test_kill_inside_the_transaction_that_ends_a_trial_then_resume(tmp_path, kind):
+    # The trial's state and its per-fold record are one commit: a kill before it leaves
+    # the trial running with no record (then interrupted and, for a grid, run again),
+    # never a finished trial without its record.
+    url = f"sqlite:///{tmp_path / 'tune.db'}"
+    killed = run_search(kind, url, env={"TUNEFLEET_TEST_KILL_AT_END": "2"})
+    assert killed.wait(timeout=300) == -signal.SIGKILL
+    stored = trials(url)
+    assert [t.state.name for t in stored].count("COMPLETE") == 1
+    (running,) = [t for t in stored if t.state.name == "RUNNING"]
+    assert "tunefleet:cv" not in running.user_attrs
+    resumed = run_search(kind, url)
+    assert resumed.wait(timeout=300) == 0
+    assert_exact(url, kind)
+    for t in trials(url):
+        assert ("tunefleet:cv" in t.user_attrs) == (t.state.name == "COMPLETE")
 
 
 def gone(pid):

@@ -382,3 +382,29 @@ def test_a_trial_costs_about_one_write_transaction_more_than_plain_optuna(tmp_pa
     assert len(complete(f"sqlite:///{tmp_path / 'ours.db'}", "s")) == n
     extra = (ours.count - plain.count) / n  # study creation and its checks included
     assert extra <= 0.5, f"{ours.count} write transactions against plain Optuna's {plain.count}"
+
+
+def test_a_record_held_for_the_end_is_dropped_when_another_worker_ended_the_trial(tmp_path):
+    # The per-fold record travels with the state (one transaction); a trial that another
+    # worker finished meanwhile (recovery marked it failed) keeps what that worker wrote.
+    from tunefleet.storage import RecordingStorage, open_storage, record_at_end
+
+    storage = open_storage(f"sqlite:///{tmp_path / 'tune.db'}")
+    assert isinstance(storage, RecordingStorage)
+    study = optuna.create_study(storage=storage)
+    trial = study.ask()
+    record_at_end(trial, {"tunefleet:cv": {"test": {"score": [0.5]}}})
+    assert trial.user_attrs["tunefleet:cv"] == {"test": {"score": [0.5]}}
+    other = optuna.load_study(
+        study_name=study.study_name, storage=f"sqlite:///{tmp_path / 'tune.db'}"
+    )
+    other._storage.set_trial_state_values(trial._trial_id, optuna.trial.TrialState.FAIL)
+    with pytest.raises(optuna.exceptions.UpdateFinishedTrialError):
+        storage.set_trial_state_values(trial._trial_id, optuna.trial.TrialState.COMPLETE, [0.5])
+    (stored,) = optuna.load_study(study_name=study.study_name, storage=storage).trials
+    assert stored.state.name == "FAIL" and "tunefleet:cv" not in stored.user_attrs
+    assert storage._at_end == {}  # nothing held for a later write
+    second = study.ask()
+    record_at_end(second, {"tunefleet:cv": {"test": {"score": [0.7]}}})
+    study.tell(second, 0.7)
+    assert study.trials[1].user_attrs == {"tunefleet:cv": {"test": {"score": [0.7]}}}
