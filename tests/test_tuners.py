@@ -8,6 +8,7 @@ import subprocess
 import sys
 import textwrap
 import time
+import warnings
 import weakref
 
 import keras
@@ -233,6 +234,42 @@ def test_grid_search_runs_every_point_once(digits, tmp_path, capsys):
     search()  # resumed: every point is done
     assert "Nothing to run" in capsys.readouterr().out
     assert len(stored(tmp_path, "g").trials) == 6
+
+
+def test_random_search_of_a_finite_space_runs_each_point_once(digits, tmp_path):
+    # As scikit-learn's ParameterSampler and Keras Tuner: no point is drawn twice, and a
+    # budget larger than the space runs each point once, with a warning (issue 13 item 6).
+    x, y, xv, yv = digits
+    pinned = kt.HyperParameters()
+    pinned.Fixed("lr", 0.01)  # leaves 6 points: units x (not wide, wide x 2 momenta)
+
+    def search(max_trials):
+        tuner = kt.RandomSearch(
+            build_wide,
+            "val_accuracy",
+            max_trials,
+            seed=0,
+            hyperparameters=pinned,
+            directory=tmp_path,
+            project_name="r",
+        )
+        tuner.search(x, y, epochs=1, batch_size=BATCH, validation_data=(xv, yv))
+
+    def points():
+        trials = stored(tmp_path, "r").trials
+        assert all(t.state.name == "COMPLETE" for t in trials)
+        return [(t.params["units"], t.params["wide"], t.params.get("momentum")) for t in trials]
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UserWarning)  # 4 of 6 points: no warning
+        search(4)
+    assert len(points()) == 4 == len(set(points()))
+    with pytest.warns(UserWarning, match=r"6 distinct points, fewer than max_trials=9"):
+        search(9)  # resumed: the 2 points not run yet
+    expected = [(u, False, None) for u in (8, 16)] + [
+        (u, True, m) for u in (8, 16) for m in (0.1, 0.2)
+    ]
+    assert sorted(points()) == sorted(expected)
 
 
 def test_bayesian_optimization_uses_tpe_after_its_initial_points(digits, tmp_path):

@@ -595,6 +595,17 @@ class _Space:
                 )
         return [{k: v for k, v in p.items() if k not in fixed} for p in points]
 
+    def n_points(self) -> int | None:
+        """How many distinct points the space has, counted as :meth:`grid` lists them.
+
+        ``None`` when a tuned hyperparameter takes a continuum of values (``hp.Float``
+        without a step) or the grid is too large to list.
+        """
+        try:
+            return len(self.grid())
+        except ValueError:
+            return None
+
     def values_of(self, params: dict[str, Any]) -> dict[str, Any]:
         """Active values (fixed and default ones included) for a trial's stored params."""
         values: dict[str, Any] = {}

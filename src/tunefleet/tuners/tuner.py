@@ -43,7 +43,7 @@ from tunefleet.keras.wrappers import _as_callback_list, _copy_callback
 from tunefleet.progress import SearchProgress
 from tunefleet.space import SearchSpace
 from tunefleet.storage import open_storage, storage_url
-from tunefleet.strategies import make_pruner, make_sampler, prunes
+from tunefleet.strategies import DistinctSampler, make_pruner, make_sampler, prunes
 from tunefleet.study import (
     ERROR_ATTR,
     Budget,
@@ -600,6 +600,8 @@ class BaseTuner:
             preset, tune_new_entries=tune_new_entries, allow_new_entries=allow_new_entries
         )
         self._recorded: _Space | None = None
+        self._points: int | None = None  # distinct points of a finite random search
+        self._n_trials: int | None = max_trials  # max_trials, capped at those points
         self._tuned: dict[str, HyperParameter] = {}
         self._study: optuna.Study | None = None
         self._overwritten = False
@@ -797,13 +799,38 @@ class BaseTuner:
                     shutil.rmtree(os.path.join(self.project_dir, entry), ignore_errors=True)
         self._study = None
 
+    def _count_trials(self) -> int | None:
+        """``max_trials``, capped (with a warning) at the points of a finite random search.
+
+        As scikit-learn's ``ParameterSampler`` and Keras Tuner's random search do, a space
+        whose hyperparameters all take finitely many values is drawn without replacement
+        (``self._points`` says how many it has): each of its points runs once.
+        """
+        self._points = (
+            self._recorded.n_points()  # type: ignore[union-attr]
+            if self._strategy_name() == "random"
+            else None
+        )
+        if self._points is None or self.max_trials is None or self.max_trials <= self._points:
+            return self.max_trials
+        warnings.warn(
+            f"The search space has {self._points} distinct points, fewer than "
+            f"max_trials={self.max_trials}; running each once ({self._points} trials). "
+            "For an exhaustive search, use GridSearch.",
+            UserWarning,
+            stacklevel=3,
+        )
+        return self._points
+
     def _sampler(self, space: SearchSpace) -> optuna.samplers.BaseSampler:
+        if self._points is not None:
+            return DistinctSampler(seed=self.seed)
         return make_sampler(
             self._strategy_name(),
             space=space,
             seed=self.seed,
             param="strategy",
-            n_trials=self.max_trials,
+            n_trials=self._n_trials,
             n_startup_trials=getattr(self, "num_initial_points", None),
         )
 
@@ -832,6 +859,7 @@ class BaseTuner:
         self._check_fit_arguments(fit_args, fit_kwargs, tuned)
         self._tuned = tuned
         self._record()
+        self._n_trials = self._count_trials()
         splits, cv_data = self._splits(fit_args, fit_kwargs)
         n_workers = self._n_workers()
         grid = self._recorded.grid() if self._grid() else None  # type: ignore[union-attr]
@@ -887,7 +915,7 @@ class BaseTuner:
         """Trials per fleet batch for ``fleet="auto"``/``True``."""
         from tunefleet.execution import default_fleet_size
 
-        return default_fleet_size(self._strategy_name(), self.max_trials)
+        return default_fleet_size(self._strategy_name(), self._n_trials)
 
     def _fleet_size(
         self,
@@ -978,8 +1006,8 @@ class BaseTuner:
             budget = Budget(None, grid=True)
             total = limit
         else:
-            budget = Budget(self.max_trials, grid=False)
-            total = int(self.max_trials)  # type: ignore[arg-type]
+            budget = Budget(self._n_trials, grid=False)
+            total = int(self._n_trials)  # type: ignore[arg-type]
         remaining = budget.remaining(study)
         if remaining <= 0:
             print(
@@ -1030,7 +1058,7 @@ class BaseTuner:
                     seed=self.seed,
                     pruner=self._pruner(),
                     objective=runner,
-                    budget=Budget(self.max_trials, grid=grid is not None),
+                    budget=Budget(self._n_trials, grid=grid is not None),
                     grid_points=grid,
                 )
                 run_in_processes(job, n_workers, poll=watch.poll)
