@@ -17,7 +17,6 @@ import inspect
 import math
 import os
 import tempfile
-import warnings
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any, ClassVar
 
@@ -34,6 +33,7 @@ from tunefleet._hooks import EpochObserver, current_epoch_observer
 from tunefleet.keras.compression.quantization import _quantized_copy
 from tunefleet.keras.initializer_draws import shared_draw_programs
 from tunefleet.keras.memory import clear_session, release_memory
+from tunefleet.keras.user_callbacks import fresh_callbacks
 
 __all__ = ["KerasClassifier", "KerasRegressor"]
 
@@ -91,32 +91,6 @@ def _fresh_keras_objects(value: Any) -> Any:
 
 def _callable_name(fn: Callable[..., Any]) -> str:
     return getattr(fn, "__qualname__", None) or getattr(fn, "__name__", None) or repr(fn)
-
-
-def _copy_callback(callback: Any) -> Any:
-    """A fresh copy of ``callback`` that shares no state (and never copies its model)."""
-    memo: dict[int, Any] = {}
-    attached = getattr(callback, "_model", None)
-    if attached is not None:
-        memo[id(attached)] = None  # the copy is detached: deepcopy returns None for it
-    try:
-        return copy.deepcopy(callback, memo)
-    except Exception as exc:  # e.g. callbacks holding open files or locks
-        warnings.warn(
-            f"Could not copy callback {callback!r} ({exc}); it is used as is, so its "
-            "state is shared between fits.",
-            RuntimeWarning,
-            stacklevel=4,
-        )
-        return callback
-
-
-def _as_callback_list(callbacks: Any) -> list[Any]:
-    if callbacks is None:
-        return []
-    if isinstance(callbacks, keras.callbacks.Callback):
-        return [callbacks]
-    return list(callbacks)
 
 
 class _FitMonitor(keras.callbacks.Callback):
@@ -662,7 +636,7 @@ class _KerasWrapperBase(BaseEstimator):
             validation_data = params.pop("validation_data")
             if validation_data is not None:
                 validation_data = self._prepare_validation_data(validation_data)
-            callbacks = [_copy_callback(cb) for cb in _as_callback_list(params.pop("callbacks"))]
+            callbacks = fresh_callbacks(params.pop("callbacks"))
             callbacks += [keras.callbacks.TerminateOnNaN(), _FitMonitor(current_epoch_observer())]
             extra = self._extra_fit_kwargs(params, y_fit)
             # Fitted from the first epoch on, so an epoch observer can score the estimator.

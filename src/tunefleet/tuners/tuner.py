@@ -39,7 +39,7 @@ from tunefleet.execution import WorkerJob, run_in_processes, run_trial_batches, 
 from tunefleet.experiment import check_resume, tuner_experiment
 from tunefleet.keras.initializer_draws import shared_draw_programs
 from tunefleet.keras.memory import clear_session, release_memory
-from tunefleet.keras.wrappers import _as_callback_list, _copy_callback
+from tunefleet.keras.user_callbacks import fresh_callbacks
 from tunefleet.progress import SearchProgress
 from tunefleet.space import SearchSpace
 from tunefleet.storage import open_storage, storage_url
@@ -315,9 +315,8 @@ class _TrialRunner:
             strict=type(self.hypermodel).fit is HyperModel.fit,
         )
         kwargs = dict(kwargs)
-        user_callbacks = _as_callback_list(kwargs.pop("callbacks", None))
         kwargs["callbacks"] = [
-            *(_copy_callback(cb) for cb in user_callbacks),
+            *fresh_callbacks(kwargs.pop("callbacks", None)),
             keras.callbacks.TerminateOnNaN(),
             monitor,
         ]
