@@ -803,11 +803,12 @@ class BaseTuner:
 
         As scikit-learn's ``ParameterSampler`` and Keras Tuner's random search do, a space
         whose hyperparameters all take finitely many values is drawn without replacement
-        (``self._points`` says how many it has): each of its points runs once.
+        (``self._points`` says how many it has): each of its points runs once. Hyperband,
+        which plans its trials, draws with replacement.
         """
         self._points = (
             self._recorded.n_points()  # type: ignore[union-attr]
-            if self._strategy_name() == "random"
+            if self._strategy_name() == "random" and not self._plans_trials
             else None
         )
         if self._points is None or self.max_trials is None or self.max_trials <= self._points:
