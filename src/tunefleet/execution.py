@@ -163,17 +163,6 @@ def _ask_within(study: optuna.Study, budget: Budget, owner: str, n: int) -> list
     return trials
 
 
-def default_fleet_size(strategy: Any, n_trials: int | None) -> int:
-    """Trials per batch when ``fleet="auto"``/``True``.
-
-    Random and grid search lose nothing by asking many trials at once; model-based
-    samplers learn between batches, so they get a quarter of the budget (4 to 64).
-    """
-    if strategy in ("random", "grid"):
-        return 64
-    return int(min(64, max(4, (n_trials or 16) // 4)))
-
-
 def run_trial_batches(
     study: optuna.Study,
     run_batch: BatchRunner,

@@ -34,12 +34,13 @@ from sklearn.metrics import check_scoring, get_scorer
 from sklearn.model_selection import check_cv
 from sklearn.model_selection._search import BaseSearchCV as _SklearnBaseSearchCV
 
-from tunefleet.execution import (
-    WorkerJob,
-    default_fleet_size,
-    run_in_processes,
-    run_trial_batches,
-    run_trials,
+from tunefleet.dispatch import (
+    Executor,
+    FleetBatches,
+    InProcess,
+    ProcessPool,
+    fleet_size,
+    n_workers,
 )
 from tunefleet.experiment import check_resume, sklearn_experiment
 from tunefleet.objectives import Cost, Quantizer, make_quantizer, parse_objectives
@@ -410,46 +411,26 @@ class BaseSearchCV(_SklearnBaseSearchCV):
 
         ``costs``: the search has objectives (a multi-objective study).
         """
-        fleet = self.fleet
-        if fleet is False or fleet is None:
-            return None
-        if (
-            fleet is not True
-            and fleet != "auto"
-            and (isinstance(fleet, bool) or not isinstance(fleet, numbers.Integral) or fleet < 1)
-        ):
-            raise ValueError(
-                f"fleet must be 'auto', True, False or a positive integer, got {fleet!r}."
-            )
-        reason = fleet_unsupported_reason(self.estimator, fit_params, self.return_train_score)
+        reason = None
+        if self.fleet is not False and self.fleet is not None:
+            reason = fleet_unsupported_reason(self.estimator, fit_params, self.return_train_score)
         if reason is None and n_jobs > 1:
             reason = "n_jobs > 1 trains in worker processes, one trial at a time each"
         if reason is None and strategy.resource is not None:
             reason = f"Hyperband over {strategy.resource.kind} refits per rung"
         if reason is None and (costs or self.compress is not None):
             reason = "objectives= and compress= measure or quantize each fold's own Keras model"
-        if reason is not None:
-            if fleet != "auto":
-                raise ValueError(f"fleet={fleet!r} cannot be used: {reason}.")
-            _log_once(
-                f"{type(self).__name__}: training trials one by one: {reason}.",
-                keras=reports_epochs(self.estimator),
-            )
-            return None
-        if isinstance(fleet, numbers.Integral) and not isinstance(fleet, bool):
-            return int(fleet)
-        sampler = "grid" if strategy.grid else strategy.sampler
-        return default_fleet_size(sampler, strategy.n_trials)
+        return fleet_size(
+            self.fleet,
+            reason=reason,
+            strategy="grid" if strategy.grid else strategy.sampler,
+            n_trials=strategy.n_trials,
+            who=type(self).__name__,
+            level=logging.INFO if reports_epochs(self.estimator) else logging.DEBUG,
+        )
 
     def _n_workers(self) -> int:
-        n_jobs = self.n_jobs
-        if n_jobs is None:
-            return 1
-        if isinstance(n_jobs, bool) or not isinstance(n_jobs, numbers.Integral) or n_jobs == 0:
-            raise ValueError(f"n_jobs must be a non-zero integer or None, got {n_jobs!r}.")
-        if n_jobs < 0:
-            return max(1, (os.cpu_count() or 1) + 1 + int(n_jobs))
-        return int(n_jobs)
+        return n_workers(self.n_jobs)
 
     def _run(
         self,
@@ -489,36 +470,25 @@ class BaseSearchCV(_SklearnBaseSearchCV):
                     bar.update(done=len(finished), best=max(values) if values else None)
 
             watch = refresh if bar.enabled or self.verbose > 1 else None
-            if fleet_batch is not None:
-                runner = FleetCrossValidation(objective)
-                run_trial_batches(
-                    study,
-                    runner.run_batch,
-                    budget,
-                    fleet_batch,
-                    grid_points=grid_points,
-                    on_trial_end=watch,
-                    refill=True,
-                )
-                self.fleet_stats_ = dict(runner.stats)
+            executor: Executor
+            fleet = FleetCrossValidation(objective) if fleet_batch is not None else None
+            if fleet is not None:
+                executor = FleetBatches(fleet.run_batch, fleet_batch)
             elif n_jobs == 1:
-                run_trials(study, objective, budget, grid_points=grid_points, on_trial_end=watch)
+                executor = InProcess(objective)
             else:
-                url = storage_url(study._storage)
-                assert url is not None
-                job = WorkerJob(
-                    storage_url=url,
-                    study_name=study.study_name,
+                executor = ProcessPool(
+                    objective,
                     sampler=strategy.sampler,
                     space=strategy.space,
                     seed=self._seed,
                     pruner=strategy.pruner,
-                    objective=objective,
-                    budget=Budget(strategy.n_trials, grid=strategy.grid),
-                    grid_points=grid_points,
+                    n_workers=n_jobs,
                     population_size=strategy.population_size,
                 )
-                run_in_processes(job, n_jobs, poll=watch)
+            executor.run(study, budget, grid_points=grid_points, on_trial_end=watch, poll=watch)
+            if fleet is not None:
+                self.fleet_stats_ = dict(fleet.stats)
 
     def _finish(
         self,
@@ -640,18 +610,9 @@ class BaseSearchCV(_SklearnBaseSearchCV):
         return pd.DataFrame(rows)
 
 
-_LOGGED: set[str] = set()
-
-
 def _optuna_version() -> tuple[int, int]:
     major, minor = optuna.__version__.split(".")[:2]
     return int(major), int(minor)
-
-
-def _log_once(message: str, *, keras: bool) -> None:
-    if message not in _LOGGED:
-        _LOGGED.add(message)
-        logging.getLogger("tunefleet").log(logging.INFO if keras else logging.DEBUG, message)
 
 
 def _search_pruner(pruner: Any, default: Any = None) -> optuna.pruners.BasePruner:

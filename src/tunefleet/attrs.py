@@ -1,0 +1,96 @@
+"""Every ``tunefleet:*`` key tunefleet writes into an Optuna storage, in one place.
+
+A search's study is its record: what tunefleet adds to Optuna's own columns (params,
+values, states, intermediate values) it writes as user attributes of the study or of a
+trial, under the keys below. Readers (result building, the CLI, the report) read them
+from here too, so a key is named, and its value's shape documented, once. Values are
+JSON, as Optuna stores user attributes.
+
+Study attributes:
+
+* ``SPACE_ATTR``: the search space's fingerprint, checked on resume.
+* ``EXPERIMENT_ATTR``: what defines the experiment (estimator, scoring, cv, data
+  fingerprint...; see :mod:`tunefleet.experiment`), checked on resume.
+* ``FORCED_ATTR``: ``[{"at": time, "differences": [[where, stored, given], ...]}]``, one
+  entry per resume forced over differences.
+* ``STRATEGY_ATTR``: the strategy's name (``"tpe"``, ``"grid"``...).
+* ``OBJECTIVES_ATTR``: the names of a multi-objective search's objectives.
+* ``OBJECTIVE_ATTR``: a tuner's objective name (its direction is the study's).
+* ``GRID_DONE_ATTR`` / ``GRID_SHARED_ATTR``: the grid was enqueued (twice, by racing
+  workers: duplicates are then told apart by ``GRID_ATTR``).
+* ``GRID_LIMIT_ATTR``: how many grid points a tuner's ``max_trials`` let it enqueue.
+* ``PLAN_ATTR``: a Hyperband tuner's plan settings, checked on resume.
+* ``LR_FINDER_ATTR``: an LR finder run, ``{"lrs": [...], "losses": [...], "suggestion": x}``.
+
+Trial attributes:
+
+* ``WORKER_ATTR``: the worker that started it (host, pid, process start time), so a
+  resume can tell a trial of a dead process from one still running.
+* ``STATUS_ATTR``: why a finished trial does not count (:data:`INTERRUPTED`,
+  :data:`SURPLUS`, :data:`DUPLICATE`); absent on trials that count.
+* ``GRID_ATTR``: the grid point's index.
+* ``ERROR_ATTR``: why it failed (the last :data:`MAX_ERROR_CHARS` characters); see
+  :func:`error_text`.
+* ``CV_ATTR``: per-fold scores and timings, ``{"test": {metric: [...]}, "fit_time":
+  [...], "score_time": [...], ...}``.
+* ``RESOURCE_ATTR``: the resource (epochs, samples) a successive-halving trial reached.
+* ``HP_ATTR``, ``METRICS_ATTR``, ``BEST_STEP_ATTR``, ``MODEL_ATTR``: a tuner trial's
+  active hyperparameters, metrics at its best epoch, that epoch, its saved model.
+* ``BRACKET_ATTR``, ``PROGRESS_ATTR``, ``CONTINUES_ATTR``, ``ROUND_ATTR``: a Hyperband
+  tuner trial's bracket, training progress, the interrupted trial it continues, and the
+  round after which it was pruned.
+
+Example:
+
+>>> import optuna
+>>> from tunefleet.attrs import ERROR_ATTR, error_text
+>>> study = optuna.create_study()
+>>> trial = study.ask()
+>>> trial.set_user_attr(ERROR_ATTR, error_text("x" * 5000))
+>>> len(study.tell(trial, state=optuna.trial.TrialState.FAIL).user_attrs[ERROR_ATTR])
+2000
+"""
+
+from __future__ import annotations
+
+# -- study attributes --------------------------------------------------------------------
+SPACE_ATTR = "tunefleet:space"
+EXPERIMENT_ATTR = "tunefleet:experiment"
+FORCED_ATTR = "tunefleet:forced_resumes"
+STRATEGY_ATTR = "tunefleet:strategy"
+OBJECTIVES_ATTR = "tunefleet:objectives"
+OBJECTIVE_ATTR = "tunefleet:objective"
+GRID_DONE_ATTR = "tunefleet:grid_enqueued"
+GRID_SHARED_ATTR = "tunefleet:grid_enqueued_twice"
+GRID_LIMIT_ATTR = "tunefleet:grid_limit"
+PLAN_ATTR = "tunefleet:hyperband_plan"
+LR_FINDER_ATTR = "tunefleet:lr_finder"
+
+# -- trial attributes --------------------------------------------------------------------
+WORKER_ATTR = "tunefleet:worker"
+STATUS_ATTR = "tunefleet:status"
+GRID_ATTR = "tunefleet:grid_index"
+ERROR_ATTR = "tunefleet:error"
+CV_ATTR = "tunefleet:cv"
+RESOURCE_ATTR = "tunefleet:resource"
+HP_ATTR = "tunefleet:hp"
+METRICS_ATTR = "tunefleet:metrics"
+BEST_STEP_ATTR = "tunefleet:best_step"
+MODEL_ATTR = "tunefleet:model"
+BRACKET_ATTR = "tunefleet:bracket"
+PROGRESS_ATTR = "tunefleet:hyperband"
+CONTINUES_ATTR = "tunefleet:continues"
+ROUND_ATTR = "tunefleet:round"
+
+# -- values of STATUS_ATTR ---------------------------------------------------------------
+INTERRUPTED = "interrupted"
+SURPLUS = "surplus"
+DUPLICATE = "duplicate"
+
+#: The longest failure record kept (its end: a traceback's last lines say the most).
+MAX_ERROR_CHARS = 2000
+
+
+def error_text(message: str) -> str:
+    """The failure record stored under ``ERROR_ATTR``: the end of ``message``."""
+    return message[-MAX_ERROR_CHARS:]

@@ -1,0 +1,285 @@
+"""Where a search's trials run: one dispatcher for every face.
+
+A face says what one trial is (an objective, and for fleets a batch runner) and how
+much to run (a :class:`~tunefleet.study.Budget`); the dispatcher decides where it runs:
+
+* :class:`InProcess`: one trial after another in this process;
+* :class:`FleetBatches`: many trials of one Keras model at once, trained as one compiled
+  JAX program (see :mod:`tunefleet.fleet`), freed rows refilled with new trials;
+* :class:`ProcessPool`: worker processes on this machine, sharing the study's database.
+
+Each is an :class:`Executor`; an executor for more machines plugs in beside them. The
+choice is made the same way for every face: :func:`n_workers` reads ``n_jobs`` as
+scikit-learn and joblib do, and :func:`fleet_size` reads ``fleet`` and sizes the
+batches.
+"""
+
+from __future__ import annotations
+
+import abc
+import logging
+import numbers
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import optuna
+from optuna.trial import FrozenTrial
+
+from tunefleet.execution import (
+    BatchRunner,
+    Objective,
+    WorkerJob,
+    run_in_processes,
+    run_trial_batches,
+    run_trials,
+)
+from tunefleet.space import SearchSpace
+from tunefleet.storage import storage_url
+from tunefleet.study import Budget
+
+logger = logging.getLogger("tunefleet")
+
+TrialEnd = Callable[[FrozenTrial], None]
+Poll = Callable[[], None]
+
+
+def n_workers(n_jobs: Any, param: str = "n_jobs") -> int:
+    """How many trials run at once for ``n_jobs``, as in scikit-learn and joblib.
+
+    ``None`` or 1: one, in this process; ``k > 1``: ``k`` worker processes; ``-1``: one
+    per CPU core, ``-2``: all cores but one, and so on (at least one).
+
+    Example:
+
+    >>> from tunefleet.dispatch import n_workers
+    >>> n_workers(None), n_workers(3)
+    (1, 3)
+    >>> n_workers(-1) == (os.cpu_count() or 1)
+    True
+    >>> n_workers(0)
+    Traceback (most recent call last):
+    ...
+    ValueError: n_jobs must be a non-zero integer or None (-1: all CPU cores), got 0.
+    """
+    if n_jobs is None:
+        return 1
+    if isinstance(n_jobs, bool) or not isinstance(n_jobs, numbers.Integral) or n_jobs == 0:
+        raise ValueError(
+            f"{param} must be a non-zero integer or None (-1: all CPU cores), got {n_jobs!r}."
+        )
+    if n_jobs < 0:
+        return max(1, (os.cpu_count() or 1) + 1 + int(n_jobs))
+    return int(n_jobs)
+
+
+def check_fleet(fleet: Any) -> None:
+    """Refuse a ``fleet`` setting that is not ``"auto"``, a bool, ``None`` or a count."""
+    if any(fleet is v for v in (True, False, None)) or fleet == "auto":
+        return
+    if isinstance(fleet, numbers.Integral) and not isinstance(fleet, bool) and fleet >= 1:
+        return
+    raise ValueError(f"fleet must be 'auto', True, False or a positive integer, got {fleet!r}.")
+
+
+def default_fleet_size(strategy: Any, n_trials: int | None) -> int:
+    """Trials per batch when ``fleet="auto"``/``True``.
+
+    Random and grid search lose nothing by asking many trials at once; model-based
+    samplers learn between batches, so they get a quarter of the budget (4 to 64).
+    """
+    if strategy in ("random", "grid"):
+        return 64
+    return int(min(64, max(4, (n_trials or 16) // 4)))
+
+
+_LOGGED: set[str] = set()
+
+
+def fleet_size(
+    fleet: Any,
+    *,
+    reason: str | None,
+    strategy: Any,
+    n_trials: int | None,
+    who: str,
+    level: int = logging.INFO,
+) -> int | None:
+    """Trials per fleet batch, or ``None`` to run trials one at a time.
+
+    ``reason``: why this search cannot train fleets (``None`` if it can). With
+    ``fleet="auto"`` such a search runs trials one at a time and says why once, in the
+    ``tunefleet`` log at ``level``; asked for explicitly (``True`` or a count), it is
+    refused. ``True``/``"auto"`` size batches by :func:`default_fleet_size`.
+
+    Example:
+
+    >>> from tunefleet.dispatch import fleet_size
+    >>> fleet_size("auto", reason=None, strategy="random", n_trials=20, who="search")
+    64
+    >>> fleet_size(8, reason=None, strategy="tpe", n_trials=20, who="search")
+    8
+    >>> fleet_size("auto", reason="n_jobs > 1", strategy="tpe", n_trials=20, who="search")
+    >>> fleet_size(True, reason="n_jobs > 1", strategy="tpe", n_trials=20, who="search")
+    Traceback (most recent call last):
+    ...
+    ValueError: fleet=True cannot be used: n_jobs > 1.
+    """
+    check_fleet(fleet)
+    if fleet is False or fleet is None:
+        return None
+    if reason is not None:
+        if fleet != "auto":
+            raise ValueError(f"fleet={fleet!r} cannot be used: {reason}.")
+        message = f"{who}: training trials one by one: {reason}."
+        if message not in _LOGGED:
+            _LOGGED.add(message)
+            logger.log(level, message)
+        return None
+    if fleet is True or fleet == "auto":
+        return default_fleet_size(strategy, n_trials)
+    return int(fleet)
+
+
+class Executor(abc.ABC):
+    """Runs trials of a study until its budget is spent (the dispatcher's interface).
+
+    ``on_trial_end`` is called with each trial this process finishes; ``poll`` is called
+    now and then while trials run elsewhere (worker processes, other machines), for
+    progress shown from the storage.
+    """
+
+    @abc.abstractmethod
+    def run(
+        self,
+        study: optuna.Study,
+        budget: Budget,
+        *,
+        grid_points: list[dict[str, Any]] | None = None,
+        on_trial_end: TrialEnd | None = None,
+        poll: Poll | None = None,
+    ) -> None:
+        """Run trials until ``budget`` is spent (grid: until the queue is empty)."""
+
+
+@dataclass
+class InProcess(Executor):
+    """One trial after another in this process.
+
+    Example:
+
+    >>> import optuna
+    >>> from tunefleet.dispatch import InProcess
+    >>> from tunefleet.study import Budget
+    >>> study = optuna.create_study()
+    >>> InProcess(lambda trial: trial.suggest_float("x", 0, 1) ** 2).run(study, Budget(3, grid=False))
+    >>> len(study.trials)
+    3
+    """
+
+    objective: Objective
+
+    def run(
+        self,
+        study: optuna.Study,
+        budget: Budget,
+        *,
+        grid_points: list[dict[str, Any]] | None = None,
+        on_trial_end: TrialEnd | None = None,
+        poll: Poll | None = None,
+    ) -> None:
+        run_trials(
+            study, self.objective, budget, grid_points=grid_points, on_trial_end=on_trial_end
+        )
+
+
+@dataclass
+class FleetBatches(Executor):
+    """Batches of ``batch_size`` trials trained at once by ``run_batch``.
+
+    ``run_batch(study, trials, ask)`` returns each trial's outcome (a value,
+    ``"pruned"`` or ``"failed"``); it may call ``ask(n)`` for new trials to train in
+    rows freed by trials that ended early (see :func:`~tunefleet.execution.run_trial_batches`).
+
+    Example:
+
+    >>> import optuna
+    >>> from tunefleet.dispatch import FleetBatches
+    >>> from tunefleet.study import Budget
+    >>> def run_batch(study, trials, ask):  # a fleet trains these together
+    ...     return [t.suggest_float("x", 0, 1) for t in trials]
+    >>> study = optuna.create_study()
+    >>> FleetBatches(run_batch, batch_size=4).run(study, Budget(6, grid=False))
+    >>> len(study.trials)
+    6
+    """
+
+    run_batch: BatchRunner
+    batch_size: int
+
+    def run(
+        self,
+        study: optuna.Study,
+        budget: Budget,
+        *,
+        grid_points: list[dict[str, Any]] | None = None,
+        on_trial_end: TrialEnd | None = None,
+        poll: Poll | None = None,
+    ) -> None:
+        run_trial_batches(
+            study,
+            self.run_batch,
+            budget,
+            self.batch_size,
+            grid_points=grid_points,
+            on_trial_end=on_trial_end,
+            refill=True,
+        )
+
+
+@dataclass
+class ProcessPool(Executor):
+    """``n_workers`` worker processes (spawned, safe with JAX) on the study's database.
+
+    Each worker opens the study from its storage URL, makes its own sampler (seeded
+    apart from the others) and runs trials until the shared budget is spent. The
+    objective and the sampler are pickled into the workers.
+    """
+
+    objective: Objective
+    sampler: str | optuna.samplers.BaseSampler
+    space: SearchSpace
+    seed: int | None
+    pruner: optuna.pruners.BasePruner
+    n_workers: int
+    population_size: int | None = None
+
+    def run(
+        self,
+        study: optuna.Study,
+        budget: Budget,
+        *,
+        grid_points: list[dict[str, Any]] | None = None,
+        on_trial_end: TrialEnd | None = None,
+        poll: Poll | None = None,
+    ) -> None:
+        url = storage_url(study._storage)
+        if url is None:
+            raise ValueError(
+                f"n_jobs={self.n_workers} runs worker processes, which need a database "
+                "storage URL (e.g. 'sqlite:///tune.db')."
+            )
+        job = WorkerJob(
+            storage_url=url,
+            study_name=study.study_name,
+            sampler=self.sampler,
+            space=self.space,
+            seed=self.seed,
+            pruner=self.pruner,
+            objective=self.objective,
+            budget=budget,
+            grid_points=grid_points,
+            population_size=self.population_size,
+        )
+        run_in_processes(job, self.n_workers, poll=poll)
