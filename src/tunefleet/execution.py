@@ -94,7 +94,12 @@ def _finished_elsewhere(
     return frozen
 
 
-def _tell(study: optuna.Study, trial: optuna.Trial, *args: Any, **kwargs: Any) -> FrozenTrial:
+def tell(study: optuna.Study, trial: optuna.Trial, *args: Any, **kwargs: Any) -> FrozenTrial:
+    """``study.tell(trial, ...)``, or the stored trial if another worker finished it first.
+
+    Every engine loop ends its trials through here, so a trial two workers ran (see
+    :func:`_finished_elsewhere`) is told once and counted once.
+    """
     try:
         return study.tell(trial, *args, **kwargs)
     except (UpdateFinishedTrialError, ValueError) as refusal:
@@ -110,9 +115,9 @@ def _run_one(
     try:
         value = objective(trial)
     except optuna.TrialPruned:
-        return _tell(study, trial, state=TrialState.PRUNED)
+        return tell(study, trial, state=TrialState.PRUNED)
     except TrialFailed:
-        return _tell(study, trial, state=TrialState.FAIL)
+        return tell(study, trial, state=TrialState.FAIL)
     except UpdateFinishedTrialError as refusal:  # before Exception: it is one
         return _finished_elsewhere(study, trial, refusal)
     except Exception as exc:  # error_score="raise": record, then propagate
@@ -127,8 +132,8 @@ def _run_one(
         raise
     if not all(math.isfinite(v) for v in (value if isinstance(value, list) else [value])):
         trial.set_user_attr(ERROR_ATTR, f"the objective was {value}")
-        return _tell(study, trial, state=TrialState.FAIL)
-    return _tell(study, trial, value)
+        return tell(study, trial, state=TrialState.FAIL)
+    return tell(study, trial, value)
 
 
 #: ``ask(n)``: up to ``n`` more trials for the running batch (fewer, or none, once the
@@ -207,11 +212,11 @@ def run_trial_batches(
             told = []  # tell the whole batch first: a callback may stop the search
             for trial, outcome in zip(trials + asked, outcomes, strict=True):
                 if outcome == "pruned":
-                    told.append(_tell(study, trial, state=TrialState.PRUNED))
+                    told.append(tell(study, trial, state=TrialState.PRUNED))
                 elif outcome == "failed" or not math.isfinite(outcome):
-                    told.append(_tell(study, trial, state=TrialState.FAIL))
+                    told.append(tell(study, trial, state=TrialState.FAIL))
                 else:
-                    told.append(_tell(study, trial, outcome))
+                    told.append(tell(study, trial, outcome))
             for frozen in told:
                 if on_trial_end is not None:
                     on_trial_end(frozen)
