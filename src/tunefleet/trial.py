@@ -17,7 +17,7 @@ import time
 import traceback
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 import numpy as np
 import optuna
@@ -28,11 +28,19 @@ from tunefleet.space import SearchSpace
 from tunefleet.storage import record_at_end
 from tunefleet.study import ERROR_ATTR
 
-if TYPE_CHECKING:
-    from tunefleet.objectives import Cost
-
 CV_ATTR = "tunefleet:cv"
 RESOURCE_ATTR = "tunefleet:resource"
+
+
+class Cost(Protocol):
+    """An extra objective measured on each fold's fitted estimator (and minimized).
+
+    :class:`tunefleet.objectives.Cost` is the one the searches' ``objectives=`` makes.
+    """
+
+    name: str
+
+    def __call__(self, estimator: Any, X: Any, y: Any) -> float: ...
 
 
 class TrialFailed(Exception):
