@@ -19,9 +19,10 @@ from sklearn.neighbors import KNeighborsClassifier
 from typer.testing import CliRunner
 
 import tunefleet
+from tunefleet.attrs import STATUS_ATTR, SURPLUS
 from tunefleet.cli import app, main
 from tunefleet.storage import open_storage
-from tunefleet.study import STATUS_ATTR, SURPLUS, counts
+from tunefleet.study import counts
 
 ROOT = Path(__file__).resolve().parents[1]
 runner = CliRunner()

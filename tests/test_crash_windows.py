@@ -17,6 +17,8 @@ import optuna
 import psutil
 import pytest
 
+from tunefleet.attrs import GRID_ATTR, STATUS_ATTR, WORKER_ATTR
+
 TESTS = Path(__file__).parent
 POINTS = [0.001, 0.01, 0.1, 1.0, 10.0, 100.0]
 
@@ -173,7 +175,7 @@ def test_workers_stop_when_the_search_process_dies(tmp_path):
 
 @pytest.mark.parametrize("on_sqlite", [True, False])
 def test_ask_owned_starts_trials_with_their_owner_within_the_budget(tmp_path, on_sqlite):
-    from tunefleet.study import GRID_ATTR, STATUS_ATTR, WORKER_ATTR, ask_owned
+    from tunefleet.study import ask_owned
 
     url = f"sqlite:///{tmp_path / 'tune.db'}" if on_sqlite else None
     study = optuna.create_study(storage=url, study_name="s")

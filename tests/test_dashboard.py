@@ -11,8 +11,8 @@ import urllib.request
 import optuna
 import pytest
 
+from tunefleet.attrs import ERROR_ATTR
 from tunefleet.report import serve_dashboard, start_dashboard  # noqa: F401 - public API
-from tunefleet.study import ERROR_ATTR
 
 
 @pytest.fixture

@@ -19,10 +19,10 @@ from sklearn.preprocessing import StandardScaler
 
 import tunefleet
 from estimators import SlowClassifier, iris
+from tunefleet.attrs import CV_ATTR, EXPERIMENT_ATTR, FORCED_ATTR
 from tunefleet.results import cv_results, finished_trials
 from tunefleet.space import choice_label, parse_grid
-from tunefleet.study import EXPERIMENT_ATTR, FORCED_ATTR, open_study
-from tunefleet.trial import CV_ATTR
+from tunefleet.study import open_study
 
 
 def snapshot(url, name):

@@ -21,9 +21,10 @@ from pathlib import Path
 import optuna
 import pytest
 
+from tunefleet.attrs import WORKER_ATTR
 from tunefleet.execution import TENSORFLOW_TRIALS_PER_WORKER, WorkerJob, run_in_processes
 from tunefleet.space import Float, parse_distributions
-from tunefleet.study import WORKER_ATTR, Budget
+from tunefleet.study import Budget
 
 TESTS = Path(__file__).parent
 MiB = 2**20

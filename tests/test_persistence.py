@@ -14,8 +14,9 @@ from scipy import stats
 
 import tunefleet
 from estimators import SlowClassifier, iris
+from tunefleet.attrs import DUPLICATE, GRID_ATTR, STATUS_ATTR
 from tunefleet.execution import run_trials
-from tunefleet.study import DUPLICATE, GRID_ATTR, STATUS_ATTR, Budget, enqueue_grid
+from tunefleet.study import Budget, enqueue_grid
 
 TESTS = Path(__file__).parent
 

@@ -20,8 +20,8 @@ from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.tree import DecisionTreeClassifier
 
 import tunefleet
+from tunefleet.attrs import ERROR_ATTR, LR_FINDER_ATTR
 from tunefleet.report import (
-    LR_FINDER_ATTR,
     build_figures,
     load_study_data,
     param_importances,
@@ -34,7 +34,6 @@ from tunefleet.report import (
     write_report,
     write_study_report,
 )
-from tunefleet.study import ERROR_ATTR
 
 CHROMIUM_ARGS = [
     "--headless",

@@ -10,9 +10,9 @@ from sklearn.datasets import load_digits
 
 import tunefleet as kt
 import tunefleet.tuners.tuner as tuner_module
+from tunefleet.attrs import BEST_STEP_ATTR, HP_ATTR
 from tunefleet.study import counts, report_many
 from tunefleet.tuners import Choice, ObjectiveNotReported
-from tunefleet.tuners.oracle import BEST_STEP_ATTR, HP_ATTR
 
 N_TRAIN, N_VAL = 256, 128
 

@@ -37,12 +37,11 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from tunefleet.attrs import CV_ATTR, ERROR_ATTR, HP_ATTR, STATUS_ATTR
 from tunefleet.experiment import RESUME_MODES
 from tunefleet.storage import open_storage
 from tunefleet.strategies import SAMPLERS
-from tunefleet.study import ERROR_ATTR, STATUS_ATTR, counts
-from tunefleet.trial import CV_ATTR
-from tunefleet.tuners.oracle import HP_ATTR
+from tunefleet.study import counts
 from tunefleet.urls import mask_url
 
 DEFAULT_STORAGE = "sqlite:///tunefleet.db"

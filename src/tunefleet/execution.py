@@ -24,18 +24,11 @@ import optuna
 from optuna.exceptions import UpdateFinishedTrialError
 from optuna.trial import FrozenTrial, TrialState
 
+from tunefleet.attrs import DUPLICATE, ERROR_ATTR, GRID_ATTR, INTERRUPTED, error_text
 from tunefleet.space import SearchSpace
 from tunefleet.storage import open_storage
 from tunefleet.strategies import make_sampler
-from tunefleet.study import (
-    DUPLICATE,
-    ERROR_ATTR,
-    GRID_ATTR,
-    INTERRUPTED,
-    Budget,
-    Worker,
-    mark_excluded,
-)
+from tunefleet.study import Budget, Worker, mark_excluded
 from tunefleet.trial import TrialFailed
 
 logger = logging.getLogger("tunefleet")
@@ -123,7 +116,7 @@ def _run_one(
     except Exception as exc:  # error_score="raise": record, then propagate
         if ERROR_ATTR not in trial.user_attrs:
             trial.set_user_attr(
-                ERROR_ATTR, "".join(traceback.format_exception_only(type(exc), exc))[-2000:]
+                ERROR_ATTR, error_text("".join(traceback.format_exception_only(type(exc), exc)))
             )
         study.tell(trial, state=TrialState.FAIL)
         raise

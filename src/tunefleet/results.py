@@ -21,9 +21,9 @@ import numpy as np
 from optuna.trial import FrozenTrial, TrialState
 from scipy.stats import rankdata
 
+from tunefleet.attrs import CV_ATTR, RESOURCE_ATTR
 from tunefleet.space import SearchSpace
 from tunefleet.study import counts
-from tunefleet.trial import CV_ATTR, RESOURCE_ATTR
 
 logger = logging.getLogger("tunefleet")
 

@@ -35,28 +35,23 @@ import sqlalchemy.exc
 from optuna.exceptions import UpdateFinishedTrialError
 from optuna.trial import FrozenTrial, TrialState
 
+from tunefleet.attrs import (
+    EXPERIMENT_ATTR,
+    FORCED_ATTR,
+    GRID_ATTR,
+    GRID_DONE_ATTR,
+    GRID_SHARED_ATTR,
+    INTERRUPTED,
+    OBJECTIVES_ATTR,
+    SPACE_ATTR,
+    STATUS_ATTR,
+    SURPLUS,
+    WORKER_ATTR,
+)
 from tunefleet.experiment import differences, format_differences
 
 logger = logging.getLogger("tunefleet")
 
-SPACE_ATTR = "tunefleet:space"
-EXPERIMENT_ATTR = "tunefleet:experiment"
-"""Study user attribute: what defines the experiment (see :mod:`tunefleet.experiment`)."""
-FORCED_ATTR = "tunefleet:forced_resumes"
-"""Study user attribute: ``[{"at": time, "differences": [[where, stored, given], ...]}]``."""
-STRATEGY_ATTR = "tunefleet:strategy"
-GRID_DONE_ATTR = "tunefleet:grid_enqueued"
-GRID_SHARED_ATTR = "tunefleet:grid_enqueued_twice"
-WORKER_ATTR = "tunefleet:worker"
-STATUS_ATTR = "tunefleet:status"
-ERROR_ATTR = "tunefleet:error"
-GRID_ATTR = "tunefleet:grid_index"
-OBJECTIVES_ATTR = "tunefleet:objectives"
-LR_FINDER_ATTR = "tunefleet:lr_finder"
-"""Study user attribute of an LR finder run: ``{"lrs": [...], "losses": [...], "suggestion": x}``."""
-INTERRUPTED = "interrupted"
-SURPLUS = "surplus"
-DUPLICATE = "duplicate"
 
 _HOST = socket.gethostname()
 _ACTIVE_RUNS: set[str] = set()

@@ -24,12 +24,9 @@ import optuna
 from sklearn.base import clone
 
 from tunefleet._hooks import observe_epochs
+from tunefleet.attrs import CV_ATTR, ERROR_ATTR, RESOURCE_ATTR, error_text
 from tunefleet.space import SearchSpace
 from tunefleet.storage import record_at_end
-from tunefleet.study import ERROR_ATTR
-
-CV_ATTR = "tunefleet:cv"
-RESOURCE_ATTR = "tunefleet:resource"
 
 
 class Cost(Protocol):
@@ -165,7 +162,7 @@ class CrossValidation:
         errors = record.pop("errors")
         mean = record.pop("mean")
         if errors:
-            record_at_end(trial, {CV_ATTR: record, ERROR_ATTR: errors[0][-2000:]})
+            record_at_end(trial, {CV_ATTR: record, ERROR_ATTR: error_text(errors[0])})
             raise TrialFailed(errors[0])
         record_at_end(trial, {CV_ATTR: record})
         if self.costs:
@@ -221,7 +218,7 @@ class CrossValidation:
                 raise
             except Exception as exc:
                 if self.error_score == "raise":
-                    record_at_end(trial, {ERROR_ATTR: _describe(exc, params, fold)[-2000:]})
+                    record_at_end(trial, {ERROR_ATTR: error_text(_describe(exc, params, fold))})
                     raise
                 fit_time = time.perf_counter() - start
                 score_time = 0.0

@@ -24,9 +24,10 @@ import numpy as np
 import optuna
 from sklearn.base import clone
 
+from tunefleet.attrs import CV_ATTR, ERROR_ATTR, error_text
 from tunefleet.execution import Ask
-from tunefleet.study import ERROR_ATTR, report_many, set_user_attrs
-from tunefleet.trial import CV_ATTR, CrossValidation, final_estimator, fold_fit_params, take
+from tunefleet.study import report_many, set_user_attrs
+from tunefleet.trial import CrossValidation, final_estimator, fold_fit_params, take
 
 logger = logging.getLogger("tunefleet")
 
@@ -311,7 +312,7 @@ class FleetCrossValidation:
     def _fail(self, member: _Member, exc: BaseException, fold: int) -> None:
         message = f"fold {fold + 1} with params {member.trial.params!r} failed: {type(exc).__name__}: {exc}"
         if self.cv.error_score == "raise":
-            member.trial.set_user_attr(ERROR_ATTR, message[-2000:])
+            member.trial.set_user_attr(ERROR_ATTR, error_text(message))
             raise exc
         member.alive, member.outcome = False, "failed"
         member.record["error"] = message
@@ -332,7 +333,7 @@ class FleetCrossValidation:
         }
         attrs = {CV_ATTR: stored}
         if m.outcome == "failed":
-            attrs[ERROR_ATTR] = record["error"][-2000:]
+            attrs[ERROR_ATTR] = error_text(record["error"])
         set_user_attrs(study, m.trial, attrs)
         return m.outcome
 

@@ -20,7 +20,7 @@ import keras
 import numpy as np
 import optuna
 
-from tunefleet.study import LR_FINDER_ATTR
+from tunefleet.attrs import LR_FINDER_ATTR
 
 __all__ = ["LRFinderResult", "lr_find"]
 

@@ -19,10 +19,9 @@ Example:
 >>> plot_history(search.study_, "history.svg")  # doctest: +SKIP
 """
 
+from tunefleet.attrs import LR_FINDER_ATTR, STRATEGY_ATTR
 from tunefleet.report.dashboard import DashboardServer, serve_dashboard, start_dashboard
 from tunefleet.report.data import (
-    LR_FINDER_ATTR,
-    STRATEGY_ATTR,
     ParamInfo,
     StudyData,
     TrialRecord,

@@ -34,6 +34,7 @@ from sklearn.metrics import check_scoring, get_scorer
 from sklearn.model_selection import check_cv
 from sklearn.model_selection._search import BaseSearchCV as _SklearnBaseSearchCV
 
+from tunefleet.attrs import ERROR_ATTR, OBJECTIVES_ATTR, STRATEGY_ATTR
 from tunefleet.dispatch import (
     Executor,
     FleetBatches,
@@ -49,16 +50,7 @@ from tunefleet.results import cv_results, finished_trials, pareto_trials
 from tunefleet.space import SearchSpace, parse_distributions, parse_grid
 from tunefleet.storage import open_storage, storage_url
 from tunefleet.strategies import make_pruner, make_sampler, prunes
-from tunefleet.study import (
-    ERROR_ATTR,
-    OBJECTIVES_ATTR,
-    STRATEGY_ATTR,
-    Budget,
-    check_study_name,
-    enqueue_grid,
-    open_study,
-    recover_interrupted,
-)
+from tunefleet.study import Budget, check_study_name, enqueue_grid, open_study, recover_interrupted
 from tunefleet.tradeoff import SmallestWithin
 from tunefleet.trial import (
     CrossValidation,

@@ -24,15 +24,15 @@ import keras
 import numpy as np
 import optuna
 
+from tunefleet.attrs import BEST_STEP_ATTR, CV_ATTR, ERROR_ATTR, HP_ATTR, METRICS_ATTR
 from tunefleet.execution import Ask
 from tunefleet.fleet.export import TrialWeights, export_trial
 from tunefleet.fleet.introspect import UnsupportedModelError
 from tunefleet.fleet.refill import NewTrial
 from tunefleet.keras.memory import release_memory
-from tunefleet.study import ERROR_ATTR, report_many, set_user_attrs
-from tunefleet.trial import CV_ATTR, TrialFailed
+from tunefleet.study import report_many, set_user_attrs
+from tunefleet.trial import TrialFailed
 from tunefleet.tuners.hyperparameters import HyperParameters
-from tunefleet.tuners.oracle import BEST_STEP_ATTR, HP_ATTR, METRICS_ATTR
 from tunefleet.tuners.tuner import (
     _FATAL,
     ObjectiveNotReported,

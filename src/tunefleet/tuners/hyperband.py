@@ -36,20 +36,25 @@ import keras
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
+from tunefleet.attrs import (
+    BEST_STEP_ATTR,
+    BRACKET_ATTR,
+    CONTINUES_ATTR,
+    CV_ATTR,
+    ERROR_ATTR,
+    HP_ATTR,
+    INTERRUPTED,
+    METRICS_ATTR,
+    PLAN_ATTR,
+    PROGRESS_ATTR,
+    ROUND_ATTR,
+    STATUS_ATTR,
+)
 from tunefleet.keras.memory import release_memory
 from tunefleet.progress import SearchProgress
-from tunefleet.study import (
-    ERROR_ATTR,
-    INTERRUPTED,
-    STATUS_ATTR,
-    Worker,
-    ask_owned,
-    counts,
-    mark_excluded,
-)
-from tunefleet.trial import CV_ATTR, TrialFailed
+from tunefleet.study import Worker, ask_owned, counts, mark_excluded
+from tunefleet.trial import TrialFailed
 from tunefleet.tuners.hyperparameters import HyperParameters, suggest
-from tunefleet.tuners.oracle import BEST_STEP_ATTR, HP_ATTR, METRICS_ATTR
 from tunefleet.tuners.tuner import (
     _FATAL,
     BaseTuner,
@@ -62,11 +67,6 @@ from tunefleet.tuners.tuner import (
 if TYPE_CHECKING:
     from tunefleet.tuners.hyperband_fleet import RoundFleet
 
-BRACKET_ATTR = "tunefleet:bracket"  # the bracket a trial belongs to (0-based, run order)
-PROGRESS_ATTR = "tunefleet:hyperband"  # epochs trained, checkpoints, best value per run
-CONTINUES_ATTR = "tunefleet:continues"  # the interrupted trial this one continues
-ROUND_ATTR = "tunefleet:round"  # the round after which a trial was pruned
-PLAN_ATTR = "tunefleet:hyperband_plan"  # study: the plan's settings, checked on resume
 _FINISHED = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)
 
 

@@ -18,17 +18,17 @@ from typing import Any
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
-from tunefleet.study import ERROR_ATTR, STATUS_ATTR, counts
-from tunefleet.trial import CV_ATTR
+from tunefleet.attrs import (
+    BEST_STEP_ATTR,
+    CV_ATTR,
+    ERROR_ATTR,
+    HP_ATTR,
+    METRICS_ATTR,
+    MODEL_ATTR,
+    STATUS_ATTR,
+)
+from tunefleet.study import counts
 from tunefleet.tuners.hyperparameters import HyperParameters, _Space
-
-#: Trial attributes written by the tuners.
-HP_ATTR = "tunefleet:hp"  # every active hyperparameter value of the trial
-METRICS_ATTR = "tunefleet:metrics"  # all metrics at the best epoch (mean over runs)
-BEST_STEP_ATTR = "tunefleet:best_step"  # best epoch of the best run
-MODEL_ATTR = "tunefleet:model"  # saved model, relative to the project folder
-#: Study attribute: the objective's name (its direction is the study's direction).
-OBJECTIVE_ATTR = "tunefleet:objective"
 
 _MINIMIZE_WORDS = (
     "loss",

@@ -35,6 +35,16 @@ import optuna
 from optuna.trial import FrozenTrial, TrialState
 from sklearn.model_selection import check_cv
 
+from tunefleet.attrs import (
+    BEST_STEP_ATTR,
+    CV_ATTR,
+    ERROR_ATTR,
+    GRID_LIMIT_ATTR,
+    HP_ATTR,
+    METRICS_ATTR,
+    MODEL_ATTR,
+    OBJECTIVE_ATTR,
+)
 from tunefleet.execution import WorkerJob, run_in_processes, run_trial_batches, run_trials
 from tunefleet.experiment import check_resume, tuner_experiment
 from tunefleet.keras.initializer_draws import shared_draw_programs
@@ -45,7 +55,6 @@ from tunefleet.space import SearchSpace
 from tunefleet.storage import open_storage, storage_url
 from tunefleet.strategies import DistinctSampler, make_pruner, make_sampler, prunes
 from tunefleet.study import (
-    ERROR_ATTR,
     Budget,
     check_study_name,
     counts,
@@ -53,7 +62,7 @@ from tunefleet.study import (
     open_study,
     recover_interrupted,
 )
-from tunefleet.trial import CV_ATTR, TrialFailed, take
+from tunefleet.trial import TrialFailed, take
 from tunefleet.tuners.hypermodel import HyperModel, as_hypermodel, defining_object, describe
 from tunefleet.tuners.hyperparameters import (
     HyperParameter,
@@ -62,23 +71,11 @@ from tunefleet.tuners.hyperparameters import (
     _Space,
     from_search_argument,
 )
-from tunefleet.tuners.oracle import (
-    BEST_STEP_ATTR,
-    HP_ATTR,
-    METRICS_ATTR,
-    MODEL_ATTR,
-    OBJECTIVE_ATTR,
-    Objective,
-    Oracle,
-    Trial,
-    as_objective,
-    trial_state_counts,
-)
+from tunefleet.tuners.oracle import Objective, Oracle, Trial, as_objective, trial_state_counts
 from tunefleet.urls import mask_url
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 
-_GRID_LIMIT_ATTR = "tunefleet:grid_limit"
 _MODEL_FILE = "model.keras"
 
 
@@ -913,7 +910,7 @@ class BaseTuner:
 
     def _default_fleet_size(self) -> int:
         """Trials per fleet batch for ``fleet="auto"``/``True``."""
-        from tunefleet.execution import default_fleet_size
+        from tunefleet.dispatch import default_fleet_size
 
         return default_fleet_size(self._strategy_name(), self._n_trials)
 
@@ -1000,9 +997,9 @@ class BaseTuner:
     ) -> None:
         if grid is not None:
             limit = len(grid) if self.max_trials is None else min(self.max_trials, len(grid))
-            changed = study.user_attrs.get(_GRID_LIMIT_ATTR) not in (None, limit)
+            changed = study.user_attrs.get(GRID_LIMIT_ATTR) not in (None, limit)
             enqueue_grid(study, grid[:limit], created or changed)
-            study.set_user_attr(_GRID_LIMIT_ATTR, limit)
+            study.set_user_attr(GRID_LIMIT_ATTR, limit)
             budget = Budget(None, grid=True)
             total = limit
         else:
