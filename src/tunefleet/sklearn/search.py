@@ -96,7 +96,27 @@ class Strategy:
 class BaseSearchCV(_SklearnBaseSearchCV):
     """Base class of tunefleet's searches: scikit-learn's search API on an Optuna study.
 
-    Subclasses implement :meth:`_strategy`. Not meant to be used directly.
+    Subclasses implement :meth:`_strategy`. Not meant to be used directly: every
+    search (``GridSearchCV``, ``RandomizedSearchCV``, ``BayesSearchCV``, ...) takes its
+    arguments, among them ``storage`` and ``study_name``, where a search keeps its trials
+    and from where a second ``fit`` resumes it.
+
+    Example:
+
+    >>> import os, tempfile
+    >>> from sklearn.datasets import load_iris
+    >>> from sklearn.tree import DecisionTreeClassifier
+    >>> from tunefleet.sklearn import BaseSearchCV, GridSearchCV
+    >>> X, y = load_iris(return_X_y=True)
+    >>> storage = "sqlite:///" + os.path.join(tempfile.mkdtemp(), "tune.db")
+    >>> search = GridSearchCV(DecisionTreeClassifier(random_state=0), {"max_depth": [1, 2, 3]},
+    ...                       cv=3, storage=storage, study_name="tree")
+    >>> isinstance(search, BaseSearchCV)
+    True
+    >>> len(search.fit(X, y).study_.trials)   # an Optuna study in the storage
+    3
+    >>> len(search.fit(X, y).study_.trials)   # resumed: the grid is done, no new trial
+    3
     """
 
     def __init__(
