@@ -264,9 +264,15 @@ class Quantizer:
 
     Example:
 
-    >>> search = GridSearchCV(KerasClassifier(build_mlp, ...), grid, compress="int8")  # doctest: +SKIP
-    >>> search.best_estimator_.model_.layers[0].quantization_mode  # doctest: +SKIP
-    'int8'
+    >>> from sklearn.datasets import load_iris
+    >>> from tunefleet.keras import KerasClassifier, build_mlp
+    >>> from tunefleet.objectives import Quantizer
+    >>> X, y = load_iris(return_X_y=True)
+    >>> clf = KerasClassifier(build_mlp, input_shape=(4,), output="multiclass:3", n_hidden=1,
+    ...                       epochs=1, verbose=0).fit(X, y)
+    >>> Quantizer("int8")(clf)       # what GridSearchCV(..., compress="int8") does
+    >>> clf.model_.layers[1].quantization_mode, clf.predict(X[:3]).shape
+    ('int8', (3,))
     """
 
     mode: str
