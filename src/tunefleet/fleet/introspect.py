@@ -406,6 +406,8 @@ def schedule_parts(schedule: Any) -> tuple[dict[str, Any], dict[str, float]]:
 
     Example:
 
+    >>> import keras
+    >>> from tunefleet.fleet.introspect import schedule_parts
     >>> schedule_parts(keras.optimizers.schedules.ExponentialDecay(1e-3, 100, 0.9))[1]
     {'decay_rate': 0.9, 'decay_steps': 100.0, 'initial_learning_rate': 0.001}
     """

@@ -717,6 +717,7 @@ class GridSearchCV(BaseSearchCV):
 
     Example:
 
+    >>> from tunefleet import GridSearchCV
     >>> from sklearn.datasets import load_iris
     >>> from sklearn.svm import SVC
     >>> search = GridSearchCV(SVC(), {"C": [0.1, 1, 10]}, cv=3).fit(*load_iris(return_X_y=True))
@@ -846,12 +847,13 @@ class RandomizedSearchCV(_SampledSearchCV):
 
     >>> from scipy.stats import loguniform
     >>> from sklearn.datasets import load_iris
-    >>> from sklearn.linear_model import LogisticRegression
+    >>> from sklearn.svm import SVC
+    >>> from tunefleet import RandomizedSearchCV
     >>> search = RandomizedSearchCV(
-    ...     LogisticRegression(max_iter=500), {"C": loguniform(1e-2, 1e2)}, n_iter=5,
+    ...     SVC(), {"C": loguniform(1e-2, 1e2), "kernel": ["linear", "rbf"]}, n_iter=5,
     ...     random_state=0).fit(*load_iris(return_X_y=True))
-    >>> len(search.cv_results_["params"])
-    5
+    >>> len(search.cv_results_["params"]), sorted(search.best_params_)
+    (5, ['C', 'kernel'])
     """
 
     def _strategy(self, X: Any, y: Any, n_splits: int, fit_params: dict[str, Any]) -> Strategy:
