@@ -191,6 +191,7 @@ def differences(stored: Any, given: Any, path: str = "") -> list[tuple[str, str,
 
     Example:
 
+    >>> from tunefleet.experiment import differences
     >>> differences({"scoring": "accuracy", "cv": 5}, {"scoring": "f1", "cv": 5})
     [('scoring', "'accuracy'", "'f1'")]
     """

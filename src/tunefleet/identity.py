@@ -48,6 +48,9 @@ def qualified_name(obj: Any) -> str:
 
     Example:
 
+    >>> import json
+    >>> from collections.abc import Mapping
+    >>> from tunefleet.identity import qualified_name
     >>> qualified_name(json.dumps), qualified_name(Mapping)
     ('json:dumps', 'collections.abc:Mapping')
     """
@@ -68,6 +71,7 @@ def describe_value(value: Any, _depth: int = 0) -> Any:
 
     Example:
 
+    >>> from tunefleet.identity import describe_value
     >>> from sklearn.svm import SVC
     >>> describe_value(SVC(C=2.0))["estimator"]
     'sklearn.svm._classes:SVC'

@@ -52,6 +52,7 @@ class Cost:
 
     Example:
 
+    >>> from tunefleet.objectives import Cost, n_params
     >>> from sklearn.linear_model import LogisticRegression
     >>> Cost("n_params", n_params)(LogisticRegression().fit([[0.0], [1.0]], [0, 1]), None, None)
     5.0
@@ -82,6 +83,7 @@ def parse_objectives(objectives: Any, *, scorer_names: Collection[str] = ()) -> 
 
     Example:
 
+    >>> from tunefleet.objectives import parse_objectives
     >>> [c.name for c in parse_objectives(["n_params", "latency"])]
     ['n_params', 'latency']
     """
@@ -149,6 +151,7 @@ def n_params(estimator: Any, X: Any = None, y: Any = None) -> float:
 
     Example (``coef_``, ``intercept_``, ``classes_`` and ``n_iter_``):
 
+    >>> from tunefleet.objectives import n_params
     >>> from sklearn.linear_model import LogisticRegression
     >>> n_params(LogisticRegression().fit([[0.0], [1.0]], [0, 1]))
     5.0
@@ -204,6 +207,7 @@ def size_bytes(estimator: Any, X: Any = None, y: Any = None) -> float:
 
     Example:
 
+    >>> from tunefleet.objectives import size_bytes
     >>> from sklearn.linear_model import LogisticRegression
     >>> size_bytes(LogisticRegression().fit([[0.0], [1.0]], [0, 1])) > 100
     True
@@ -224,6 +228,7 @@ def latency(estimator: Any, X: Any, y: Any = None) -> float:
 
     Example:
 
+    >>> from tunefleet.objectives import latency
     >>> from sklearn.linear_model import LogisticRegression
     >>> latency(LogisticRegression().fit([[0.0], [1.0]], [0, 1]), [[0.5]] * 10) < 0.1
     True
@@ -264,9 +269,15 @@ class Quantizer:
 
     Example:
 
-    >>> search = GridSearchCV(KerasClassifier(build_mlp, ...), grid, compress="int8")  # doctest: +SKIP
-    >>> search.best_estimator_.model_.layers[0].quantization_mode  # doctest: +SKIP
-    'int8'
+    >>> from sklearn.datasets import load_iris
+    >>> from tunefleet.keras import KerasClassifier, build_mlp
+    >>> from tunefleet.objectives import Quantizer
+    >>> X, y = load_iris(return_X_y=True)
+    >>> clf = KerasClassifier(build_mlp, input_shape=(4,), output="multiclass:3", n_hidden=1,
+    ...                       epochs=1, verbose=0).fit(X, y)
+    >>> Quantizer("int8")(clf)       # what GridSearchCV(..., compress="int8") does
+    >>> clf.model_.layers[1].quantization_mode, clf.predict(X[:3]).shape
+    ('int8', (3,))
     """
 
     mode: str
@@ -286,6 +297,7 @@ def make_quantizer(estimator: Any, compress: Any) -> Quantizer | None:
 
     Example:
 
+    >>> from tunefleet.objectives import make_quantizer
     >>> from sklearn.svm import SVC
     >>> make_quantizer(SVC(), None) is None
     True

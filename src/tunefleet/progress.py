@@ -27,6 +27,7 @@ class SearchProgress:
 
     Example:
 
+    >>> from tunefleet.progress import SearchProgress
     >>> with SearchProgress(total=20, done=5) as bar:
     ...     bar.update(done=6, best=0.93)
     """

@@ -52,6 +52,8 @@ def to_python(value: Any) -> Any:
 
     Example:
 
+    >>> import numpy as np
+    >>> from tunefleet.space import to_python
     >>> to_python(np.int64(3)), type(to_python(np.float32(0.5)))
     (3, <class 'float'>)
     """
@@ -78,6 +80,7 @@ class Int:
 
     Example:
 
+    >>> from tunefleet import Int
     >>> space = {"units": Int(16, 512, log=True), "layers": Int(1, 4)}
     """
 
@@ -99,6 +102,7 @@ class Float:
 
     Example:
 
+    >>> from tunefleet import Float
     >>> space = {"learning_rate": Float(1e-4, 1e-1, log=True)}
     """
 
@@ -117,6 +121,7 @@ class Categorical:
 
     Example:
 
+    >>> from tunefleet import Categorical
     >>> space = {"activation": Categorical(["relu", "tanh"])}
     """
 
@@ -286,6 +291,7 @@ def parse_grid(param_grid: Any, *, source: str = "param_grid") -> SearchSpace:
 
     Example:
 
+    >>> from tunefleet.space import parse_grid
     >>> space = parse_grid({"C": [0.1, 1, 10], "kernel": ["rbf", "linear"]})
     >>> len(space.grid())
     6
@@ -300,6 +306,7 @@ def parse_distributions(
 
     Example:
 
+    >>> from tunefleet.space import parse_distributions
     >>> from scipy.stats import loguniform
     >>> space = parse_distributions({"C": loguniform(1e-3, 1e3), "kernel": ["rbf", "linear"]})
     >>> space.subspaces[0][0].distribution.log
@@ -443,6 +450,8 @@ def choice_label(obj: Any) -> str:
 
     Example:
 
+    >>> import json
+    >>> from tunefleet.space import choice_label
     >>> from sklearn.svm import SVC
     >>> choice_label(SVC(C=2.0)), choice_label(json.dumps)
     ('SVC(C=2.0)', 'json:dumps')

@@ -119,6 +119,14 @@ class SmallestWithin:
         points: How much lower than the best mean score a trial may be (>= 0).
         cost: The objective to minimize among the eligible trials.
         metric: The scorer whose mean test score is compared.
+
+    Example:
+
+    >>> from tunefleet.tradeoff import SmallestWithin
+    >>> refit = SmallestWithin(points=0.01, cost="n_params")
+    >>> refit({"mean_test_score": [0.97, 0.962, 0.90],
+    ...        "mean_test_n_params": [50_000, 9_000, 1_000]})   # index of the chosen row
+    1
     """
 
     points: float
@@ -181,15 +189,22 @@ def smallest_within(
 
     Example:
 
+    >>> from sklearn.datasets import load_iris
+    >>> from sklearn.tree import DecisionTreeClassifier
     >>> import tunefleet
-    >>> from tunefleet.keras import KerasClassifier, build_mlp
-    >>> clf = KerasClassifier(build_mlp, input_shape=(64,), output="multiclass:10",
-    ...                       epochs=10, verbose=0)
-    >>> search = tunefleet.RandomizedSearchCV(
-    ...     clf, {"n_neurons": [16, 32, 64, 128], "n_hidden": [1, 2]}, n_iter=8,
-    ...     objectives=["n_params"], refit=tunefleet.smallest_within(0.01, "n_params"),
-    ... ).fit(X, y)  # doctest: +SKIP
-    >>> search.best_params_  # the smallest MLP within one point of the best accuracy  # doctest: +SKIP
+    >>> X, y = load_iris(return_X_y=True)
+    >>> grid = {"max_depth": [1, 2, 3, 4, 8]}
+    >>> tree = DecisionTreeClassifier(random_state=0)
+    >>> tunefleet.GridSearchCV(tree, grid).fit(X, y).best_params_   # the best score
+    {'max_depth': 4}
+    >>> search = tunefleet.GridSearchCV(
+    ...     tree, grid, objectives=["n_params"], refit=tunefleet.smallest_within(0.01, "n_params"),
+    ... ).fit(X, y)
+    >>> search.best_params_   # the smallest tree within one point of the best accuracy
+    {'max_depth': 3}
+
+    With a Keras model (``tunefleet.keras.KerasClassifier``), ``"n_params"`` counts
+    its weights.
     """
     value = _number(points)
     if value is None or value < 0:

@@ -63,6 +63,7 @@ def mask_url(url: Any) -> str:
 
     Example:
 
+    >>> from tunefleet.urls import mask_url
     >>> mask_url("postgresql://bob:secret@db:5432/tune")
     'postgresql://bob:***@db:5432/tune'
     >>> mask_url("postgresql://bob@db/tune?password=secret&sslmode=require")
@@ -111,6 +112,7 @@ def mask_secrets(text: str, url: Any) -> str:
 
     Example:
 
+    >>> from tunefleet.urls import mask_secrets
     >>> mask_secrets("cannot reach postgresql://bob:hunter2@db/t (password hunter2)",
     ...              "postgresql://bob:hunter2@db/t")
     'cannot reach postgresql://bob:***@db/t (password ***)'

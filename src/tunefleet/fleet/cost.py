@@ -139,9 +139,18 @@ def split_by_width(
 
     Example:
 
-    >>> split_by_width(specs, list(range(64)), epochs=20, samples=1437,
-    ...                batch_size=32, cost=default_cost_model())  # doctest: +SKIP
-    [[0, 3, 9, ...], [1, 2, ...]]
+    >>> from tunefleet.fleet.cost import CostModel, split_by_width
+    >>> from tunefleet.fleet.introspect import read_trial
+    >>> from tunefleet.keras import build_mlp
+    >>> specs = [read_trial(build_mlp((64,), "multiclass:10", n_hidden=1, n_neurons=n))
+    ...          for n in (8, 8, 1024)]
+    >>> work = dict(epochs=20, samples=1437, batch_size=32)
+    >>> split_by_width(specs, [0, 1, 2], **work,
+    ...                cost=CostModel(seconds_per_flop=1e-10, compile_seconds=100.0))
+    [[0, 1, 2]]
+    >>> split_by_width(specs, [0, 1, 2], **work,   # padding 8 to 1024 costs more than a compile
+    ...                cost=CostModel(seconds_per_flop=1e-10, compile_seconds=1.0))
+    [[0, 1], [2]]
     """
     first = specs[members[0]]
     by_widths: dict[tuple, list[int]] = {}

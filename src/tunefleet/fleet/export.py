@@ -65,8 +65,19 @@ def export_trial(
 
     Example:
 
-    >>> model = export_trial(build_fn, {"units": 16}, 0, result.weights(3))  # doctest: +SKIP
-    >>> model.save("best.keras")                                             # doctest: +SKIP
+    >>> import os, tempfile
+    >>> from functools import partial
+    >>> from sklearn.datasets import load_iris
+    >>> from tunefleet.fleet import FleetTrainer
+    >>> from tunefleet.fleet.export import export_trial
+    >>> from tunefleet.keras import build_mlp
+    >>> x, y = load_iris(return_X_y=True)
+    >>> build_fn = partial(build_mlp, (4,), "multiclass:3", n_hidden=1)
+    >>> result = FleetTrainer(build_fn, seed=0).fit([{"n_neurons": 8}, {"n_neurons": 16}], x, y)
+    >>> model = export_trial(build_fn, {"n_neurons": 16}, 0, result.weights(1))
+    >>> model.layers[1].units, model.predict(x[:2], verbose=0).shape
+    (16, (2, 3))
+    >>> model.save(os.path.join(tempfile.mkdtemp(), "best.keras"))
     """
     if model is None:
         model = build_trial(build_fn, config, seed)

@@ -51,8 +51,12 @@ class GroupProgram:
 
     Example:
 
-    >>> program = GroupProgram([read_trial(build_fn(units=u)) for u in (16, 64)])  # doctest: +SKIP
-    >>> program.template.layers[0].units                                            # doctest: +SKIP
+    >>> from tunefleet.fleet.group import GroupProgram
+    >>> from tunefleet.fleet.introspect import read_trial
+    >>> from tunefleet.keras import build_mlp
+    >>> program = GroupProgram([read_trial(build_mlp((4,), "multiclass:3", n_hidden=1, n_neurons=n))
+    ...                         for n in (16, 64)])
+    >>> program.template.layers[1].units   # the template has the widest widths
     64
     """
 

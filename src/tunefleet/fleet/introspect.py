@@ -12,6 +12,12 @@ reading splits what the model is into two parts:
   regularizer strengths and seeds. These become arrays with a leading trial axis.
 
 Nothing here knows about Optuna, scikit-learn or fleets; it is a pure reading.
+
+Example:
+
+>>> from tunefleet.fleet import SUPPORTED_LAYERS
+>>> "Dense" in SUPPORTED_LAYERS, "LSTM" in SUPPORTED_LAYERS
+(True, False)
 """
 
 from __future__ import annotations
@@ -163,7 +169,20 @@ _RANDOM_LAYERS = frozenset({"Dropout", "GaussianNoise"})
 
 
 class UnsupportedModelError(ValueError):
-    """Raised when a model cannot be trained in a fleet; the message says why."""
+    """Raised when a model cannot be trained in a fleet; the message says why.
+
+    Example:
+
+    >>> import keras
+    >>> from tunefleet.fleet import FleetTrainer, UnsupportedModelError
+    >>> def build_fn():
+    ...     return keras.Sequential([keras.Input((3,)), keras.layers.Dense(1)])  # not compiled
+    >>> try:
+    ...     FleetTrainer(build_fn).adopt({}, 0, build_fn())
+    ... except UnsupportedModelError as error:
+    ...     print(error)
+    build_fn must return a compiled model (optimizer and loss)
+    """
 
 
 @dataclass
@@ -387,6 +406,8 @@ def schedule_parts(schedule: Any) -> tuple[dict[str, Any], dict[str, float]]:
 
     Example:
 
+    >>> import keras
+    >>> from tunefleet.fleet.introspect import schedule_parts
     >>> schedule_parts(keras.optimizers.schedules.ExponentialDecay(1e-3, 100, 0.9))[1]
     {'decay_rate': 0.9, 'decay_steps': 100.0, 'initial_learning_rate': 0.001}
     """
@@ -494,9 +515,11 @@ def read_trial(model: keras.Model) -> TrialSpec:
 
     Example:
 
-    >>> spec = read_trial(build_fn(units=32))   # doctest: +SKIP
-    >>> spec.widths                              # doctest: +SKIP
-    (32, None, 10)
+    >>> from tunefleet.fleet.introspect import read_trial
+    >>> from tunefleet.keras import build_mlp
+    >>> spec = read_trial(build_mlp((4,), "multiclass:3", n_hidden=1, n_neurons=32))
+    >>> spec.widths                  # Dense(32), its activation, Dense(3)
+    (32, None, 3)
     """
     layers = layer_chain(model)
     if getattr(model, "optimizer", None) is None or getattr(model, "_compile_loss", None) is None:

@@ -76,7 +76,12 @@ def group_trials(specs: Sequence[TrialSpec], batch_sizes: Sequence[int]) -> list
 
     Example:
 
-    >>> group_trials([spec_relu, spec_tanh, spec_relu_wide], [32, 32, 32])  # doctest: +SKIP
+    >>> from tunefleet.fleet.introspect import read_trial
+    >>> from tunefleet.fleet.plan import group_trials
+    >>> from tunefleet.keras import build_mlp
+    >>> specs = [read_trial(build_mlp((4,), "multiclass:3", n_hidden=1, n_neurons=n, activation=a))
+    ...          for n, a in [(8, "relu"), (8, "tanh"), (32, "relu")]]
+    >>> group_trials(specs, [32, 32, 32])   # widths may differ within a group
     [[0, 2], [1]]
     """
     groups: dict[tuple, list[int]] = defaultdict(list)
@@ -101,8 +106,15 @@ class ThroughputCurve:
 
     Example:
 
-    >>> curve.trials_per_second()   # doctest: +SKIP
-    array([ 812., 2950., 5210., 5400.])
+    >>> from tunefleet.fleet import ThroughputCurve
+    >>> curve = ThroughputCurve(sizes=[1, 8, 32], step_seconds=[0.001, 0.002, 0.006])
+    >>> print(curve.table())
+    fleet size | ms/step | trial-steps/s
+             1 |    1.00 |          1000
+             8 |    2.00 |          4000
+            32 |    6.00 |          5333
+    >>> curve.best_size(cap=64), curve.best_size(cap=16)   # within 90% of the best
+    (32, 8)
     """
 
     sizes: list[int]
@@ -146,6 +158,14 @@ class MemoryEstimate:
         per_trial_bytes: State (weights, gradients, optimizer, statistics) plus
             training and evaluation activations of one trial.
         budget_bytes: The share of free device memory fleets may use.
+
+    Example:
+
+    >>> from tunefleet.fleet import MemoryEstimate
+    >>> MemoryEstimate(per_trial_bytes=2**20, budget_bytes=2**30).max_trials
+    1024
+
+    ``FleetTrainer.plan`` estimates one per compile group (``plan.memory``).
     """
 
     per_trial_bytes: int
@@ -261,9 +281,18 @@ class FleetPlan:
 
     Example:
 
-    >>> plan = trainer.plan(configs)   # doctest: +SKIP
-    >>> [len(g) for g in plan]          # doctest: +SKIP
-    [48, 16]
+    >>> from functools import partial
+    >>> from tunefleet.fleet import FleetTrainer, MemoryEstimate
+    >>> from tunefleet.keras import build_mlp
+    >>> build_fn = partial(build_mlp, (4,), "multiclass:3", n_hidden=1)
+    >>> configs = [{"activation": "relu"}, {"activation": "tanh"}, {"n_neurons": 8}]
+    >>> plan = FleetTrainer(build_fn).plan(configs)
+    >>> [list(group) for group in plan]   # the activation decides the compiled program
+    [[0, 2], [1]]
+    >>> [len(fleets) for fleets in plan.fleets]   # each group runs as one fleet here
+    [1, 1]
+    >>> isinstance(plan.memory[0], MemoryEstimate)
+    True
     """
 
     groups: list[list[int]]

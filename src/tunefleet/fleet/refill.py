@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from tunefleet.fleet.group import TrialStart
 from tunefleet.fleet.introspect import TrialSpec, UnsupportedModelError
@@ -31,6 +31,14 @@ class NewTrial:
             which must then be a single int).
         epochs: Its epoch budget, counted from its own start (default: the
             fit's ``epochs``).
+
+    Example:
+
+    >>> from tunefleet.fleet import NewTrial
+    >>> NewTrial({"n_neurons": 32}, seed=1, epochs=3)   # a plain config takes the defaults
+    NewTrial(config={'n_neurons': 32}, seed=1, batch_size=None, epochs=3)
+
+    See :class:`Refill` for one started during a fit.
     """
 
     config: Mapping[str, Any]
@@ -39,10 +47,36 @@ class NewTrial:
     epochs: int | None = None
 
 
-#: ``refill(epoch, free) -> new trials``: called after the callback of fit epoch
-#: ``epoch`` when ``free > 0`` rows are free; returns up to ``free`` configs or
-#: :class:`NewTrial` s (an empty sequence starts nothing).
-Refill = Callable[[int, int], Sequence[Mapping[str, Any] | NewTrial]]
+class Refill(Protocol):
+    """``refill(epoch, free) -> new trials``, the ``refill`` argument of ``FleetTrainer.fit``.
+
+    Any callable of this signature (a function, a lambda) is one. It is called after
+    the callback of fit epoch ``epoch`` when ``free > 0`` rows are free, and returns
+    up to ``free`` configs or :class:`NewTrial` s (an empty sequence starts nothing).
+
+    Example:
+
+    >>> from functools import partial
+    >>> import numpy as np
+    >>> from sklearn.datasets import load_iris
+    >>> from tunefleet.fleet import FleetTrainer, NewTrial
+    >>> from tunefleet.keras import build_mlp
+    >>> x, y = load_iris(return_X_y=True)
+    >>> build_fn = partial(build_mlp, (4,), "multiclass:3", n_hidden=1)
+    >>> def keep_best(epoch, logs):           # stops the others after the first epoch
+    ...     return logs["val_loss"] <= np.nanmin(logs["val_loss"])
+    >>> def refill(epoch, free):
+    ...     print(f"after epoch {epoch}: {free} free row(s)")
+    ...     return [NewTrial({"learning_rate": 0.05}, epochs=1)]
+    >>> configs = [{"learning_rate": 0.1}, {"learning_rate": 1e-4}]
+    >>> result = FleetTrainer(build_fn).fit(configs, x, y, epochs=2, validation_split=0.2,
+    ...                                     on_epoch_end=keep_best, refill=refill)
+    after epoch 0: 1 free row(s)
+    >>> result.configs[2], len(result.history[2]["loss"])   # the new trial, its one epoch
+    ({'learning_rate': 0.05}, 1)
+    """
+
+    def __call__(self, epoch: int, free: int, /) -> Sequence[Mapping[str, Any] | NewTrial]: ...
 
 
 class Refiller:
@@ -53,7 +87,7 @@ class Refiller:
     started. Every new trial, started or not, gets the next trial index.
 
     Args:
-        refill: The caller's :data:`Refill`.
+        refill: The caller's :class:`Refill`.
         read: ``read(config, seed) -> TrialSpec``, the trainer's reading (the
             model built or adopted for ``(config, seed)``).
         release: ``release(config, seed)``: forget a started trial's model (its

@@ -32,8 +32,22 @@ class EpochLogs(Mapping[str, np.ndarray]):
 
     Example:
 
+    >>> from functools import partial
+    >>> import numpy as np
+    >>> from sklearn.datasets import load_iris
+    >>> from tunefleet.fleet import FleetTrainer
+    >>> from tunefleet.keras import build_mlp
+    >>> x, y = load_iris(return_X_y=True)
+    >>> build_fn = partial(build_mlp, (4,), "multiclass:3", n_hidden=1)
     >>> def on_epoch_end(epoch, logs):
-    ...     return logs["val_loss"] < np.nanmedian(logs["val_loss"])  # keep the better half
+    ...     print(epoch, logs["val_loss"].shape, int(logs.active.sum()))
+    ...     return logs["val_loss"] <= np.nanmedian(logs["val_loss"])  # keep the better half
+    >>> configs = [{"learning_rate": lr} for lr in (1e-1, 1e-2, 1e-3, 1e-4)]
+    >>> trainer = FleetTrainer(build_fn, seed=0)
+    >>> result = trainer.fit(configs, x, y, epochs=2, validation_split=0.2,
+    ...                      on_epoch_end=on_epoch_end)
+    0 (4,) 4
+    1 (4,) 2
     """
 
     def __init__(
@@ -100,8 +114,22 @@ class FleetResult:
 
     Example:
 
-    >>> result = trainer.fit(configs, x, y, epochs=5)   # doctest: +SKIP
-    >>> model = result.export(int(np.argmin(result.final("val_loss"))))  # doctest: +SKIP
+    >>> import os, tempfile
+    >>> from functools import partial
+    >>> import numpy as np
+    >>> from sklearn.datasets import load_iris
+    >>> from tunefleet.fleet import FleetTrainer
+    >>> from tunefleet.keras import build_mlp
+    >>> x, y = load_iris(return_X_y=True)
+    >>> build_fn = partial(build_mlp, (4,), "multiclass:3", n_hidden=1)
+    >>> configs = [{"n_neurons": 8}, {"n_neurons": 16}]
+    >>> result = FleetTrainer(build_fn).fit(configs, x, y, epochs=1, validation_split=0.2)
+    >>> result.configs, result.groups, result.stopped_at
+    ([{'n_neurons': 8}, {'n_neurons': 16}], [[0, 1]], [None, None])
+    >>> len(result.history[1]["loss"])      # one value per epoch
+    1
+    >>> model = result.export(int(np.argmin(result.final("val_loss"))))
+    >>> model.save(os.path.join(tempfile.mkdtemp(), "best.keras"))
     """
 
     history: list[dict[str, list[float]]]

@@ -94,8 +94,18 @@ class GroupFunctions:
 
     Example:
 
-    >>> fns = GroupFunctions(program)                                   # doctest: +SKIP
-    >>> state, logs = fns.train_epoch(state, hp, x, y, idx, rest)       # doctest: +SKIP
+    >>> from tunefleet.fleet.group import GroupProgram
+    >>> from tunefleet.fleet.introspect import read_trial
+    >>> from tunefleet.fleet.train import GroupFunctions
+    >>> from tunefleet.keras import build_mlp
+    >>> program = GroupProgram([read_trial(build_mlp((4,), "multiclass:3", n_hidden=1, n_neurons=n))
+    ...                         for n in (16, 64)])
+    >>> fns = GroupFunctions(program)
+    >>> fns.compiled_sizes(), fns.traces   # compiled on first use, per fleet size
+    ([], {'train': 0, 'eval': 0})
+
+    ``FleetTrainer.fit`` runs a fleet's epochs with
+    ``fns.run_train(state, hp, x, y, batches, weights)`` and ``fns.run_eval(...)``.
     """
 
     def __init__(self, program: GroupProgram, eval_batch_size: int = 2048) -> None:

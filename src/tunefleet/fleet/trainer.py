@@ -81,10 +81,22 @@ class FleetTrainer:
 
     Example:
 
+    >>> from functools import partial
+    >>> import numpy as np
+    >>> from sklearn.datasets import load_iris
+    >>> from tunefleet.fleet import FleetTrainer
+    >>> from tunefleet.keras import build_mlp
+    >>> x, y = load_iris(return_X_y=True)
+    >>> build_fn = partial(build_mlp, (4,), "multiclass:3", n_hidden=1)
+    >>> configs = [{"n_neurons": n, "learning_rate": lr} for n in (8, 16) for lr in (1e-2, 1e-3)]
     >>> trainer = FleetTrainer(build_fn, seed=0)
-    >>> result = trainer.fit(configs, x, y, epochs=20, validation_data=(xv, yv))  # doctest: +SKIP
-    >>> best = int(np.nanargmin(result.final("val_loss")))                         # doctest: +SKIP
-    >>> model = result.export(best)                                                # doctest: +SKIP
+    >>> result = trainer.fit(configs, x, y, epochs=2, validation_split=0.2)
+    >>> sorted(result.history[0])
+    ['accuracy', 'loss', 'val_accuracy', 'val_loss']
+    >>> best = int(np.nanargmin(result.final("val_loss")))
+    >>> model = result.export(best)          # a compiled keras.Model, ready to save
+    >>> model.predict(x[:5], verbose=0).shape
+    (5, 3)
     """
 
     def __init__(
@@ -532,8 +544,16 @@ def fleet_support(build_fn: BuildFn, configs: Sequence[Mapping[str, Any]]) -> st
 
     Example:
 
-    >>> fleet_support(build_fn, [{"units": 32}])                 # doctest: +SKIP
-    >>> fleet_support(build_lstm, [{"units": 32}])               # doctest: +SKIP
-    "config 0: layer 'lstm' of type LSTM is not supported by fleet training (...)"
+    >>> import keras
+    >>> from tunefleet.fleet import fleet_support
+    >>> def build_fn(units, recurrent=False):
+    ...     hidden = keras.layers.LSTM(units) if recurrent else keras.layers.Flatten()
+    ...     model = keras.Sequential([keras.Input((5, 2)), hidden, keras.layers.Dense(1)])
+    ...     model.compile(optimizer="adam", loss="mse")
+    ...     return model
+    >>> print(fleet_support(build_fn, [{"units": 4}]))
+    None
+    >>> print(fleet_support(build_fn, [{"units": 4, "recurrent": True}]))  # doctest: +ELLIPSIS
+    config 0: layer 'lstm...' of type LSTM is not supported by fleet training (supported: ...)
     """
     return FleetTrainer(build_fn).support(configs)

@@ -34,7 +34,7 @@ class BayesSearchCV(_SampledSearchCV):
 
     >>> from sklearn.datasets import load_iris
     >>> from sklearn.svm import SVC
-    >>> from tunefleet import Float
+    >>> from tunefleet import BayesSearchCV, Float
     >>> search = BayesSearchCV(SVC(), {"C": Float(1e-2, 1e2, log=True)}, n_iter=8,
     ...                        random_state=0).fit(*load_iris(return_X_y=True))
     >>> search.best_score_ > 0.9
@@ -130,6 +130,7 @@ class HyperbandSearchCV(_SampledSearchCV):
 
     Example:
 
+    >>> from tunefleet import HyperbandSearchCV
     >>> from sklearn.datasets import load_digits
     >>> from sklearn.ensemble import RandomForestClassifier
     >>> X, y = load_digits(return_X_y=True)
@@ -302,7 +303,7 @@ class EvolutionSearchCV(_SampledSearchCV):
 
     >>> from sklearn.datasets import load_iris
     >>> from sklearn.svm import SVC
-    >>> from tunefleet import Float
+    >>> from tunefleet import EvolutionSearchCV, Float
     >>> search = EvolutionSearchCV(SVC(), {"C": Float(1e-2, 1e2, log=True),
     ...     "gamma": Float(1e-3, 1e1, log=True)}, n_iter=8, random_state=0
     ...     ).fit(*load_iris(return_X_y=True))

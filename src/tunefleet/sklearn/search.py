@@ -89,7 +89,27 @@ class Strategy:
 class BaseSearchCV(_SklearnBaseSearchCV):
     """Base class of tunefleet's searches: scikit-learn's search API on an Optuna study.
 
-    Subclasses implement :meth:`_strategy`. Not meant to be used directly.
+    Subclasses implement :meth:`_strategy`. Not meant to be used directly: every
+    search (``GridSearchCV``, ``RandomizedSearchCV``, ``BayesSearchCV``, ...) takes its
+    arguments, among them ``storage`` and ``study_name``, where a search keeps its trials
+    and from where a second ``fit`` resumes it.
+
+    Example:
+
+    >>> import os, tempfile
+    >>> from sklearn.datasets import load_iris
+    >>> from sklearn.tree import DecisionTreeClassifier
+    >>> from tunefleet.sklearn import BaseSearchCV, GridSearchCV
+    >>> X, y = load_iris(return_X_y=True)
+    >>> storage = "sqlite:///" + os.path.join(tempfile.mkdtemp(), "tune.db")
+    >>> search = GridSearchCV(DecisionTreeClassifier(random_state=0), {"max_depth": [1, 2, 3]},
+    ...                       cv=3, storage=storage, study_name="tree")
+    >>> isinstance(search, BaseSearchCV)
+    True
+    >>> len(search.fit(X, y).study_.trials)   # an Optuna study in the storage
+    3
+    >>> len(search.fit(X, y).study_.trials)   # resumed: the grid is done, no new trial
+    3
     """
 
     def __init__(
@@ -650,6 +670,7 @@ class GridSearchCV(BaseSearchCV):
 
     Example:
 
+    >>> from tunefleet import GridSearchCV
     >>> from sklearn.datasets import load_iris
     >>> from sklearn.svm import SVC
     >>> search = GridSearchCV(SVC(), {"C": [0.1, 1, 10]}, cv=3).fit(*load_iris(return_X_y=True))
@@ -779,12 +800,13 @@ class RandomizedSearchCV(_SampledSearchCV):
 
     >>> from scipy.stats import loguniform
     >>> from sklearn.datasets import load_iris
-    >>> from sklearn.linear_model import LogisticRegression
+    >>> from sklearn.svm import SVC
+    >>> from tunefleet import RandomizedSearchCV
     >>> search = RandomizedSearchCV(
-    ...     LogisticRegression(max_iter=500), {"C": loguniform(1e-2, 1e2)}, n_iter=5,
+    ...     SVC(), {"C": loguniform(1e-2, 1e2), "kernel": ["linear", "rbf"]}, n_iter=5,
     ...     random_state=0).fit(*load_iris(return_X_y=True))
-    >>> len(search.cv_results_["params"])
-    5
+    >>> len(search.cv_results_["params"]), sorted(search.best_params_)
+    (5, ['C', 'kernel'])
     """
 
     def _strategy(self, X: Any, y: Any, n_splits: int, fit_params: dict[str, Any]) -> Strategy:
