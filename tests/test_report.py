@@ -21,7 +21,6 @@ from sklearn.tree import DecisionTreeClassifier
 
 import tunefleet
 from tunefleet.report import (
-    LR_FINDER_ATTR,
     build_figures,
     load_study_data,
     param_importances,
@@ -34,7 +33,7 @@ from tunefleet.report import (
     write_report,
     write_study_report,
 )
-from tunefleet.study import ERROR_ATTR
+from tunefleet.study import ERROR_ATTR, LR_FINDER_ATTR
 
 CHROMIUM_ARGS = [
     "--headless",

@@ -20,17 +20,7 @@ Example:
 """
 
 from tunefleet.report.dashboard import DashboardServer, serve_dashboard, start_dashboard
-from tunefleet.report.data import (
-    LR_FINDER_ATTR,
-    STRATEGY_ATTR,
-    ParamInfo,
-    StudyData,
-    TrialRecord,
-    load_study_data,
-    open_storage_for_reading,
-    param_importances,
-    study_data,
-)
+from tunefleet.report.data import load_study_data, study_data
 from tunefleet.report.figures import (
     FIGURES,
     build_figures,
@@ -44,6 +34,8 @@ from tunefleet.report.figures import (
     slice_figure,
 )
 from tunefleet.report.html import render_report, write_report, write_study_report
+from tunefleet.report.importances import param_importances
+from tunefleet.report.records import ParamInfo, StudyData, TrialRecord
 from tunefleet.report.static import (
     plot_contour,
     plot_history,
@@ -56,11 +48,10 @@ from tunefleet.report.static import (
     save_figure,
     write_images,
 )
+from tunefleet.storage import open_storage_for_reading
 
 __all__ = [
     "FIGURES",
-    "LR_FINDER_ATTR",
-    "STRATEGY_ATTR",
     "DashboardServer",
     "ParamInfo",
     "StudyData",

@@ -22,7 +22,7 @@ from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
 import optuna
 
-from tunefleet.report.data import open_storage_for_reading
+from tunefleet.storage import open_storage_for_reading
 from tunefleet.urls import mask_url
 
 logger = logging.getLogger("tunefleet")

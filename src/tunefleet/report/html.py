@@ -22,15 +22,11 @@ import optuna
 import plotly
 import plotly.io as pio
 
-from tunefleet.report._assets import CSS, JS
-from tunefleet.report.data import (
-    StudyData,
-    TrialRecord,
-    as_study_data,
-    load_study_data,
-    param_importances,
-)
+from tunefleet.report.assets import CSS, JS
+from tunefleet.report.data import as_study_data, load_study_data, study_data
 from tunefleet.report.figures import EVALUATOR_LABELS, build_figures
+from tunefleet.report.importances import param_importances
+from tunefleet.report.records import StudyData, TrialRecord
 from tunefleet.space import SearchSpace
 
 _SECTION_TITLES = {
@@ -120,8 +116,6 @@ def write_study_report(
     if isinstance(study, StudyData):
         data = study
     else:
-        from tunefleet.report.data import study_data
-
         data = study_data(study, space=space, strategy=strategy)
     return _write(render_report(data, title=title), path)
 
@@ -179,7 +173,7 @@ def render_report(data: StudyData | optuna.Study, *, title: str | None = None) -
     )
     generated = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
     elapsed = time.perf_counter() - started
-    from tunefleet import __version__
+    from tunefleet import __version__ as version
 
     nav = "".join(
         f'<a href="#{anchor}">{label}</a>'
@@ -190,13 +184,13 @@ def render_report(data: StudyData | optuna.Study, *, title: str | None = None) -
 <head>
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
-<meta name="generator" content="tunefleet {html.escape(__version__)}">
+<meta name="generator" content="tunefleet {html.escape(version)}">
 <title>{html.escape(title)}</title>
 <style>{CSS}</style>
 </head>
 <body>
 <header><h1>{html.escape(title)}</h1>
-<p>{len(data.trials)} trials &middot; generated {generated} by tunefleet {html.escape(__version__)}
+<p>{len(data.trials)} trials &middot; generated {generated} by tunefleet {html.escape(version)}
 (plotly {html.escape(plotly.__version__)}) in {elapsed:.1f} s</p></header>
 <nav>{nav}</nav>
 <main>

@@ -21,8 +21,9 @@ import optuna
 import plotly.graph_objects as go
 import plotly.io as pio
 
-from tunefleet.report import figures as _figures
-from tunefleet.report.data import StudyData, as_study_data
+from tunefleet.report import figures
+from tunefleet.report.data import as_study_data
+from tunefleet.report.records import StudyData
 from tunefleet.space import SearchSpace
 
 IMAGE_FORMATS = ("png", "svg", "pdf", "jpeg", "jpg", "webp")
@@ -162,7 +163,7 @@ _DOC = """Write the {what} of a study to ``path`` (PNG, SVG, PDF, JPEG, WebP or 
 
     Args:
         study: the study (``search.study_``, any ``optuna.Study``) or a
-            :class:`~tunefleet.report.data.StudyData`.
+            :class:`~tunefleet.report.records.StudyData`.
         path: the file; its suffix picks the format.
         space: the search's space, to decode parameters exactly (default: stored).
         width: image width in pixels (default 1000).
@@ -192,25 +193,25 @@ def _make(name: str, builder: Callable[..., Any], what: str, file: str) -> Calla
     return fn
 
 
-plot_history = _make("plot_history", _figures.history_figure, "optimization history", "history.png")
+plot_history = _make("plot_history", figures.history_figure, "optimization history", "history.png")
 plot_parallel_coordinates = _make(
     "plot_parallel_coordinates",
-    _figures.parallel_coordinates_figure,
+    figures.parallel_coordinates_figure,
     "parallel coordinates",
     "parallel.svg",
 )
 plot_importances = _make(
-    "plot_importances", _figures.importance_figure, "parameter importances", "importances.pdf"
+    "plot_importances", figures.importance_figure, "parameter importances", "importances.pdf"
 )
-plot_slice = _make("plot_slice", _figures.slice_figure, "slice view", "slice.png")
-plot_contour = _make("plot_contour", _figures.contour_figure, "contour view", "contour.png")
+plot_slice = _make("plot_slice", figures.slice_figure, "slice view", "slice.png")
+plot_contour = _make("plot_contour", figures.contour_figure, "contour view", "contour.png")
 plot_learning_curves = _make(
-    "plot_learning_curves", _figures.learning_curves_figure, "learning curves", "curves.png"
+    "plot_learning_curves", figures.learning_curves_figure, "learning curves", "curves.png"
 )
 plot_pareto_front = _make(
-    "plot_pareto_front", _figures.pareto_front_figure, "Pareto front", "pareto.svg"
+    "plot_pareto_front", figures.pareto_front_figure, "Pareto front", "pareto.svg"
 )
-plot_lr_finder = _make("plot_lr_finder", _figures.lr_finder_figure, "LR finder curve", "lr.png")
+plot_lr_finder = _make("plot_lr_finder", figures.lr_finder_figure, "LR finder curve", "lr.png")
 
 
 def write_images(
@@ -229,7 +230,7 @@ def write_images(
     ``pareto_front.png``, ``lr_finder.png`` (those that apply).
 
     Args:
-        study: the study or a :class:`~tunefleet.report.data.StudyData`.
+        study: the study or a :class:`~tunefleet.report.records.StudyData`.
         directory: the folder (created if needed).
         format: ``"png"``, ``"svg"``, ``"pdf"``, ``"jpeg"``, ``"webp"`` or ``"html"``.
         space: the search's space (default: stored).
@@ -250,7 +251,7 @@ def write_images(
             f"format={format!r} is not known; expected one of {[*IMAGE_FORMATS, 'html']}."
         )
     data = as_study_data(study, space=space)
-    made = _figures.build_figures(data)
+    made = figures.build_figures(data)
     folder = Path(directory)
     paths = [folder / f"{name}.{fmt}" for name in made]
     written = write_figures(list(made.values()), paths, width=width, scale=scale)
