@@ -9,6 +9,7 @@ is sorted, filtered and paginated in the browser, so a 10,000-trial study stays 
 from __future__ import annotations
 
 import html
+import importlib.metadata
 import json
 import math
 import os
@@ -127,6 +128,14 @@ def _write(text: str, path: str | Path) -> Path:
     return path
 
 
+def _version() -> str:
+    """tunefleet's installed version (read without importing the package's faces)."""
+    try:
+        return importlib.metadata.version("tunefleet")
+    except importlib.metadata.PackageNotFoundError:  # run from a source tree
+        return "unknown"
+
+
 def render_report(data: StudyData | optuna.Study, *, title: str | None = None) -> str:
     """The report's HTML as a string (see :func:`write_report`).
 
@@ -173,8 +182,7 @@ def render_report(data: StudyData | optuna.Study, *, title: str | None = None) -
     )
     generated = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
     elapsed = time.perf_counter() - started
-    from tunefleet import __version__ as version
-
+    version = _version()
     nav = "".join(
         f'<a href="#{anchor}">{label}</a>'
         for anchor, label in (("summary", "Summary"), ("figures", "Figures"), ("trials", "Trials"))
