@@ -212,9 +212,13 @@ def load_study_data(
 
     Example:
 
-    >>> data = load_study_data("sqlite:///tune.db", "SVC-RandomizedSearchCV")  # doctest: +SKIP
-    >>> data.best_trial.params  # doctest: +SKIP
-    {'C': 3.1, 'kernel': 'rbf'}
+    >>> import os, tempfile, optuna
+    >>> url = "sqlite:///" + os.path.join(tempfile.mkdtemp(), "tune.db")
+    >>> study = optuna.create_study(storage=url, study_name="demo")
+    >>> study.optimize(lambda t: t.suggest_int("n", 1, 3) ** 2, n_trials=4)
+    >>> data = load_study_data(url)  # the storage's only study: no name needed
+    >>> data.study_name, len(data.trials), [p.name for p in data.params]
+    ('demo', 4, ['n'])
     """
     opened = open_storage_for_reading(storage)
     if study_name is None:

@@ -77,10 +77,15 @@ def write_report(
 
     Example:
 
+    >>> import os, tempfile, optuna
     >>> from tunefleet.report import write_report
-    >>> write_report("sqlite:///tune.db", "SVC-RandomizedSearchCV",
-    ...              "report.html")  # doctest: +SKIP
-    PosixPath('report.html')
+    >>> folder = tempfile.mkdtemp()
+    >>> url = "sqlite:///" + os.path.join(folder, "tune.db")
+    >>> study = optuna.create_study(storage=url, study_name="demo")
+    >>> study.optimize(lambda t: t.suggest_float("x", -1, 1) ** 2, n_trials=5)
+    >>> path = write_report(url, "demo", os.path.join(folder, "report.html"))
+    >>> path.name, "tunefleet report: demo" in path.read_text()
+    ('report.html', True)
     """
     data = load_study_data(storage, study_name, space=space, strategy=strategy)
     return _write(render_report(data, title=title), path)
@@ -108,11 +113,17 @@ def write_study_report(
 
     Example:
 
-    >>> search = tunefleet.RandomizedSearchCV(SVC(), {"C": [0.1, 1, 10]},
-    ...                                       n_iter=3).fit(X, y)  # doctest: +SKIP
-    >>> write_study_report(search.study_, "report.html",
-    ...                    space=search.space_)  # doctest: +SKIP
-    PosixPath('report.html')
+    >>> import os, tempfile
+    >>> from sklearn.datasets import load_iris
+    >>> from sklearn.tree import DecisionTreeClassifier
+    >>> import tunefleet
+    >>> from tunefleet.report import write_study_report
+    >>> X, y = load_iris(return_X_y=True)
+    >>> search = tunefleet.GridSearchCV(DecisionTreeClassifier(random_state=0),
+    ...                                 {"max_depth": [1, 2, 3]}, cv=2).fit(X, y)
+    >>> path = os.path.join(tempfile.mkdtemp(), "report.html")
+    >>> write_study_report(search.study_, path, space=search.space_).name
+    'report.html'
     """
     if isinstance(study, StudyData):
         data = study
@@ -148,9 +159,13 @@ def render_report(data: StudyData | optuna.Study, *, title: str | None = None) -
 
     Example:
 
-    >>> page = render_report(load_study_data("sqlite:///tune.db"))  # doctest: +SKIP
-    >>> page.startswith("<!DOCTYPE html>")  # doctest: +SKIP
-    True
+    >>> import optuna
+    >>> from tunefleet.report import render_report
+    >>> study = optuna.create_study(study_name="demo")
+    >>> study.optimize(lambda t: t.suggest_float("x", -1, 1) ** 2, n_trials=3)
+    >>> page = render_report(study, title="x squared")
+    >>> page.startswith("<!DOCTYPE html>"), "<title>x squared</title>" in page
+    (True, True)
     """
     data = as_study_data(data)
     started = time.perf_counter()

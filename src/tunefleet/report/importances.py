@@ -41,9 +41,15 @@ def param_importances(
 
     Example:
 
-    >>> importances = param_importances(data)  # doctest: +SKIP
-    >>> importances["fanova"]  # doctest: +SKIP
-    {'C': 0.83, 'kernel': 0.17}
+    >>> import optuna
+    >>> from tunefleet.report import param_importances, study_data
+    >>> study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0))
+    >>> def objective(trial):  # x matters, y hardly
+    ...     return trial.suggest_float("x", -1, 1) ** 2 + 0.01 * trial.suggest_float("y", 0, 1)
+    >>> study.optimize(objective, n_trials=20)
+    >>> importances = param_importances(study_data(study))
+    >>> {name: list(ranked) for name, ranked in importances.items()}  # most important first
+    {'fanova': ['x', 'y'], 'mean_decrease_impurity': ['x', 'y'], 'ped_anova': ['x', 'y']}
     """
     import random
     import warnings

@@ -26,6 +26,20 @@ class ParamInfo:
         kind: ``"float"``, ``"int"`` or ``"categorical"``.
         log: whether the parameter was searched on a log scale.
         choices: the stored labels of a categorical parameter, in their order.
+
+    Example:
+
+    >>> import optuna
+    >>> from tunefleet.report import study_data
+    >>> study = optuna.create_study()
+    >>> study.enqueue_trial({"C": 1.0, "kernel": "rbf"})
+    >>> study.optimize(lambda t: t.suggest_float("C", 1e-3, 1e3, log=True)
+    ...                + len(t.suggest_categorical("kernel", ["linear", "rbf"])), n_trials=1)
+    >>> C, kernel = study_data(study).params
+    >>> C
+    ParamInfo(name='C', kind='float', log=True, choices=None)
+    >>> kernel.choices, kernel.numeric, kernel.ordered
+    (('linear', 'rbf'), False, False)
     """
 
     name: str
@@ -73,6 +87,23 @@ class TrialRecord:
         worker: the worker that ran the trial (``host:pid:...``).
         resource: the last Hyperband budget of the trial (samples or parameter value).
         folds: the number of cross-validation folds (from ``tunefleet:cv``).
+
+    Example:
+
+    >>> import optuna
+    >>> from tunefleet.report import study_data
+    >>> study = optuna.create_study(direction="maximize")
+    >>> study.enqueue_trial({"x": 0.5})
+    >>> def objective(trial):
+    ...     x = trial.suggest_float("x", 0, 1)
+    ...     trial.report(x / 2, step=0)
+    ...     return x
+    >>> study.optimize(objective, n_trials=1)
+    >>> record = study_data(study).trials[0]
+    >>> record.number, record.state, record.value, record.params, record.intermediate
+    (0, 'COMPLETE', 0.5, {'x': 0.5}, {0: 0.25})
+    >>> record.counted  # not interrupted, not surplus
+    True
     """
 
     number: int
@@ -120,6 +151,21 @@ class StudyData:
         space: a one-line summary of the stored search space, when stored.
         lr_finder: the LR finder run (``lrs``, ``losses``, ``suggestion``), when stored.
         user_attrs: the study's user attributes.
+
+    Example:
+
+    >>> import optuna
+    >>> from tunefleet.report import study_data
+    >>> study = optuna.create_study(directions=["maximize", "minimize"])
+    >>> for accuracy, size in [(0.9, 100), (0.8, 10), (0.7, 50)]:
+    ...     study.add_trial(optuna.trial.create_trial(values=[accuracy, size]))
+    >>> data = study_data(study)
+    >>> data.multi_objective, data.objective_names, len(data.complete)
+    (True, ['objective 0', 'objective 1'], 3)
+    >>> [t.number for t in data.best_trials]  # trial 2 is dominated by trial 1
+    [0, 1]
+    >>> data.state_counts()
+    {'COMPLETE': 3, 'PRUNED': 0, 'FAIL': 0, 'RUNNING': 0, 'WAITING': 0}
     """
 
     study_name: str

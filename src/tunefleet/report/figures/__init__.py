@@ -15,7 +15,21 @@ One module per figure family: :mod:`~tunefleet.report.figures.history`,
 :mod:`~tunefleet.report.figures.slice` (slice and contour),
 :mod:`~tunefleet.report.figures.learning_curves`, :mod:`~tunefleet.report.figures.pareto`,
 :mod:`~tunefleet.report.figures.lr_finder`; what they share is in
-:mod:`~tunefleet.report.figures.style`.
+:mod:`~tunefleet.report.figures.style`. :data:`FIGURES` names them in the report's order:
+
+Example:
+
+>>> from tunefleet.report import FIGURES
+>>> for name in FIGURES:
+...     print(name)
+history
+parallel_coordinates
+importances
+slice
+contour
+learning_curves
+pareto_front
+lr_finder
 """
 
 from __future__ import annotations
@@ -81,9 +95,14 @@ def build_figures(
 
     Example:
 
-    >>> figures = build_figures(search.study_)  # doctest: +SKIP
-    >>> sorted(figures)  # doctest: +SKIP
-    ['contour', 'history', 'importances', 'learning_curves', 'parallel_coordinates', 'slice']
+    >>> import optuna
+    >>> study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0))
+    >>> def objective(trial):
+    ...     return trial.suggest_float("x", -1, 1) ** 2 + trial.suggest_float("y", 0, 1)
+    >>> study.optimize(objective, n_trials=12)
+    >>> figures = build_figures(study)
+    >>> sorted(figures)  # no learning curves, Pareto front or LR finder run to draw
+    ['contour', 'history', 'importances', 'parallel_coordinates', 'slice']
     """
     data = as_study_data(data)
     if importances is None:

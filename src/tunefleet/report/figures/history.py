@@ -34,8 +34,14 @@ def history_figure(data: StudyData | optuna.Study) -> go.Figure | None:
 
     Example:
 
-    >>> fig = history_figure(search.study_)  # doctest: +SKIP
-    >>> fig.show()  # doctest: +SKIP
+    >>> import optuna
+    >>> study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0))
+    >>> def objective(trial):
+    ...     return trial.suggest_float("x", -1, 1) ** 2 + trial.suggest_float("y", 0, 1)
+    >>> study.optimize(objective, n_trials=12)
+    >>> fig = history_figure(study)  # in a notebook: fig.show()
+    >>> fig.layout.title.text, [trace.name for trace in fig.data]
+    ('Optimization history', ['complete', 'best so far'])
     """
     data = as_study_data(data)
     complete = data.complete

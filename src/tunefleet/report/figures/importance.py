@@ -34,7 +34,14 @@ def importance_figure(
 
     Example:
 
-    >>> importance_figure(search.study_).show()  # doctest: +SKIP
+    >>> import optuna
+    >>> study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0))
+    >>> def objective(trial):
+    ...     return trial.suggest_float("x", -1, 1) ** 2 + trial.suggest_float("y", 0, 1)
+    >>> study.optimize(objective, n_trials=12)
+    >>> fig = importance_figure(study)
+    >>> fig.layout.title.text, [trace.name for trace in fig.data]
+    ('Parameter importances', ['fANOVA', 'Mean decrease in impurity', 'PED-ANOVA'])
     """
     data = as_study_data(data)
     if importances is None:

@@ -42,7 +42,18 @@ def learning_curves_figure(
 
     Example:
 
-    >>> learning_curves_figure(search.study_, top=5).show()  # doctest: +SKIP
+    >>> import optuna
+    >>> def objective(trial):
+    ...     x = trial.suggest_float("x", 0, 1)
+    ...     for epoch in range(3):
+    ...         trial.report(x * (epoch + 1) / 3, step=epoch)
+    ...     return x
+    >>> study = optuna.create_study(direction="maximize",
+    ...                             sampler=optuna.samplers.RandomSampler(seed=0))
+    >>> study.optimize(objective, n_trials=5)
+    >>> fig = learning_curves_figure(study, top=2)
+    >>> fig.layout.title.text, [list(trace.x) for trace in fig.data]
+    ('Learning curves: top 2 trials', [[0, 1, 2], [0, 1, 2]])
     """
     data = as_study_data(data)
     if data.multi_objective:

@@ -27,7 +27,15 @@ def lr_finder_figure(data: StudyData | optuna.Study) -> go.Figure | None:
 
     Example:
 
-    >>> lr_finder_figure(search.study_).show()  # doctest: +SKIP
+    >>> import optuna
+    >>> from tunefleet.study import LR_FINDER_ATTR
+    >>> study = optuna.create_study()
+    >>> study.set_user_attr(LR_FINDER_ATTR, {"lrs": [1e-4, 1e-3, 1e-2, 1e-1],
+    ...                                      "losses": [1.0, 0.6, 0.4, 2.0],
+    ...                                      "suggestion": 1e-3})
+    >>> fig = lr_finder_figure(study)
+    >>> fig.layout.title.text, fig.data[1].name
+    ('LR finder', 'suggested lr = 0.001')
     """
     data = as_study_data(data)
     run = data.lr_finder

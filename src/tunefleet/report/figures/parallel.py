@@ -84,7 +84,14 @@ def parallel_coordinates_figure(
 
     Example:
 
-    >>> parallel_coordinates_figure(search.study_).show()  # doctest: +SKIP
+    >>> import optuna
+    >>> study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0))
+    >>> def objective(trial):
+    ...     return trial.suggest_float("x", -1, 1) ** 2 + trial.suggest_float("y", 0, 1)
+    >>> study.optimize(objective, n_trials=12)
+    >>> fig = parallel_coordinates_figure(study, params=["x", "y"])
+    >>> fig.layout.title.text, [d.label for d in fig.data[0].dimensions]
+    ('Parallel coordinates (12 complete trials)', ['score', 'x', 'y'])
     """
     data = as_study_data(data)
     complete = data.complete

@@ -32,7 +32,15 @@ def pareto_front_figure(
 
     Example:
 
-    >>> pareto_front_figure(search.study_).show()  # doctest: +SKIP
+    >>> import optuna
+    >>> study = optuna.create_study(directions=["maximize", "minimize"])
+    >>> for accuracy, size in [(0.9, 100), (0.8, 10), (0.7, 50)]:  # the last is dominated
+    ...     study.add_trial(optuna.trial.create_trial(values=[accuracy, size]))
+    >>> fig = pareto_front_figure(study)
+    >>> fig.layout.title.text, [trace.name for trace in fig.data]
+    ('Pareto front: objective 0 vs objective 1', ['dominated', 'Pareto front (2)'])
+    >>> list(fig.data[0].hovertext)
+    ['trial 2']
     """
     data = as_study_data(data)
     if not data.multi_objective or not data.complete:

@@ -42,7 +42,14 @@ def slice_figure(
 
     Example:
 
-    >>> slice_figure(search.study_, params=["C", "gamma"]).show()  # doctest: +SKIP
+    >>> import optuna
+    >>> study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0))
+    >>> def objective(trial):
+    ...     return trial.suggest_float("x", -1, 1) ** 2 + trial.suggest_float("y", 0, 1)
+    >>> study.optimize(objective, n_trials=12)
+    >>> fig = slice_figure(study, params=["x", "y"])
+    >>> fig.layout.title.text, fig.layout.xaxis.title.text, fig.layout.xaxis2.title.text
+    ('Slice: score against the top parameters', 'x', 'y')
     """
     data = as_study_data(data)
     complete = data.complete
@@ -138,7 +145,14 @@ def contour_figure(
 
     Example:
 
-    >>> contour_figure(search.study_, params=["C", "gamma"]).show()  # doctest: +SKIP
+    >>> import optuna
+    >>> study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0))
+    >>> def objective(trial):
+    ...     return trial.suggest_float("x", -1, 1) ** 2 + trial.suggest_float("y", 0, 1)
+    >>> study.optimize(objective, n_trials=12)
+    >>> fig = contour_figure(study, params=["x", "y"])
+    >>> fig.layout.title.text, fig.data[0].type
+    ('Contour: mean score over x and y', 'contour')
     """
     data = as_study_data(data)
     by_name = {p.name: p for p in data.params}
