@@ -61,6 +61,7 @@ class ParamInfo:
 
 
 def is_number_label(label: str) -> bool:
+    """Whether a stored categorical label reads as a number (``"0.1"``; not ``"nan"``)."""
     try:
         float(label)
     except ValueError:

@@ -18,11 +18,13 @@ COLORS = {
     "failed": "#ff7f0e",
     "front": "#d62728",
 }
+"""Trace colors by role."""
 EVALUATOR_LABELS = {
     "fanova": "fANOVA",
     "mean_decrease_impurity": "Mean decrease in impurity",
     "ped_anova": "PED-ANOVA",
 }
+"""Display names of Optuna's importance evaluators."""
 PALETTE = [
     "#1f77b4",
     "#2ca02c",
@@ -35,12 +37,17 @@ PALETTE = [
     "#d62728",
     "#393b79",
 ]
+"""Colors of traces drawn in turn (evaluators, ranked trials)."""
 HEIGHT = 440
+"""Default figure height in pixels."""
 HOVER_PARAMS_MAX_TRIALS = 2000
+"""Up to this many trials, hovering a point shows the trial's parameters."""
 MAX_LABEL = 24
+"""Longest axis label, in characters, before it is cut with an ellipsis."""
 
 
 def apply_layout(fig: go.Figure, title: str, **kwargs: Any) -> go.Figure:
+    """Give ``fig`` the report's look (title, template, height, margins, legend)."""
     fig.update_layout(
         title={"text": title, "x": 0.01, "xanchor": "left"},
         template="plotly_white",
@@ -53,21 +60,25 @@ def apply_layout(fig: go.Figure, title: str, **kwargs: Any) -> go.Figure:
 
 
 def scatter_type(n_points: int) -> type:
+    """``go.Scattergl`` (WebGL) above :data:`WEBGL_THRESHOLD` points, else ``go.Scatter``."""
     return go.Scattergl if n_points > WEBGL_THRESHOLD else go.Scatter
 
 
 def short_label(text: Any, limit: int = MAX_LABEL) -> str:
+    """``text`` cut to ``limit`` characters, an ellipsis marking the cut."""
     text = str(text)
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def format_value(value: Any) -> str:
+    """A parameter value for hover text: floats to 6 significant digits, others cut."""
     if isinstance(value, float):
         return f"{value:.6g}"
     return short_label(value, 60)
 
 
 def hover_text(trial: TrialRecord, with_params: bool) -> str:
+    """``trial N``, then one ``name=value`` line per parameter when ``with_params``."""
     text = f"trial {trial.number}"
     if with_params and trial.params:
         text += "<br>" + "<br>".join(f"{k}={format_value(v)}" for k, v in trial.params.items())
