@@ -112,11 +112,9 @@ def test_serve_dashboard_blocks_and_answers(study_url):
         status, body = _get(f"http://127.0.0.1:{port}/api/studies")
         assert status == 200 and b'"live"' in body
         # bound to loopback only: the one listening socket is on 127.0.0.1 ...
-        listening = [
-            c.laddr
-            for c in psutil.Process(process.pid).net_connections(kind="inet")
-            if c.status == psutil.CONN_LISTEN
-        ]
+        server = psutil.Process(process.pid)
+        connections = getattr(server, "net_connections", None) or server.connections  # psutil<6
+        listening = [c.laddr for c in connections(kind="inet") if c.status == psutil.CONN_LISTEN]
         assert [(a.ip, a.port) for a in listening] == [("127.0.0.1", port)]
         # ... and the machine's other addresses (whatever the host name resolves to)
         # refuse the port
