@@ -1,5 +1,6 @@
 """The live dashboard: optuna-dashboard served on 127.0.0.1, answering for our studies."""
 
+import ipaddress
 import json
 import os
 import socket
@@ -9,6 +10,7 @@ import time
 import urllib.request
 
 import optuna
+import psutil
 import pytest
 
 from tunefleet.attrs import ERROR_ATTR
@@ -109,13 +111,28 @@ def test_serve_dashboard_blocks_and_answers(study_url):
     try:
         status, body = _get(f"http://127.0.0.1:{port}/api/studies")
         assert status == 200 and b'"live"' in body
-        with pytest.raises(OSError):  # bound to loopback only: not on the machine's address
-            address = socket.gethostbyname(socket.gethostname())
-            if address.startswith("127."):
-                raise OSError("no non-loopback address to check")
-            _get(f"http://{address}:{port}/api/studies", timeout=2)
+        # bound to loopback only: the one listening socket is on 127.0.0.1 ...
+        server = psutil.Process(process.pid)
+        connections = getattr(server, "net_connections", None) or server.connections  # psutil<6
+        listening = [c.laddr for c in connections(kind="inet") if c.status == psutil.CONN_LISTEN]
+        assert [(a.ip, a.port) for a in listening] == [("127.0.0.1", port)]
+        # ... and the machine's other addresses (whatever the host name resolves to)
+        # refuse the port
+        for address in _non_loopback_addresses():
+            with pytest.raises(OSError):
+                _get(f"http://{address}:{port}/api/studies", timeout=2)
     finally:
         _stop(process)
+
+
+def _non_loopback_addresses():
+    """This machine's IPv4 addresses other than loopback (from its interfaces)."""
+    return sorted(
+        a.address
+        for addresses in psutil.net_if_addrs().values()
+        for a in addresses
+        if a.family == socket.AF_INET and not ipaddress.ip_address(a.address).is_loopback
+    )
 
 
 def test_cli_dashboard(study_url):

@@ -1,5 +1,8 @@
 """Accuracy-versus-size searches: objectives=, the Pareto front, smallest_within, compress=."""
 
+import json
+import re
+
 import keras
 import numpy as np
 import optuna
@@ -128,16 +131,40 @@ def test_keras_pareto_search_refits_the_smallest_within_points(iris):
     assert list(frame["value_n_params"]) == [t.values[1] for t in study.trials]
 
 
+def report_json(text, script_id):
+    """The JSON a report embeds in ``<script id=script_id>`` (the trials, the figures)."""
+    found = re.search(f'<script type="application/json" id="{script_id}">(.*?)</script>', text)
+    return json.loads(found.group(1))
+
+
 def test_multi_objective_report_draws_the_pareto_front(iris, tmp_path):
     X, y = iris
     search = GridSearchCV(
         DecisionTreeClassifier(random_state=0),
-        {"max_depth": [1, 2, 3]},
+        {"max_depth": [1, 2, 3, 6]},
         cv=2,
         objectives=["n_params"],
     ).fit(X, y)
     path = search.report(tmp_path / "report.html")
-    assert "Pareto front" in path.read_text()
+    text = path.read_text()
+    assert "Pareto front" in text
+    study = search.study_
+    front = {t.number for t in study.best_trials}
+    by_depth = {t.params["max_depth"]: t for t in study.trials}
+    # depth 6 grows a bigger tree than depth 3 for the same accuracy: dominated
+    assert dominates(by_depth[3].values, by_depth[6].values)
+    assert by_depth[6].number not in front and len(front) == 3
+    # the front the report marks is Optuna's: in the table, the summary and the figure
+    assert set(report_json(text, "tf-trials")["best"]) == front
+    assert "3 Pareto-optimal trials." in text
+    traces = {t["name"]: t for t in report_json(text, "tf-figures")["pareto_front"]["data"]}
+    assert set(traces) == {"dominated", "Pareto front (3)"}
+
+    def numbers(trace):
+        return {int(h.split("<br>")[0].removeprefix("trial ")) for h in trace["hovertext"]}
+
+    assert numbers(traces["Pareto front (3)"]) == front
+    assert numbers(traces["dominated"]) == {by_depth[6].number}
 
 
 def test_sklearn_estimators_n_params_size_bytes_and_callables(iris):

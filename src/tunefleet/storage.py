@@ -15,6 +15,7 @@ another worker meanwhile, nothing of it is written, as for any write to a finish
 from __future__ import annotations
 
 import logging
+import os
 import re
 import threading
 import time
@@ -101,6 +102,68 @@ def storage_url(storage: optuna.storages.BaseStorage) -> str | None:
     """
     backend = getattr(storage, "_backend", storage)
     return getattr(backend, "url", None)
+
+
+def open_storage_for_reading(
+    storage: str | os.PathLike[str] | optuna.storages.BaseStorage,
+) -> optuna.storages.BaseStorage:
+    """Open an existing storage to read it, creating nothing (what the report reads through).
+
+    A URL is opened by :func:`open_storage`; a SQLite URL or file path must name an
+    existing file, and a file path that is not SQLite is opened as an Optuna journal.
+
+    Args:
+        storage: a database URL (``"sqlite:///tune.db"``, ``"postgresql://..."``), the
+            path of a SQLite file or of an Optuna journal file, or an Optuna storage
+            object.
+
+    Returns:
+        The Optuna storage.
+
+    Raises:
+        ValueError: naming the (masked) URL when a SQLite or journal file does not exist
+            or the storage cannot be opened.
+
+    Example:
+
+    >>> import os, tempfile
+    >>> path = os.path.join(tempfile.mkdtemp(), "tune.db")
+    >>> open_storage_for_reading(path)  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    ValueError: storage=... is neither a database URL (such as 'sqlite:///tune.db') nor an existing SQLite or Optuna journal file.
+    >>> os.path.exists(path)  # nothing created
+    False
+    >>> _ = optuna.create_study(storage=f"sqlite:///{path}", study_name="demo")
+    >>> optuna.get_all_study_names(open_storage_for_reading(path))
+    ['demo']
+    """
+    if isinstance(storage, os.PathLike):
+        storage = os.fspath(storage)
+    if isinstance(storage, str):
+        prefix = "sqlite:///"
+        if storage.startswith(prefix):
+            path = storage[len(prefix) :].split("?", 1)[0]
+            if path and path != ":memory:" and not os.path.exists(path):
+                raise ValueError(
+                    f"storage={mask_url(storage)!r}: no such SQLite file {path!r} (reading a "
+                    "study creates nothing)."
+                )
+        elif "://" not in storage:
+            if not os.path.isfile(storage):
+                raise ValueError(
+                    f"storage={storage!r} is neither a database URL (such as "
+                    "'sqlite:///tune.db') nor an existing SQLite or Optuna journal file."
+                )
+            with open(storage, "rb") as handle:
+                is_sqlite = handle.read(16) == b"SQLite format 3\x00"
+            if is_sqlite:
+                return open_storage(f"sqlite:///{os.path.abspath(storage)}")
+            from optuna.storages import JournalStorage
+            from optuna.storages.journal import JournalFileBackend
+
+            return JournalStorage(JournalFileBackend(storage))
+    return open_storage(storage)
 
 
 class RecordingStorage(optuna.storages.RDBStorage):

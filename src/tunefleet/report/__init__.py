@@ -8,28 +8,30 @@ still running, from any process:
   paginated table of all trials;
 * ``plot_history``, ``plot_importances``... : one figure as PNG/SVG/PDF (via Kaleido and
   a local Chrome/Chromium) or as a standalone HTML page; :func:`write_images` writes all;
-* the figure builders of :mod:`tunefleet.report.figures` return plotly figures for
-  notebooks (``history_figure(search.study_).show()``);
+* the figure builders of :mod:`tunefleet.report.figures` (one module per figure
+  family) return plotly figures for notebooks (``history_figure(study).show()``);
 * :func:`serve_dashboard` / :func:`start_dashboard`: optuna-dashboard on the storage.
 
 Example:
 
->>> from tunefleet.report import write_report, plot_history
->>> write_report("sqlite:///tune.db", "SVC-RandomizedSearchCV", "report.html")  # doctest: +SKIP
->>> plot_history(search.study_, "history.svg")  # doctest: +SKIP
+>>> import os, tempfile, optuna
+>>> from tunefleet.report import load_study_data, open_storage_for_reading, write_report
+>>> folder = tempfile.mkdtemp()
+>>> url = "sqlite:///" + os.path.join(folder, "tune.db")
+>>> study = optuna.create_study(storage=url, study_name="demo")
+>>> study.optimize(lambda t: t.suggest_float("x", -1, 1) ** 2, n_trials=5)
+>>> storage = open_storage_for_reading(url)  # what the report reads through
+>>> len(load_study_data(storage, "demo").complete)
+5
+>>> write_report(url, "demo", os.path.join(folder, "report.html")).name
+'report.html'
+
+``plot_history(study, "history.svg")`` and the other ``plot_*`` write one figure
+(an image format needs Chrome or Chromium; a ``.html`` path does not).
 """
 
-from tunefleet.attrs import LR_FINDER_ATTR, STRATEGY_ATTR
 from tunefleet.report.dashboard import DashboardServer, serve_dashboard, start_dashboard
-from tunefleet.report.data import (
-    ParamInfo,
-    StudyData,
-    TrialRecord,
-    load_study_data,
-    open_storage_for_reading,
-    param_importances,
-    study_data,
-)
+from tunefleet.report.data import load_study_data, study_data
 from tunefleet.report.figures import (
     FIGURES,
     build_figures,
@@ -43,6 +45,8 @@ from tunefleet.report.figures import (
     slice_figure,
 )
 from tunefleet.report.html import render_report, write_report, write_study_report
+from tunefleet.report.importances import param_importances
+from tunefleet.report.records import ParamInfo, StudyData, TrialRecord
 from tunefleet.report.static import (
     plot_contour,
     plot_history,
@@ -55,11 +59,10 @@ from tunefleet.report.static import (
     save_figure,
     write_images,
 )
+from tunefleet.storage import open_storage_for_reading
 
 __all__ = [
     "FIGURES",
-    "LR_FINDER_ATTR",
-    "STRATEGY_ATTR",
     "DashboardServer",
     "ParamInfo",
     "StudyData",

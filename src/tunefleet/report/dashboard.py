@@ -22,7 +22,7 @@ from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
 import optuna
 
-from tunefleet.report.data import open_storage_for_reading
+from tunefleet.storage import open_storage_for_reading
 from tunefleet.urls import mask_url
 
 logger = logging.getLogger("tunefleet")
@@ -45,6 +45,17 @@ class DashboardServer:
         host: the address it is bound to.
         port: the port it listens on (the one chosen when ``port=0`` was asked for).
         url: ``http://host:port/dashboard``.
+
+    Example:
+
+    >>> import optuna
+    >>> from tunefleet.report import start_dashboard
+    >>> storage = optuna.storages.InMemoryStorage()  # a storage object serves too
+    >>> _ = optuna.create_study(storage=storage, study_name="demo")
+    >>> server = start_dashboard(storage, port=0)
+    >>> server.url == f"http://127.0.0.1:{server.port}/dashboard"
+    True
+    >>> server.stop()  # or use it as a context manager
     """
 
     def __init__(self, server: WSGIServer, thread: threading.Thread | None) -> None:
@@ -126,9 +137,14 @@ def start_dashboard(
 
     Example:
 
-    >>> with start_dashboard("sqlite:///tune.db", port=0) as server:  # doctest: +SKIP
-    ...     print(server.url)
-    http://127.0.0.1:49152/dashboard
+    >>> import os, tempfile, urllib.request, optuna
+    >>> from tunefleet.report import start_dashboard
+    >>> url = "sqlite:///" + os.path.join(tempfile.mkdtemp(), "tune.db")
+    >>> _ = optuna.create_study(storage=url, study_name="demo")
+    >>> with start_dashboard(url, port=0) as server:  # port=0: any free port
+    ...     with urllib.request.urlopen(server.url) as page:
+    ...         print(server.host, page.status)
+    127.0.0.1 200
     """
     server = _make_server(storage, host, port, quiet)
     thread = threading.Thread(target=server.serve_forever, name="tunefleet-dashboard", daemon=True)
@@ -156,8 +172,16 @@ def serve_dashboard(
 
     Example:
 
-    >>> serve_dashboard("sqlite:///tune.db", port=8080)  # doctest: +SKIP
-    Dashboard of sqlite:///tune.db on http://127.0.0.1:8080/dashboard (Ctrl-C to stop)
+    >>> import os, tempfile
+    >>> from tunefleet.report import serve_dashboard
+    >>> missing = "sqlite:///" + os.path.join(tempfile.mkdtemp(), "missing.db")
+    >>> serve_dashboard(missing)  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    ValueError: storage='sqlite:///.../missing.db': no such SQLite file ...
+
+    On an existing storage it prints ``Dashboard of sqlite:///tune.db on
+    http://127.0.0.1:8080/dashboard (Ctrl-C to stop)`` and serves until Ctrl-C.
     """
     server = _make_server(storage, host, port, quiet)
     handle = DashboardServer(server, None)

@@ -12,6 +12,9 @@ Optuna are decoded here once:
 * the error message of failed trials (``tunefleet:error``), the worker that ran each
   trial, the Hyperband resource, and an LR finder run stored as the study user attribute
   ``tunefleet:lr_finder`` are picked up when present.
+
+The records themselves are in :mod:`tunefleet.report.records`; storages are opened by
+:func:`tunefleet.storage.open_storage_for_reading`.
 """
 
 from __future__ import annotations
@@ -19,11 +22,7 @@ from __future__ import annotations
 import json
 import math
 import os
-import statistics
-from collections import Counter
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
-from datetime import datetime
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import optuna
@@ -35,288 +34,25 @@ from optuna.distributions import (
 )
 from optuna.trial import FrozenTrial, TrialState
 
-from tunefleet.attrs import (
-    CV_ATTR,
+from tunefleet.report.records import ParamInfo, StudyData, TrialRecord, is_number_label
+from tunefleet.space import SUBSPACE_KEY, SearchSpace
+from tunefleet.storage import open_storage_for_reading, storage_url
+from tunefleet.study import (
     ERROR_ATTR,
     GRID_DONE_ATTR,
     LR_FINDER_ATTR,
-    RESOURCE_ATTR,
     SPACE_ATTR,
     STATUS_ATTR,
     STRATEGY_ATTR,
     WORKER_ATTR,
 )
-from tunefleet.space import SUBSPACE_KEY, SearchSpace
-from tunefleet.storage import open_storage, storage_url
+from tunefleet.trial import CV_ATTR, RESOURCE_ATTR
 from tunefleet.urls import mask_url
 
 SUBSPACE_NAME = "subspace"
 """Display name of the parameter that selects one dict of a list-of-dicts space."""
 
 _QUANTILE_EPS = 1e-12
-_FANOVA_MAX_TRIALS = 200
-
-
-@dataclass(frozen=True)
-class ParamInfo:
-    """One searched parameter as the report shows it.
-
-    Args:
-        name: the user's parameter name.
-        kind: ``"float"``, ``"int"`` or ``"categorical"``.
-        log: whether the parameter was searched on a log scale.
-        choices: the stored labels of a categorical parameter, in their order.
-    """
-
-    name: str
-    kind: str
-    log: bool = False
-    choices: tuple[str, ...] | None = None
-
-    @property
-    def numeric(self) -> bool:
-        """Whether the parameter is an int or a float (else categorical)."""
-        return self.kind != "categorical"
-
-    @property
-    def ordered(self) -> bool:
-        """Whether values can be compared as numbers (numeric, or all choices numbers)."""
-        if self.numeric:
-            return True
-        return bool(self.choices) and all(_is_number_label(c) for c in self.choices or ())
-
-
-def _is_number_label(label: str) -> bool:
-    try:
-        float(label)
-    except ValueError:
-        return False
-    return label not in ("True", "False", "nan", "inf", "-inf")
-
-
-@dataclass
-class TrialRecord:
-    """One stored trial, decoded.
-
-    Attributes:
-        number: the Optuna trial number.
-        state: ``"COMPLETE"``, ``"PRUNED"``, ``"FAIL"``, ``"RUNNING"`` or ``"WAITING"``.
-        values: the objective values of a complete trial, else ``None``.
-        params: user parameter name -> value (numbers as numbers, categorical values as
-            their stored labels).
-        duration: seconds from start to completion (``None`` while not finished).
-        start: when the trial started.
-        complete: when it finished.
-        intermediate: step -> value reported during training (per epoch, fold or rung).
-        error: the error message of a failed trial.
-        status: ``"interrupted"`` / ``"surplus"`` for trials left out of results.
-        worker: the worker that ran the trial (``host:pid:...``).
-        resource: the last Hyperband budget of the trial (samples or parameter value).
-        folds: the number of cross-validation folds (from ``tunefleet:cv``).
-    """
-
-    number: int
-    state: str
-    values: tuple[float, ...] | None
-    params: dict[str, Any]
-    duration: float | None
-    start: datetime | None
-    complete: datetime | None
-    intermediate: dict[int, float]
-    error: str | None = None
-    status: str | None = None
-    worker: str | None = None
-    resource: int | None = None
-    folds: int | None = None
-
-    @property
-    def value(self) -> float | None:
-        """The first objective value (``None`` unless complete)."""
-        return self.values[0] if self.values else None
-
-    @property
-    def counted(self) -> bool:
-        """Whether the trial belongs in results (not interrupted, not surplus)."""
-        return self.status is None
-
-
-@dataclass
-class StudyData:
-    """A study read from its storage into tidy records.
-
-    Build one with :func:`load_study_data` (from a storage) or :func:`study_data` (from an
-    ``optuna.Study``); every figure and the HTML report take it.
-
-    Attributes:
-        study_name: the study's name.
-        directions: ``"maximize"`` / ``"minimize"`` per objective.
-        objective_names: a label per objective (Optuna metric names, else ``"score"`` or
-            ``"objective k"``).
-        storage: the storage URL with any password masked (``None`` for storage objects
-            without a URL, e.g. in memory).
-        strategy: the search strategy, when known.
-        trials: every trial, excluded ones included, by number.
-        params: the searched parameters, in first-seen order.
-        space: a one-line summary of the stored search space, when stored.
-        lr_finder: the LR finder run (``lrs``, ``losses``, ``suggestion``), when stored.
-        user_attrs: the study's user attributes.
-    """
-
-    study_name: str
-    directions: list[str]
-    objective_names: list[str]
-    storage: str | None
-    strategy: str | None
-    trials: list[TrialRecord]
-    params: list[ParamInfo]
-    space: str | None = None
-    lr_finder: dict[str, Any] | None = None
-    user_attrs: dict[str, Any] = field(default_factory=dict)
-
-    # -- views ----------------------------------------------------------------------------
-    @property
-    def multi_objective(self) -> bool:
-        """Whether the study optimizes more than one objective."""
-        return len(self.directions) > 1
-
-    @property
-    def counted(self) -> list[TrialRecord]:
-        """Trials that belong in results (excluded ones left out)."""
-        return [t for t in self.trials if t.counted]
-
-    @property
-    def complete(self) -> list[TrialRecord]:
-        """Counted trials that finished with finite values."""
-        return [
-            t
-            for t in self.trials
-            if t.counted
-            and t.state == "COMPLETE"
-            and t.values
-            and all(math.isfinite(v) for v in t.values)
-        ]
-
-    @property
-    def pruned(self) -> list[TrialRecord]:
-        """Counted pruned trials."""
-        return [t for t in self.trials if t.counted and t.state == "PRUNED"]
-
-    @property
-    def failed(self) -> list[TrialRecord]:
-        """Counted failed trials."""
-        return [t for t in self.trials if t.counted and t.state == "FAIL"]
-
-    def state_counts(self) -> dict[str, int]:
-        """Trials per state; excluded trials are counted under their status instead."""
-        counts = Counter(t.state if t.counted else str(t.status) for t in self.trials)
-        order = ["COMPLETE", "PRUNED", "FAIL", "RUNNING", "WAITING"]
-        out = {s: counts.pop(s, 0) for s in order}
-        out.update(sorted(counts.items()))
-        return out
-
-    def better(self, a: float, b: float, objective: int = 0) -> bool:
-        """Whether value ``a`` beats ``b`` on ``objective``."""
-        return a > b if self.directions[objective] == "maximize" else a < b
-
-    @property
-    def best_trial(self) -> TrialRecord | None:
-        """The best complete trial of a single-objective study (first one on ties)."""
-        if self.multi_objective:
-            return None
-        best = None
-        for t in self.complete:
-            if best is None or self.better(t.values[0], best.values[0]):
-                best = t
-        return best
-
-    @property
-    def best_trials(self) -> list[TrialRecord]:
-        """The Pareto-optimal complete trials (the best trial for one objective)."""
-        if not self.multi_objective:
-            best = self.best_trial
-            return [best] if best is not None else []
-        return pareto_front(self.complete, self.directions)
-
-    def epochs_per_fold(self) -> int | None:
-        """Epochs per fold when intermediate values are per epoch of each fold in turn.
-
-        Keras models report at ``step = fold * epochs + epoch``; this is recognised from
-        complete trials whose steps are ``0 .. folds * epochs - 1``. ``1`` means one value
-        per fold (scikit-learn estimators with a pruner: the mean of the folds so far);
-        ``None``: not recognised (Hyperband budgets, studies from elsewhere).
-        """
-        found = set()
-        for t in self.complete:
-            if not t.intermediate or not t.folds or t.resource is not None:
-                continue
-            steps = list(t.intermediate)
-            n = max(steps) + 1
-            if n % t.folds or steps != list(range(n)):
-                return None
-            found.add(n // t.folds)
-        return found.pop() if len(found) == 1 else None
-
-    def durations(self) -> list[float]:
-        """Durations in seconds of the counted finished trials."""
-        return [t.duration for t in self.counted if t.duration is not None]
-
-    def timing(self) -> dict[str, float | None]:
-        """``total`` (sum of trial durations), ``wall`` (first start to last finish),
-        ``mean`` / ``median`` / ``max`` trial duration, in seconds."""
-        durations = self.durations()
-        starts = [t.start for t in self.counted if t.start is not None]
-        ends = [t.complete for t in self.counted if t.complete is not None]
-        wall = (max(ends) - min(starts)).total_seconds() if starts and ends else None
-        return {
-            "total": sum(durations) if durations else None,
-            "wall": wall,
-            "mean": statistics.fmean(durations) if durations else None,
-            "median": statistics.median(durations) if durations else None,
-            "max": max(durations) if durations else None,
-        }
-
-    def frame(self) -> Any:
-        """All trials as a pandas DataFrame, one row per trial.
-
-        Columns: ``number``, ``state``, one column per objective, ``duration``,
-        ``start``, ``complete``, one ``param_<name>`` column per parameter, ``error``,
-        ``status``, ``worker``, ``n_intermediate``.
-        """
-        import pandas as pd
-
-        rows = []
-        for t in self.trials:
-            row: dict[str, Any] = {"number": t.number, "state": t.state}
-            for i, name in enumerate(self.objective_names):
-                row[name] = t.values[i] if t.values else None
-            row.update(duration=t.duration, start=t.start, complete=t.complete)
-            for p in self.params:
-                row[f"param_{p.name}"] = t.params.get(p.name)
-            row.update(
-                error=t.error,
-                status=t.status,
-                worker=t.worker,
-                n_intermediate=len(t.intermediate),
-            )
-            rows.append(row)
-        return pd.DataFrame(rows)
-
-
-def pareto_front(trials: Sequence[TrialRecord], directions: Sequence[str]) -> list[TrialRecord]:
-    """The trials no other trial dominates (better or equal on all objectives, better on one)."""
-    signs = [1.0 if d == "maximize" else -1.0 for d in directions]
-    points = [(t, [s * v for s, v in zip(signs, t.values or (), strict=True)]) for t in trials]
-    # sort by the first objective (best first) so dominance checks only look back
-    points.sort(key=lambda p: tuple(-x for x in p[1]))
-    front: list[tuple[TrialRecord, list[float]]] = []
-    for trial, point in points:
-        dominated = any(
-            all(f >= p for f, p in zip(other, point, strict=True)) and other != point
-            for _, other in front
-        )
-        if not dominated:
-            front.append((trial, point))
-    return sorted((t for t, _ in front), key=lambda t: t.number)
 
 
 # -- decoding parameters --------------------------------------------------------------------
@@ -402,7 +138,7 @@ def _merge_info(a: ParamInfo, b: ParamInfo) -> ParamInfo:
     if a.kind == "categorical" and b.kind == "categorical":
         extra = tuple(c for c in b.choices or () if c not in (a.choices or ()))
         choices = (*(a.choices or ()), *extra)
-        if all(_is_number_label(c) for c in choices):
+        if all(is_number_label(c) for c in choices):
             choices = tuple(sorted(choices, key=float))
         return ParamInfo(a.name, "categorical", choices=choices)
     if a.numeric and b.numeric:
@@ -452,55 +188,6 @@ def _summarize_space(fingerprint: Any) -> str | None:
 
 
 # -- reading ----------------------------------------------------------------------------------
-def open_storage_for_reading(
-    storage: str | os.PathLike[str] | optuna.storages.BaseStorage,
-) -> optuna.storages.BaseStorage:
-    """Open an existing storage without creating anything.
-
-    Args:
-        storage: a database URL (``"sqlite:///tune.db"``, ``"postgresql://..."``), the
-            path of a SQLite file or of an Optuna journal file, or an Optuna storage
-            object.
-
-    Returns:
-        The Optuna storage.
-
-    Raises:
-        ValueError: naming the (masked) URL when a SQLite or journal file does not exist
-            or the storage cannot be opened.
-
-    Example:
-
-    >>> storage = open_storage_for_reading("sqlite:///tune.db")  # doctest: +SKIP
-    """
-    if isinstance(storage, os.PathLike):
-        storage = os.fspath(storage)
-    if isinstance(storage, str):
-        prefix = "sqlite:///"
-        if storage.startswith(prefix):
-            path = storage[len(prefix) :].split("?", 1)[0]
-            if path and path != ":memory:" and not os.path.exists(path):
-                raise ValueError(
-                    f"storage={mask_url(storage)!r}: no such SQLite file {path!r} (reading a "
-                    "study creates nothing)."
-                )
-        elif "://" not in storage:
-            if not os.path.isfile(storage):
-                raise ValueError(
-                    f"storage={storage!r} is neither a database URL (such as "
-                    "'sqlite:///tune.db') nor an existing SQLite or Optuna journal file."
-                )
-            with open(storage, "rb") as handle:
-                is_sqlite = handle.read(16) == b"SQLite format 3\x00"
-            if is_sqlite:
-                return open_storage(f"sqlite:///{os.path.abspath(storage)}")
-            from optuna.storages import JournalStorage
-            from optuna.storages.journal import JournalFileBackend
-
-            return JournalStorage(JournalFileBackend(storage))
-    return open_storage(storage)
-
-
 def load_study_data(
     storage: str | os.PathLike[str] | optuna.storages.BaseStorage,
     study_name: str | None = None,
@@ -525,9 +212,13 @@ def load_study_data(
 
     Example:
 
-    >>> data = load_study_data("sqlite:///tune.db", "SVC-RandomizedSearchCV")  # doctest: +SKIP
-    >>> data.best_trial.params  # doctest: +SKIP
-    {'C': 3.1, 'kernel': 'rbf'}
+    >>> import os, tempfile, optuna
+    >>> url = "sqlite:///" + os.path.join(tempfile.mkdtemp(), "tune.db")
+    >>> study = optuna.create_study(storage=url, study_name="demo")
+    >>> study.optimize(lambda t: t.suggest_int("n", 1, 3) ** 2, n_trials=4)
+    >>> data = load_study_data(url)  # the storage's only study: no name needed
+    >>> data.study_name, len(data.trials), [p.name for p in data.params]
+    ('demo', 4, ['n'])
     """
     opened = open_storage_for_reading(storage)
     if study_name is None:
@@ -705,119 +396,3 @@ def _lr_finder(value: Any) -> dict[str, Any] | None:
     except (TypeError, ValueError):
         suggestion = None
     return {"lrs": lrs, "losses": losses, "suggestion": suggestion}
-
-
-# -- parameter importances -------------------------------------------------------------------
-def param_importances(
-    data: StudyData,
-    *,
-    objective: int = 0,
-    evaluators: Sequence[str] = ("fanova", "mean_decrease_impurity", "ped_anova"),
-    seed: int = 0,
-) -> dict[str, dict[str, float]]:
-    """Parameter importances by Optuna's evaluators, on the complete trials.
-
-    fANOVA (32 trees), the most faithful, costs about a second per hundred trials; above
-    200 complete trials it is fitted on a seeded random sample of 200. Mean decrease in
-    impurity and PED-ANOVA use every complete trial. An evaluator that cannot run (too
-    few trials, parameters that differ between trials) is left out.
-
-    Args:
-        data: the study.
-        objective: which objective (for multi-objective studies).
-        evaluators: names among ``"fanova"``, ``"mean_decrease_impurity"``,
-            ``"ped_anova"``.
-        seed: seeds the evaluators and the fANOVA sample.
-
-    Returns:
-        evaluator name -> parameter name -> importance (summing to 1 per evaluator),
-        parameters sorted by decreasing importance.
-
-    Example:
-
-    >>> importances = param_importances(data)  # doctest: +SKIP
-    >>> importances["fanova"]  # doctest: +SKIP
-    {'C': 0.83, 'kernel': 0.17}
-    """
-    import random
-    import warnings
-
-    from optuna import importance
-
-    complete = data.complete
-    if len(complete) < 2:
-        return {}
-    usable = [p for p in data.params if all(p.name in t.params for t in complete)]
-    usable = [p for p in usable if len({_key(t.params[p.name]) for t in complete}) > 1]
-    if not usable:
-        return {}
-    direction = data.directions[objective]
-    makers: dict[str, Callable[[], Any]] = {
-        "fanova": lambda: importance.FanovaImportanceEvaluator(n_trees=32, seed=seed),
-        "mean_decrease_impurity": lambda: importance.MeanDecreaseImpurityImportanceEvaluator(
-            seed=seed
-        ),
-        "ped_anova": lambda: importance.PedAnovaImportanceEvaluator(),
-    }
-    for name in evaluators:
-        if name not in makers:
-            raise ValueError(f"evaluators: {name!r} is not known; expected any of {list(makers)}.")
-    out: dict[str, dict[str, float]] = {}
-    full_study: optuna.Study | None = None
-    for name in evaluators:
-        if name == "fanova" and len(complete) > _FANOVA_MAX_TRIALS:
-            sample = random.Random(seed).sample(complete, _FANOVA_MAX_TRIALS)
-            study = _importance_study(sample, usable, direction, objective)
-        else:
-            if full_study is None:
-                full_study = _importance_study(complete, usable, direction, objective)
-            study = full_study
-        try:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                result = importance.get_param_importances(
-                    study, evaluator=makers[name](), params=[p.name for p in usable]
-                )
-        except Exception:
-            continue
-        values = {k: float(v) for k, v in result.items() if math.isfinite(float(v))}
-        if values:
-            out[name] = dict(sorted(values.items(), key=lambda kv: -kv[1]))
-    return out
-
-
-def _key(value: Any) -> Any:
-    return value if isinstance(value, (int, float, str)) else repr(value)
-
-
-def _importance_study(
-    trials: Sequence[TrialRecord], params: Sequence[ParamInfo], direction: str, objective: int
-) -> optuna.Study:
-    """An in-memory single-objective study of ``trials`` over the decoded ``params``."""
-    distributions: dict[str, BaseDistribution] = {}
-    numeric = {p.name: p.ordered for p in params}
-    for p in params:
-        if not numeric[p.name]:
-            seen = sorted({str(t.params[p.name]) for t in trials})
-            distributions[p.name] = CategoricalDistribution(seen)
-        else:
-            values = [float(t.params[p.name]) for t in trials]
-            low, high = min(values), max(values)
-            if high <= low:
-                high = low + 1.0
-            log = p.log and low > 0
-            distributions[p.name] = FloatDistribution(low, high, log=log)
-    frozen = [
-        optuna.trial.create_trial(
-            value=t.values[objective],
-            params={
-                p.name: float(t.params[p.name]) if numeric[p.name] else str(t.params[p.name])
-                for p in params
-            },
-            distributions=distributions,
-        )
-        for t in trials
-    ]
-    study = optuna.create_study(direction=direction)
-    study.add_trials(frozen)
-    return study

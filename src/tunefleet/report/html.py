@@ -9,6 +9,7 @@ is sorted, filtered and paginated in the browser, so a 10,000-trial study stays 
 from __future__ import annotations
 
 import html
+import importlib.metadata
 import json
 import math
 import os
@@ -22,15 +23,11 @@ import optuna
 import plotly
 import plotly.io as pio
 
-from tunefleet.report._assets import CSS, JS
-from tunefleet.report.data import (
-    StudyData,
-    TrialRecord,
-    as_study_data,
-    load_study_data,
-    param_importances,
-)
+from tunefleet.report.assets import CSS, JS
+from tunefleet.report.data import as_study_data, load_study_data, study_data
 from tunefleet.report.figures import EVALUATOR_LABELS, build_figures
+from tunefleet.report.importances import param_importances
+from tunefleet.report.records import StudyData, TrialRecord
 from tunefleet.space import SearchSpace
 
 _SECTION_TITLES = {
@@ -80,10 +77,15 @@ def write_report(
 
     Example:
 
+    >>> import os, tempfile, optuna
     >>> from tunefleet.report import write_report
-    >>> write_report("sqlite:///tune.db", "SVC-RandomizedSearchCV",
-    ...              "report.html")  # doctest: +SKIP
-    PosixPath('report.html')
+    >>> folder = tempfile.mkdtemp()
+    >>> url = "sqlite:///" + os.path.join(folder, "tune.db")
+    >>> study = optuna.create_study(storage=url, study_name="demo")
+    >>> study.optimize(lambda t: t.suggest_float("x", -1, 1) ** 2, n_trials=5)
+    >>> path = write_report(url, "demo", os.path.join(folder, "report.html"))
+    >>> path.name, "tunefleet report: demo" in path.read_text()
+    ('report.html', True)
     """
     data = load_study_data(storage, study_name, space=space, strategy=strategy)
     return _write(render_report(data, title=title), path)
@@ -111,17 +113,21 @@ def write_study_report(
 
     Example:
 
-    >>> search = tunefleet.RandomizedSearchCV(SVC(), {"C": [0.1, 1, 10]},
-    ...                                       n_iter=3).fit(X, y)  # doctest: +SKIP
-    >>> write_study_report(search.study_, "report.html",
-    ...                    space=search.space_)  # doctest: +SKIP
-    PosixPath('report.html')
+    >>> import os, tempfile
+    >>> from sklearn.datasets import load_iris
+    >>> from sklearn.tree import DecisionTreeClassifier
+    >>> import tunefleet
+    >>> from tunefleet.report import write_study_report
+    >>> X, y = load_iris(return_X_y=True)
+    >>> search = tunefleet.GridSearchCV(DecisionTreeClassifier(random_state=0),
+    ...                                 {"max_depth": [1, 2, 3]}, cv=2).fit(X, y)
+    >>> path = os.path.join(tempfile.mkdtemp(), "report.html")
+    >>> write_study_report(search.study_, path, space=search.space_).name
+    'report.html'
     """
     if isinstance(study, StudyData):
         data = study
     else:
-        from tunefleet.report.data import study_data
-
         data = study_data(study, space=space, strategy=strategy)
     return _write(render_report(data, title=title), path)
 
@@ -131,6 +137,14 @@ def _write(text: str, path: str | Path) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(text, encoding="utf-8")
     return path
+
+
+def _version() -> str:
+    """tunefleet's installed version (read without importing the package's faces)."""
+    try:
+        return importlib.metadata.version("tunefleet")
+    except importlib.metadata.PackageNotFoundError:  # run from a source tree
+        return "unknown"
 
 
 def render_report(data: StudyData | optuna.Study, *, title: str | None = None) -> str:
@@ -145,9 +159,13 @@ def render_report(data: StudyData | optuna.Study, *, title: str | None = None) -
 
     Example:
 
-    >>> page = render_report(load_study_data("sqlite:///tune.db"))  # doctest: +SKIP
-    >>> page.startswith("<!DOCTYPE html>")  # doctest: +SKIP
-    True
+    >>> import optuna
+    >>> from tunefleet.report import render_report
+    >>> study = optuna.create_study(study_name="demo")
+    >>> study.optimize(lambda t: t.suggest_float("x", -1, 1) ** 2, n_trials=3)
+    >>> page = render_report(study, title="x squared")
+    >>> page.startswith("<!DOCTYPE html>"), "<title>x squared</title>" in page
+    (True, True)
     """
     data = as_study_data(data)
     started = time.perf_counter()
@@ -179,8 +197,7 @@ def render_report(data: StudyData | optuna.Study, *, title: str | None = None) -
     )
     generated = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
     elapsed = time.perf_counter() - started
-    from tunefleet import __version__
-
+    version = _version()
     nav = "".join(
         f'<a href="#{anchor}">{label}</a>'
         for anchor, label in (("summary", "Summary"), ("figures", "Figures"), ("trials", "Trials"))
@@ -190,13 +207,13 @@ def render_report(data: StudyData | optuna.Study, *, title: str | None = None) -
 <head>
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
-<meta name="generator" content="tunefleet {html.escape(__version__)}">
+<meta name="generator" content="tunefleet {html.escape(version)}">
 <title>{html.escape(title)}</title>
 <style>{CSS}</style>
 </head>
 <body>
 <header><h1>{html.escape(title)}</h1>
-<p>{len(data.trials)} trials &middot; generated {generated} by tunefleet {html.escape(__version__)}
+<p>{len(data.trials)} trials &middot; generated {generated} by tunefleet {html.escape(version)}
 (plotly {html.escape(plotly.__version__)}) in {elapsed:.1f} s</p></header>
 <nav>{nav}</nav>
 <main>

@@ -21,8 +21,9 @@ import optuna
 import plotly.graph_objects as go
 import plotly.io as pio
 
-from tunefleet.report import figures as _figures
-from tunefleet.report.data import StudyData, as_study_data
+from tunefleet.report import figures
+from tunefleet.report.data import as_study_data
+from tunefleet.report.records import StudyData
 from tunefleet.space import SearchSpace
 
 IMAGE_FORMATS = ("png", "svg", "pdf", "jpeg", "jpg", "webp")
@@ -75,8 +76,13 @@ def save_figure(
 
     Example:
 
-    >>> save_figure(history_figure(search.study_), "history.svg")  # doctest: +SKIP
-    PosixPath('history.svg')
+    >>> import os, tempfile, optuna
+    >>> from tunefleet.report import history_figure, save_figure
+    >>> study = optuna.create_study()
+    >>> study.optimize(lambda t: t.suggest_float("x", -1, 1) ** 2, n_trials=3)
+    >>> path = os.path.join(tempfile.mkdtemp(), "history.html")  # .svg: needs Chrome
+    >>> save_figure(history_figure(study), path).name
+    'history.html'
     """
     return write_figures([fig], [path], width=width, height=height, scale=scale)[0]
 
@@ -162,7 +168,7 @@ _DOC = """Write the {what} of a study to ``path`` (PNG, SVG, PDF, JPEG, WebP or 
 
     Args:
         study: the study (``search.study_``, any ``optuna.Study``) or a
-            :class:`~tunefleet.report.data.StudyData`.
+            :class:`~tunefleet.report.records.StudyData`.
         path: the file; its suffix picks the format.
         space: the search's space, to decode parameters exactly (default: stored).
         width: image width in pixels (default 1000).
@@ -179,38 +185,66 @@ _DOC = """Write the {what} of a study to ``path`` (PNG, SVG, PDF, JPEG, WebP or 
 
     Example:
 
+    >>> import os, tempfile, optuna
     >>> from tunefleet.report import {name}
-    >>> {name}(search.study_, "{file}")  # doctest: +SKIP
-    PosixPath('{file}')
+{study}
+    >>> path = os.path.join(tempfile.mkdtemp(), "{stem}.html")  # "{file}" needs Chrome
+    >>> {name}(study, path).name
+    '{stem}.html'
     """
 
+# the studies of the examples: one objective with a reported value and an LR finder run,
+# and two objectives
+_EXAMPLE_STUDY = """\
+    >>> from tunefleet.study import LR_FINDER_ATTR
+    >>> study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0))
+    >>> study.set_user_attr(LR_FINDER_ATTR, {"lrs": [1e-4, 1e-2], "losses": [1.0, 0.5]})
+    >>> def objective(trial):
+    ...     x, y = trial.suggest_float("x", -1, 1), trial.suggest_float("y", 0, 1)
+    ...     trial.report(x**2, step=0)
+    ...     return x**2 + y
+    >>> study.optimize(objective, n_trials=8)"""
+_EXAMPLE_FRONT = """\
+    >>> study = optuna.create_study(directions=["maximize", "minimize"])
+    >>> for accuracy, size in [(0.9, 100), (0.8, 10), (0.7, 50)]:
+    ...     study.add_trial(optuna.trial.create_trial(values=[accuracy, size]))"""
 
-def _make(name: str, builder: Callable[..., Any], what: str, file: str) -> Callable[..., Path]:
+
+def _make(
+    name: str, builder: Callable[..., Any], what: str, file: str, study: str = _EXAMPLE_STUDY
+) -> Callable[..., Path]:
     fn = _plot(builder, what)
     fn.__name__ = fn.__qualname__ = name
-    fn.__doc__ = _DOC.format(what=what, builder=builder.__name__, name=name, file=file)
+    fn.__doc__ = _DOC.format(
+        what=what,
+        builder=builder.__name__,
+        name=name,
+        file=file,
+        stem=Path(file).stem,
+        study=study,
+    )
     return fn
 
 
-plot_history = _make("plot_history", _figures.history_figure, "optimization history", "history.png")
+plot_history = _make("plot_history", figures.history_figure, "optimization history", "history.png")
 plot_parallel_coordinates = _make(
     "plot_parallel_coordinates",
-    _figures.parallel_coordinates_figure,
+    figures.parallel_coordinates_figure,
     "parallel coordinates",
     "parallel.svg",
 )
 plot_importances = _make(
-    "plot_importances", _figures.importance_figure, "parameter importances", "importances.pdf"
+    "plot_importances", figures.importance_figure, "parameter importances", "importances.pdf"
 )
-plot_slice = _make("plot_slice", _figures.slice_figure, "slice view", "slice.png")
-plot_contour = _make("plot_contour", _figures.contour_figure, "contour view", "contour.png")
+plot_slice = _make("plot_slice", figures.slice_figure, "slice view", "slice.png")
+plot_contour = _make("plot_contour", figures.contour_figure, "contour view", "contour.png")
 plot_learning_curves = _make(
-    "plot_learning_curves", _figures.learning_curves_figure, "learning curves", "curves.png"
+    "plot_learning_curves", figures.learning_curves_figure, "learning curves", "curves.png"
 )
 plot_pareto_front = _make(
-    "plot_pareto_front", _figures.pareto_front_figure, "Pareto front", "pareto.svg"
+    "plot_pareto_front", figures.pareto_front_figure, "Pareto front", "pareto.svg", _EXAMPLE_FRONT
 )
-plot_lr_finder = _make("plot_lr_finder", _figures.lr_finder_figure, "LR finder curve", "lr.png")
+plot_lr_finder = _make("plot_lr_finder", figures.lr_finder_figure, "LR finder curve", "lr.png")
 
 
 def write_images(
@@ -229,7 +263,7 @@ def write_images(
     ``pareto_front.png``, ``lr_finder.png`` (those that apply).
 
     Args:
-        study: the study or a :class:`~tunefleet.report.data.StudyData`.
+        study: the study or a :class:`~tunefleet.report.records.StudyData`.
         directory: the folder (created if needed).
         format: ``"png"``, ``"svg"``, ``"pdf"``, ``"jpeg"``, ``"webp"`` or ``"html"``.
         space: the search's space (default: stored).
@@ -241,8 +275,13 @@ def write_images(
 
     Example:
 
-    >>> write_images(search.study_, "figures", format="svg")  # doctest: +SKIP
-    {'history': PosixPath('figures/history.svg'), ...}
+    >>> import tempfile, optuna
+    >>> from tunefleet.report import write_images
+    >>> study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0))
+    >>> study.optimize(lambda t: t.suggest_float("x", -1, 1) ** 2, n_trials=3)
+    >>> written = write_images(study, tempfile.mkdtemp(), format="html")  # "svg": Chrome
+    >>> [path.name for path in written.values()]
+    ['history.html', 'parallel_coordinates.html', 'importances.html', 'slice.html']
     """
     fmt = format.lower().lstrip(".")
     if fmt not in (*IMAGE_FORMATS, "html"):
@@ -250,7 +289,7 @@ def write_images(
             f"format={format!r} is not known; expected one of {[*IMAGE_FORMATS, 'html']}."
         )
     data = as_study_data(study, space=space)
-    made = _figures.build_figures(data)
+    made = figures.build_figures(data)
     folder = Path(directory)
     paths = [folder / f"{name}.{fmt}" for name in made]
     written = write_figures(list(made.values()), paths, width=width, scale=scale)
