@@ -30,7 +30,7 @@ from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_array, check_is_fitted, column_or_1d, validate_data
 
 from tunefleet._hooks import EpochObserver, current_epoch_observer
-from tunefleet.keras.compression.quantization import _quantized_copy
+from tunefleet.keras.compression.quantization import quantized_copy
 from tunefleet.keras.initializer_draws import shared_draw_programs
 from tunefleet.keras.memory import clear_session, release_memory
 from tunefleet.keras.user_callbacks import fresh_callbacks
@@ -543,7 +543,7 @@ class _KerasWrapperBase(BaseEstimator):
             if Xa is not None:
                 probe._configure_target(model, Xa)
             if quantize is not None and model.built:
-                _quantized_copy(model, quantize)
+                quantized_copy(model, quantize)
         finally:
             del model, probe
             clear_session()

@@ -9,8 +9,8 @@ from typing import Any
 import keras
 from keras import ops
 
-from tunefleet.keras.compression.measure import _check_model, _evaluate
-from tunefleet.keras.compression.report import CompressionReport, _make_report, _measure
+from tunefleet.keras.compression.measure import evaluate_metrics, require_built_model
+from tunefleet.keras.compression.report import CompressionReport, make_report, measure_model
 
 __all__ = ["distill"]
 
@@ -207,7 +207,7 @@ def distill(
             f"distill needs keras.distillation, which Keras {keras.__version__} does not have; "
             "upgrade Keras (3.15 has it)."
         )
-    teacher = _check_model(teacher, "distill")
+    teacher = require_built_model(teacher, "distill")
     build_kwargs = dict(build_kwargs or {})
     x_eval, y_eval = validation_data if validation_data is not None else (x, y)
 
@@ -233,7 +233,7 @@ def distill(
         loss = keras.distillation.FeatureDistillation(loss="mse")
         loss_name = "MSE between outputs (regression)"
 
-    before = _measure(teacher, x_eval, y_eval, 128)
+    before = measure_model(teacher, x_eval, y_eval, 128)
     was_trainable = teacher.trainable
     try:
         distiller = keras.distillation.Distiller(
@@ -254,7 +254,7 @@ def distill(
     finally:
         teacher.trainable = was_trainable
     del distiller
-    after = _measure(student, x_eval, y_eval, 128)
+    after = measure_model(student, x_eval, y_eval, 128)
     details: dict[str, Any] = {
         "temperature": float(temperature),
         "alpha": float(alpha),
@@ -266,6 +266,6 @@ def distill(
     if baseline:
         alone = _build_student(student_build_fn, build_kwargs, seed)
         alone.fit(x, y, epochs=int(epochs), batch_size=int(batch_size), verbose=verbose)
-        details["baseline_metrics"] = _evaluate(alone, x_eval, y_eval, 128)
+        details["baseline_metrics"] = evaluate_metrics(alone, x_eval, y_eval, 128)
         del alone
-    return student, _make_report("distill", before, after, details=details)
+    return student, make_report("distill", before, after, details=details)

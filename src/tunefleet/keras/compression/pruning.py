@@ -11,8 +11,8 @@ import keras
 import numpy as np
 from keras import ops
 
-from tunefleet.keras.compression.measure import _check_model, _copy_model, count_params
-from tunefleet.keras.compression.report import CompressionReport, _make_report, _measure
+from tunefleet.keras.compression.measure import copy_model, count_params, require_built_model
+from tunefleet.keras.compression.report import CompressionReport, make_report, measure_model
 
 __all__ = ["MagnitudePruning", "PolynomialSparsity", "prune"]
 
@@ -417,7 +417,7 @@ def prune(
         or batch_size < 1
     ):
         raise ValueError(f"prune: batch_size must be an integer >= 1, got {batch_size!r}.")
-    model = _check_model(model, "prune")
+    model = require_built_model(model, "prune")
     if not getattr(model, "compiled", False):
         raise ValueError("prune: the model must be compiled (fine-tuning needs its loss).")
     x_eval, y_eval = validation_data if validation_data is not None else (x, y)
@@ -437,8 +437,8 @@ def prune(
         sparsity, frequency=default_frequency if frequency is None else frequency, exclude=exclude
     )
 
-    before = _measure(model, x_eval, y_eval, 128)
-    pruned = _copy_model(model)
+    before = measure_model(model, x_eval, y_eval, 128)
+    pruned = copy_model(model)
     fine_tuner = _fine_tune_optimizer(model.optimizer, optimizer, learning_rate)
     config = pruned.get_compile_config()
     config["optimizer"] = keras.optimizers.serialize(fine_tuner)
@@ -454,7 +454,7 @@ def prune(
         )
     if fine_tune_epochs == 0 or pruning._current < target:
         pruning.prune_now(pruned, target)  # one-shot, or a ramp cut short by a callback
-    after = _measure(pruned, x_eval, y_eval, 128)
+    after = measure_model(pruned, x_eval, y_eval, 128)
     details = {
         "target_sparsity": target,
         "schedule": schedule,
@@ -464,6 +464,6 @@ def prune(
         "nonzero_params": count_params(pruned, nonzero=True),
         "pruned_weights": [name for name, _ in pruning._targets],
     }
-    return pruned, _make_report(
+    return pruned, make_report(
         f"prune:{target:.2f}", before, after, sparsity=pruning.overall_sparsity(), details=details
     )

@@ -7,8 +7,8 @@ from typing import Any
 
 import keras
 
-from tunefleet.keras.compression.measure import _check_model, _copy_model
-from tunefleet.keras.compression.report import CompressionReport, _make_report, _measure
+from tunefleet.keras.compression.measure import copy_model, require_built_model
+from tunefleet.keras.compression.report import CompressionReport, make_report, measure_model
 
 __all__ = ["QUANTIZATION_MODES", "quantize"]
 
@@ -97,19 +97,27 @@ def quantize(
     >>> report.bytes_after < report.bytes_before                 # doctest: +SKIP
     True
     """
-    qmodel, details = _quantized_copy(model, mode, strict=strict)
-    before = _measure(model, x, y, batch_size)
-    after = _measure(qmodel, x, y, batch_size)
-    return qmodel, _make_report(f"quantize:{mode}", before, after, details=details)
+    qmodel, details = quantized_copy(model, mode, strict=strict)
+    before = measure_model(model, x, y, batch_size)
+    after = measure_model(qmodel, x, y, batch_size)
+    return qmodel, make_report(f"quantize:{mode}", before, after, details=details)
 
 
-def _quantized_copy(
+def quantized_copy(
     model: keras.Model, mode: str, *, strict: bool = False
 ) -> tuple[keras.Model, dict[str, Any]]:
     """Check, copy and quantize ``model``: ``(quantized copy, report details)``.
 
     The work of `quantize` without measurements (also what searches' ``compress=`` does
     to each fold's model); raises and warns as `quantize` documents.
+
+    Example:
+
+    >>> import keras, numpy as np
+    >>> model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(3)])
+    >>> qmodel, details = quantized_copy(model, "int8")
+    >>> qmodel is model, qmodel.layers[0].kernel.dtype
+    (False, 'int8')
     """
     if mode not in QUANTIZATION_MODES:
         extra = ""
@@ -123,14 +131,14 @@ def _quantized_copy(
             f"quantize: mode={mode!r} is not supported; expected one of {QUANTIZATION_MODES}."
             + extra
         )
-    model = _check_model(model, "quantize")
+    model = require_built_model(model, "quantize")
     candidates = _candidates(model)
     if not candidates:
         raise ValueError(
             f"quantize: the model {model.name!r} has no layer with a weight matrix "
             "(Dense, EinsumDense, Embedding) to quantize."
         )
-    qmodel = _copy_model(model)
+    qmodel = copy_model(model)
     try:
         with warnings.catch_warnings():
             for pattern in _KERAS_NOISE:

@@ -10,11 +10,11 @@ from typing import Any
 import keras
 
 from tunefleet.keras.compression.measure import (
-    _evaluate,
-    _gzip_size,
-    _keras_bytes,
-    _latency_batch,
     count_params,
+    evaluate_metrics,
+    gzip_size,
+    keras_file_bytes,
+    latency_batch,
     measure_latency,
 )
 
@@ -128,26 +128,45 @@ def _score_name(metrics: dict[str, float]) -> str | None:
     return "loss" if "loss" in metrics else None
 
 
-def _measure(model: keras.Model, x: Any, y: Any, batch_size: int) -> dict[str, Any]:
-    """Everything a report records about one model."""
-    batch = _latency_batch(x)
-    saved = _keras_bytes(model, include_optimizer=False)
+def measure_model(model: keras.Model, x: Any, y: Any, batch_size: int) -> dict[str, Any]:
+    """Everything a report records about one model.
+
+    Example:
+
+    >>> import keras, numpy as np
+    >>> model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(3)])
+    >>> sorted(measure_model(model, None, None, batch_size=128))
+    ['bytes', 'gzip_bytes', 'latency', 'metrics', 'params']
+    """
+    batch = latency_batch(x)
+    saved = keras_file_bytes(model, include_optimizer=False)
     return {
         "params": count_params(model),
         "bytes": len(saved),
-        "gzip_bytes": _gzip_size(saved),
-        "metrics": _evaluate(model, x, y, batch_size),
+        "gzip_bytes": gzip_size(saved),
+        "metrics": evaluate_metrics(model, x, y, batch_size),
         "latency": None if batch is None else measure_latency(model, batch, repeats=10),
     }
 
 
-def _make_report(
+def make_report(
     method: str,
     before: dict[str, Any],
     after: dict[str, Any],
     sparsity: float | None = None,
     details: dict[str, Any] | None = None,
 ) -> CompressionReport:
+    """The `CompressionReport` of one step from the measurements before and after it.
+
+    Example:
+
+    >>> import keras, numpy as np
+    >>> model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(3)])
+    >>> before = measure_model(model, None, None, batch_size=128)
+    >>> report = make_report("identity", before, before)
+    >>> report.method, report.params_before == report.params_after == 15
+    ('identity', True)
+    """
     return CompressionReport(
         method=method,
         params_before=before["params"],
