@@ -180,12 +180,19 @@ def distill(
 
     Example:
 
-    >>> from tunefleet.keras import build_mlp, distill
+    >>> from sklearn.datasets import load_iris
+    >>> X, y = load_iris(return_X_y=True)
+    >>> from tunefleet.keras import build_mlp, count_params, distill
+    >>> teacher = build_mlp((4,), "multiclass:3", n_neurons=64)
+    >>> _ = teacher.fit(X, y, epochs=1, verbose=0)
     >>> student, report = distill(
-    ...     teacher, build_mlp, x_train, y_train, temperature=4.0, alpha=0.1, epochs=20,
-    ...     build_kwargs={"input_shape": (64,), "output": "multiclass:10", "n_neurons": 16},
-    ...     validation_data=(x_test, y_test), baseline=True)  # doctest: +SKIP
-    >>> report.accuracy_after, report.details["baseline_metrics"]["accuracy"]  # doctest: +SKIP
+    ...     teacher, build_mlp, X, y, temperature=4.0, alpha=0.1, epochs=1,
+    ...     build_kwargs={"input_shape": (4,), "output": "multiclass:3", "n_neurons": 8},
+    ...     validation_data=(X, y), baseline=True)
+    >>> report.method, count_params(student) < count_params(teacher)
+    ('distill', True)
+    >>> sorted(report.details["baseline_metrics"])
+    ['accuracy', 'loss']
     """
     if (
         isinstance(temperature, bool)

@@ -141,10 +141,14 @@ class MagnitudePruning(keras.callbacks.Callback):
 
     Example:
 
-    >>> from tunefleet.keras import MagnitudePruning, PolynomialSparsity
-    >>> pruning = MagnitudePruning(PolynomialSparsity(0.8, 0, 200), frequency=10)
-    >>> model.fit(x, y, epochs=5, callbacks=[pruning])  # doctest: +SKIP
-    >>> pruning.sparsity_by_layer()                      # doctest: +SKIP
+    >>> from sklearn.datasets import load_iris
+    >>> X, y = load_iris(return_X_y=True)
+    >>> from tunefleet.keras import MagnitudePruning, build_mlp
+    >>> model = build_mlp((4,), "multiclass:3", n_neurons=32)
+    >>> pruning = MagnitudePruning(0.5)
+    >>> _ = model.fit(X, y, epochs=1, verbose=0, callbacks=[pruning])
+    >>> pruning.sparsity_by_layer()
+    {'dense_0/kernel': 0.5, 'dense_1/kernel': 0.5, 'output/kernel': 0.5}
     """
 
     def __init__(
@@ -384,10 +388,14 @@ def prune(
 
     Example:
 
-    >>> from tunefleet.keras import prune
-    >>> sparse, report = prune(model, x_train, y_train, 0.8,
-    ...                        validation_data=(x_test, y_test))  # doctest: +SKIP
-    >>> report.sparsity, report.accuracy_before, report.accuracy_after  # doctest: +SKIP
+    >>> from sklearn.datasets import load_iris
+    >>> X, y = load_iris(return_X_y=True)
+    >>> from tunefleet.keras import build_mlp, prune
+    >>> model = build_mlp((4,), "multiclass:3", n_neurons=64)
+    >>> sparse, report = prune(model, X, y, 0.5, schedule="constant", fine_tune_epochs=1,
+    ...                        validation_data=(X, y))
+    >>> report.method, report.sparsity
+    ('prune:0.50', 0.5)
     """
     target = _check_sparsity("target_sparsity", target_sparsity, "prune")
     if schedule not in ("polynomial", "constant"):

@@ -49,8 +49,13 @@ class CompressionReport:
 
     Example:
 
-    >>> new_model, report = quantize(model, "int8", x_test, y_test)  # doctest: +SKIP
-    >>> report.bytes_after / report.bytes_before, report.accuracy_after  # doctest: +SKIP
+    >>> from sklearn.datasets import load_iris
+    >>> X, y = load_iris(return_X_y=True)
+    >>> from tunefleet.keras import build_mlp, quantize
+    >>> model = build_mlp((4,), "multiclass:3", n_neurons=256)
+    >>> new_model, report = quantize(model, "int8", X, y)
+    >>> report.method, report.bytes_after < report.bytes_before, sorted(report.metrics_after)
+    ('quantize:int8', True, ['accuracy', 'loss'])
     """
 
     method: str
@@ -207,7 +212,15 @@ def compression_table(reports: Sequence[CompressionReport], original: str = "ori
 
     Example:
 
-    >>> print(compression_table([report_int8, report_pruned]))  # doctest: +SKIP
+    >>> from sklearn.datasets import load_iris
+    >>> X, y = load_iris(return_X_y=True)
+    >>> from tunefleet.keras import build_mlp, compression_table, quantize
+    >>> model = build_mlp((4,), "multiclass:3", n_neurons=256)
+    >>> table = compression_table([quantize(model, "int8", X, y)[1], quantize(model, "int4", X, y)[1]])
+    >>> table.splitlines()[0].split()[:3]
+    ['model', 'params', 'sparsity']
+    >>> [row.split()[0] for row in table.splitlines()[2:]]
+    ['original', 'quantize:int8', 'quantize:int4']
     """
     if not reports:
         raise ValueError("compression_table: reports is empty.")
