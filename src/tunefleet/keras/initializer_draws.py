@@ -37,7 +37,13 @@ _saved: dict[str, Any] = {}
 
 
 def flat_length(n: int) -> int | None:
-    """The flat draw length serving ``n`` elements, or ``None`` for a draw of its own."""
+    """The flat draw length serving ``n`` elements, or ``None`` for a draw of its own.
+
+    Example:
+
+    >>> flat_length(100), flat_length(5000), flat_length(2**30)
+    (4096, 16384, None)
+    """
     if n > _LARGEST:
         return None
     length = _SMALLEST
