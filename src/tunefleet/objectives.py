@@ -283,10 +283,10 @@ class Quantizer:
     mode: str
 
     def __call__(self, estimator: Any) -> None:
-        from tunefleet.keras.compression.quantization import _quantized_copy
+        from tunefleet.keras.compression.quantization import quantized_copy
 
         wrapper = final_estimator(estimator)
-        wrapper.model_ = _quantized_copy(wrapper.model_, self.mode)[0]
+        wrapper.model_ = quantized_copy(wrapper.model_, self.mode)[0]
 
 
 def make_quantizer(estimator: Any, compress: Any) -> Quantizer | None:

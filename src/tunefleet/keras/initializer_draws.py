@@ -37,7 +37,13 @@ _saved: dict[str, Any] = {}
 
 
 def flat_length(n: int) -> int | None:
-    """The flat draw length serving ``n`` elements, or ``None`` for a draw of its own."""
+    """The flat draw length serving ``n`` elements, or ``None`` for a draw of its own.
+
+    Example:
+
+    >>> flat_length(100), flat_length(5000), flat_length(2**30)
+    (4096, 16384, None)
+    """
     if n > _LARGEST:
         return None
     length = _SMALLEST
@@ -125,9 +131,16 @@ def shared_draw_programs() -> Iterator[None]:
 
     Example:
 
+    >>> import keras, numpy as np
+    >>> def build_model(units):
+    ...     return keras.Sequential([keras.Input((4,)), keras.layers.Dense(units)])
+    >>> keras.utils.set_random_seed(0)
+    >>> plain = build_model(units=48).get_weights()
     >>> with shared_draw_programs():
     ...     keras.utils.set_random_seed(0)
-    ...     model = build_model(units=48)  # same weights as without the context
+    ...     shared = build_model(units=48).get_weights()
+    >>> all(np.array_equal(a, b) for a, b in zip(plain, shared))  # the same weights
+    True
     """
     global _depth
     if not _applies():

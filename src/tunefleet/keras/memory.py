@@ -54,6 +54,15 @@ def clear_session() -> None:
     ``clear_session`` resets Keras' global state, which also holds the global dtype
     policy (mixed precision), the distribution and a few switches; those are put back.
     It also runs Python's garbage collection, so models no longer referenced are freed.
+
+    Example:
+
+    >>> import keras
+    >>> keras.config.set_dtype_policy("mixed_float16")
+    >>> clear_session()
+    >>> keras.config.dtype_policy().name  # kept, unlike keras.backend.clear_session()
+    'mixed_float16'
+    >>> keras.config.set_dtype_policy("float32")
     """
     policy = keras.config.dtype_policy()
     distribution = keras.distribution.distribution()
@@ -71,7 +80,13 @@ def clear_session() -> None:
 
 
 def compiled_program_budget() -> int:
-    """The RSS growth, in bytes, after which JAX's compiled programs are released."""
+    """The RSS growth, in bytes, after which JAX's compiled programs are released.
+
+    Example:
+
+    >>> compiled_program_budget() == DEFAULT_COMPILED_PROGRAM_BUDGET  # 64 MiB unless set
+    True
+    """
     return _budget
 
 
@@ -84,6 +99,14 @@ def set_compiled_program_budget(budget: int) -> None:
     Raises:
         TypeError: If ``budget`` is not an integer.
         ValueError: If ``budget`` is negative.
+
+    Example:
+
+    >>> before = compiled_program_budget()
+    >>> set_compiled_program_budget(256 * 2**20)
+    >>> compiled_program_budget() // 2**20
+    256
+    >>> set_compiled_program_budget(before)
     """
     global _budget
     if isinstance(budget, bool) or not isinstance(budget, int):
@@ -97,12 +120,26 @@ def set_compiled_program_budget(budget: int) -> None:
 
 
 def compiled_program_releases() -> int:
-    """How many times this process dropped JAX's compiled programs so far."""
+    """How many times this process dropped JAX's compiled programs so far.
+
+    Example:
+
+    >>> before = compiled_program_releases()
+    >>> dropped = release_compiled_programs(force=True)  # True on JAX, else False
+    >>> compiled_program_releases() - before == int(dropped)
+    True
+    """
     return _cleared
 
 
 def resident_bytes() -> int:
-    """The process's resident memory (RSS) in bytes."""
+    """The process's resident memory (RSS) in bytes.
+
+    Example:
+
+    >>> resident_bytes() > 2**20
+    True
+    """
     import psutil
 
     return int(psutil.Process().memory_info().rss)
@@ -124,6 +161,12 @@ def release_compiled_programs(force: bool = False) -> bool:
     """Drop JAX's compiled programs if RSS grew past the budget (or ``force``).
 
     Returns whether they were dropped. Does nothing on other backends.
+
+    Example:
+
+    >>> import keras
+    >>> release_compiled_programs(force=True) == (keras.backend.backend() == "jax")
+    True
     """
     global _level, _cleared
     if keras.backend.backend() != "jax":
@@ -153,6 +196,13 @@ def release_memory() -> None:
     """Release what finished trials built and compiled (see the module docstring).
 
     Call it between trials, when no model of a finished trial is needed any more.
+
+    Example:
+
+    >>> import keras
+    >>> model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(2)])
+    >>> del model  # the finished trial's model
+    >>> release_memory()
     """
     clear_session()
     backend = keras.backend.backend()

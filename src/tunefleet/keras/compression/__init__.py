@@ -4,6 +4,13 @@ Each compression function works on a copy (or, for distillation, a new student)
 and returns ``(new_model, report)`` with a `CompressionReport`. The measurement
 helpers (`count_params`, `model_size_bytes`, `compressed_size_bytes`,
 `measure_latency`) and `pick_smallest_within` serve accuracy-versus-size searches.
+
+Example:
+
+>>> from tunefleet.keras.compression import pick_smallest_within
+>>> records = [{"accuracy": 0.97, "params": 50_000}, {"accuracy": 0.962, "params": 9_000}]
+>>> pick_smallest_within(records, tolerance=0.01)  # within one point of the best
+{'accuracy': 0.962, 'params': 9000}
 """
 
 from tunefleet.keras.compression.distillation import distill

@@ -9,8 +9,8 @@ from typing import Any
 import keras
 from keras import ops
 
-from tunefleet.keras.compression.measure import _check_model, _evaluate
-from tunefleet.keras.compression.report import CompressionReport, _make_report, _measure
+from tunefleet.keras.compression.measure import evaluate_metrics, require_built_model
+from tunefleet.keras.compression.report import CompressionReport, make_report, measure_model
 
 __all__ = ["distill"]
 
@@ -180,12 +180,19 @@ def distill(
 
     Example:
 
-    >>> from tunefleet.keras import build_mlp, distill
+    >>> from sklearn.datasets import load_iris
+    >>> X, y = load_iris(return_X_y=True)
+    >>> from tunefleet.keras import build_mlp, count_params, distill
+    >>> teacher = build_mlp((4,), "multiclass:3", n_neurons=64)
+    >>> _ = teacher.fit(X, y, epochs=1, verbose=0)
     >>> student, report = distill(
-    ...     teacher, build_mlp, x_train, y_train, temperature=4.0, alpha=0.1, epochs=20,
-    ...     build_kwargs={"input_shape": (64,), "output": "multiclass:10", "n_neurons": 16},
-    ...     validation_data=(x_test, y_test), baseline=True)  # doctest: +SKIP
-    >>> report.accuracy_after, report.details["baseline_metrics"]["accuracy"]  # doctest: +SKIP
+    ...     teacher, build_mlp, X, y, temperature=4.0, alpha=0.1, epochs=1,
+    ...     build_kwargs={"input_shape": (4,), "output": "multiclass:3", "n_neurons": 8},
+    ...     validation_data=(X, y), baseline=True)
+    >>> report.method, count_params(student) < count_params(teacher)
+    ('distill', True)
+    >>> sorted(report.details["baseline_metrics"])
+    ['accuracy', 'loss']
     """
     if (
         isinstance(temperature, bool)
@@ -207,7 +214,7 @@ def distill(
             f"distill needs keras.distillation, which Keras {keras.__version__} does not have; "
             "upgrade Keras (3.15 has it)."
         )
-    teacher = _check_model(teacher, "distill")
+    teacher = require_built_model(teacher, "distill")
     build_kwargs = dict(build_kwargs or {})
     x_eval, y_eval = validation_data if validation_data is not None else (x, y)
 
@@ -233,7 +240,7 @@ def distill(
         loss = keras.distillation.FeatureDistillation(loss="mse")
         loss_name = "MSE between outputs (regression)"
 
-    before = _measure(teacher, x_eval, y_eval, 128)
+    before = measure_model(teacher, x_eval, y_eval, 128)
     was_trainable = teacher.trainable
     try:
         distiller = keras.distillation.Distiller(
@@ -254,7 +261,7 @@ def distill(
     finally:
         teacher.trainable = was_trainable
     del distiller
-    after = _measure(student, x_eval, y_eval, 128)
+    after = measure_model(student, x_eval, y_eval, 128)
     details: dict[str, Any] = {
         "temperature": float(temperature),
         "alpha": float(alpha),
@@ -266,6 +273,6 @@ def distill(
     if baseline:
         alone = _build_student(student_build_fn, build_kwargs, seed)
         alone.fit(x, y, epochs=int(epochs), batch_size=int(batch_size), verbose=verbose)
-        details["baseline_metrics"] = _evaluate(alone, x_eval, y_eval, 128)
+        details["baseline_metrics"] = evaluate_metrics(alone, x_eval, y_eval, 128)
         del alone
-    return student, _make_report("distill", before, after, details=details)
+    return student, make_report("distill", before, after, details=details)

@@ -16,7 +16,20 @@ import numpy as np
 __all__ = ["compressed_size_bytes", "count_params", "measure_latency", "model_size_bytes"]
 
 
-def _check_model(model: Any, where: str) -> keras.Model:
+def require_built_model(model: Any, where: str) -> keras.Model:
+    """``model`` itself if it is a built ``keras.Model``; else an error naming ``where``.
+
+    Example:
+
+    >>> import keras
+    >>> model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(3)])
+    >>> require_built_model(model, "prune") is model
+    True
+    >>> require_built_model("model.keras", "prune")
+    Traceback (most recent call last):
+    ...
+    TypeError: prune: expected a keras.Model, got str.
+    """
     if not isinstance(model, keras.Model):
         raise TypeError(f"{where}: expected a keras.Model, got {type(model).__name__}.")
     if not model.built:
@@ -49,7 +62,7 @@ def count_params(model: keras.Model, nonzero: bool = False) -> int:
     >>> count_params(keras.Sequential([keras.Input((3,)), keras.layers.Dense(2)]))
     8
     """
-    model = _check_model(model, "count_params")
+    model = require_built_model(model, "count_params")
     if not nonzero:
         return int(sum(int(np.prod(v.shape)) for v in model.weights))
     return int(
@@ -57,7 +70,16 @@ def count_params(model: keras.Model, nonzero: bool = False) -> int:
     )
 
 
-def _keras_bytes(model: keras.Model, include_optimizer: bool) -> bytes:
+def keras_file_bytes(model: keras.Model, include_optimizer: bool) -> bytes:
+    """The bytes of the model saved as a ``.keras`` file (optionally without its optimizer).
+
+    Example:
+
+    >>> import keras, numpy as np
+    >>> model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(3)])
+    >>> keras_file_bytes(model, include_optimizer=False)[:2]  # a zip archive
+    b'PK'
+    """
     with tempfile.TemporaryDirectory() as tmp:
         path = os.path.join(tmp, "model.keras")
         optimizer = getattr(model, "optimizer", None)
@@ -96,8 +118,8 @@ def model_size_bytes(model: keras.Model, include_optimizer: bool = False) -> int
     >>> model_size_bytes(model) > 64 * 10 * 4
     True
     """
-    model = _check_model(model, "model_size_bytes")
-    return len(_keras_bytes(model, include_optimizer))
+    model = require_built_model(model, "model_size_bytes")
+    return len(keras_file_bytes(model, include_optimizer))
 
 
 def compressed_size_bytes(model: keras.Model) -> int:
@@ -120,11 +142,18 @@ def compressed_size_bytes(model: keras.Model) -> int:
     >>> compressed_size_bytes(model) < model_size_bytes(model)
     True
     """
-    model = _check_model(model, "compressed_size_bytes")
-    return _gzip_size(_keras_bytes(model, False))
+    model = require_built_model(model, "compressed_size_bytes")
+    return gzip_size(keras_file_bytes(model, False))
 
 
-def _gzip_size(data: bytes) -> int:
+def gzip_size(data: bytes) -> int:
+    """The length of ``data`` once gzip-compressed (level 6, no timestamp: reproducible).
+
+    Example:
+
+    >>> gzip_size(bytes(10_000)) < 100
+    True
+    """
     return len(gzip.compress(data, compresslevel=6, mtime=0))
 
 
@@ -168,8 +197,17 @@ def measure_latency(model: keras.Model, x: Any, repeats: int = 20, warmup: int =
     return float(statistics.median(times))
 
 
-def _copy_model(model: keras.Model) -> keras.Model:
-    """An independent copy with the same weights and compile state (optimizer included)."""
+def copy_model(model: keras.Model) -> keras.Model:
+    """An independent copy with the same weights and compile state (optimizer included).
+
+    Example:
+
+    >>> import keras, numpy as np
+    >>> model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(3)])
+    >>> twin = copy_model(model)
+    >>> twin is model, all(np.array_equal(a, b) for a, b in zip(twin.get_weights(), model.get_weights()))
+    (False, True)
+    """
     try:
         with tempfile.TemporaryDirectory() as tmp:
             path = os.path.join(tmp, "model.keras")
@@ -191,15 +229,34 @@ def _copy_model(model: keras.Model) -> keras.Model:
             ) from exc
 
 
-def _evaluate(model: keras.Model, x: Any, y: Any, batch_size: int = 128) -> dict[str, float]:
-    """``model.evaluate`` as a dict of floats; empty without data or compile state."""
+def evaluate_metrics(model: keras.Model, x: Any, y: Any, batch_size: int = 128) -> dict[str, float]:
+    """``model.evaluate`` as a dict of floats; empty without data or compile state.
+
+    Example:
+
+    >>> import keras, numpy as np
+    >>> model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(3)])
+    >>> model.compile(loss="mse")
+    >>> sorted(evaluate_metrics(model, np.zeros((8, 4)), np.zeros((8, 3))))
+    ['loss']
+    >>> evaluate_metrics(model, None, None)
+    {}
+    """
     if x is None or not getattr(model, "compiled", False):
         return {}
     result = model.evaluate(x, y, batch_size=batch_size, verbose=0, return_dict=True)
     return {k: float(v) for k, v in result.items()}
 
 
-def _latency_batch(x: Any, size: int = 32) -> Any:
+def latency_batch(x: Any, size: int = 32) -> Any:
+    """The first ``size`` samples of ``x`` (a structure of arrays): the batch latency is timed on.
+
+    Example:
+
+    >>> import numpy as np
+    >>> latency_batch(np.zeros((100, 4))).shape
+    (32, 4)
+    """
     if x is None:
         return None
     return keras.tree.map_structure(lambda a: np.asarray(a)[:size], x)

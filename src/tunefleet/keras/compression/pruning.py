@@ -11,8 +11,8 @@ import keras
 import numpy as np
 from keras import ops
 
-from tunefleet.keras.compression.measure import _check_model, _copy_model, count_params
-from tunefleet.keras.compression.report import CompressionReport, _make_report, _measure
+from tunefleet.keras.compression.measure import copy_model, count_params, require_built_model
+from tunefleet.keras.compression.report import CompressionReport, make_report, measure_model
 
 __all__ = ["MagnitudePruning", "PolynomialSparsity", "prune"]
 
@@ -141,10 +141,14 @@ class MagnitudePruning(keras.callbacks.Callback):
 
     Example:
 
-    >>> from tunefleet.keras import MagnitudePruning, PolynomialSparsity
-    >>> pruning = MagnitudePruning(PolynomialSparsity(0.8, 0, 200), frequency=10)
-    >>> model.fit(x, y, epochs=5, callbacks=[pruning])  # doctest: +SKIP
-    >>> pruning.sparsity_by_layer()                      # doctest: +SKIP
+    >>> from sklearn.datasets import load_iris
+    >>> X, y = load_iris(return_X_y=True)
+    >>> from tunefleet.keras import MagnitudePruning, build_mlp
+    >>> model = build_mlp((4,), "multiclass:3", n_neurons=32)
+    >>> pruning = MagnitudePruning(0.5)
+    >>> _ = model.fit(X, y, epochs=1, verbose=0, callbacks=[pruning])
+    >>> pruning.sparsity_by_layer()
+    {'dense_0/kernel': 0.5, 'dense_1/kernel': 0.5, 'output/kernel': 0.5}
     """
 
     def __init__(
@@ -384,10 +388,14 @@ def prune(
 
     Example:
 
-    >>> from tunefleet.keras import prune
-    >>> sparse, report = prune(model, x_train, y_train, 0.8,
-    ...                        validation_data=(x_test, y_test))  # doctest: +SKIP
-    >>> report.sparsity, report.accuracy_before, report.accuracy_after  # doctest: +SKIP
+    >>> from sklearn.datasets import load_iris
+    >>> X, y = load_iris(return_X_y=True)
+    >>> from tunefleet.keras import build_mlp, prune
+    >>> model = build_mlp((4,), "multiclass:3", n_neurons=64)
+    >>> sparse, report = prune(model, X, y, 0.5, schedule="constant", fine_tune_epochs=1,
+    ...                        validation_data=(X, y))
+    >>> report.method, report.sparsity
+    ('prune:0.50', 0.5)
     """
     target = _check_sparsity("target_sparsity", target_sparsity, "prune")
     if schedule not in ("polynomial", "constant"):
@@ -417,7 +425,7 @@ def prune(
         or batch_size < 1
     ):
         raise ValueError(f"prune: batch_size must be an integer >= 1, got {batch_size!r}.")
-    model = _check_model(model, "prune")
+    model = require_built_model(model, "prune")
     if not getattr(model, "compiled", False):
         raise ValueError("prune: the model must be compiled (fine-tuning needs its loss).")
     x_eval, y_eval = validation_data if validation_data is not None else (x, y)
@@ -437,8 +445,8 @@ def prune(
         sparsity, frequency=default_frequency if frequency is None else frequency, exclude=exclude
     )
 
-    before = _measure(model, x_eval, y_eval, 128)
-    pruned = _copy_model(model)
+    before = measure_model(model, x_eval, y_eval, 128)
+    pruned = copy_model(model)
     fine_tuner = _fine_tune_optimizer(model.optimizer, optimizer, learning_rate)
     config = pruned.get_compile_config()
     config["optimizer"] = keras.optimizers.serialize(fine_tuner)
@@ -454,7 +462,7 @@ def prune(
         )
     if fine_tune_epochs == 0 or pruning._current < target:
         pruning.prune_now(pruned, target)  # one-shot, or a ramp cut short by a callback
-    after = _measure(pruned, x_eval, y_eval, 128)
+    after = measure_model(pruned, x_eval, y_eval, 128)
     details = {
         "target_sparsity": target,
         "schedule": schedule,
@@ -464,6 +472,6 @@ def prune(
         "nonzero_params": count_params(pruned, nonzero=True),
         "pruned_weights": [name for name, _ in pruning._targets],
     }
-    return pruned, _make_report(
+    return pruned, make_report(
         f"prune:{target:.2f}", before, after, sparsity=pruning.overall_sparsity(), details=details
     )

@@ -1,4 +1,11 @@
-"""Post-training weight quantization through Keras 3's own ``Model.quantize``."""
+"""Post-training weight quantization through Keras 3's own ``Model.quantize``.
+
+Example:
+
+>>> from tunefleet.keras import QUANTIZATION_MODES
+>>> QUANTIZATION_MODES  # the modes quantize() and searches' compress= accept
+('int8', 'int4', 'float8')
+"""
 
 from __future__ import annotations
 
@@ -7,8 +14,8 @@ from typing import Any
 
 import keras
 
-from tunefleet.keras.compression.measure import _check_model, _copy_model
-from tunefleet.keras.compression.report import CompressionReport, _make_report, _measure
+from tunefleet.keras.compression.measure import copy_model, require_built_model
+from tunefleet.keras.compression.report import CompressionReport, make_report, measure_model
 
 __all__ = ["QUANTIZATION_MODES", "quantize"]
 
@@ -92,24 +99,35 @@ def quantize(
 
     Example:
 
-    >>> from tunefleet.keras import quantize
-    >>> small, report = quantize(model, "int8", x_test, y_test)  # doctest: +SKIP
-    >>> report.bytes_after < report.bytes_before                 # doctest: +SKIP
-    True
+    >>> from sklearn.datasets import load_iris
+    >>> X, y = load_iris(return_X_y=True)
+    >>> from tunefleet.keras import build_mlp, quantize
+    >>> model = build_mlp((4,), "multiclass:3", n_neurons=256)
+    >>> small, report = quantize(model, "int8", X, y)
+    >>> report.bytes_after < report.bytes_before, small is model
+    (True, False)
     """
-    qmodel, details = _quantized_copy(model, mode, strict=strict)
-    before = _measure(model, x, y, batch_size)
-    after = _measure(qmodel, x, y, batch_size)
-    return qmodel, _make_report(f"quantize:{mode}", before, after, details=details)
+    qmodel, details = quantized_copy(model, mode, strict=strict)
+    before = measure_model(model, x, y, batch_size)
+    after = measure_model(qmodel, x, y, batch_size)
+    return qmodel, make_report(f"quantize:{mode}", before, after, details=details)
 
 
-def _quantized_copy(
+def quantized_copy(
     model: keras.Model, mode: str, *, strict: bool = False
 ) -> tuple[keras.Model, dict[str, Any]]:
     """Check, copy and quantize ``model``: ``(quantized copy, report details)``.
 
     The work of `quantize` without measurements (also what searches' ``compress=`` does
     to each fold's model); raises and warns as `quantize` documents.
+
+    Example:
+
+    >>> import keras, numpy as np
+    >>> model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(3)])
+    >>> qmodel, details = quantized_copy(model, "int8")
+    >>> qmodel is model, qmodel.layers[0].kernel.dtype
+    (False, 'int8')
     """
     if mode not in QUANTIZATION_MODES:
         extra = ""
@@ -123,14 +141,14 @@ def _quantized_copy(
             f"quantize: mode={mode!r} is not supported; expected one of {QUANTIZATION_MODES}."
             + extra
         )
-    model = _check_model(model, "quantize")
+    model = require_built_model(model, "quantize")
     candidates = _candidates(model)
     if not candidates:
         raise ValueError(
             f"quantize: the model {model.name!r} has no layer with a weight matrix "
             "(Dense, EinsumDense, Embedding) to quantize."
         )
-    qmodel = _copy_model(model)
+    qmodel = copy_model(model)
     try:
         with warnings.catch_warnings():
             for pattern in _KERAS_NOISE:

@@ -10,11 +10,11 @@ from typing import Any
 import keras
 
 from tunefleet.keras.compression.measure import (
-    _evaluate,
-    _gzip_size,
-    _keras_bytes,
-    _latency_batch,
     count_params,
+    evaluate_metrics,
+    gzip_size,
+    keras_file_bytes,
+    latency_batch,
     measure_latency,
 )
 
@@ -49,8 +49,13 @@ class CompressionReport:
 
     Example:
 
-    >>> new_model, report = quantize(model, "int8", x_test, y_test)  # doctest: +SKIP
-    >>> report.bytes_after / report.bytes_before, report.accuracy_after  # doctest: +SKIP
+    >>> from sklearn.datasets import load_iris
+    >>> X, y = load_iris(return_X_y=True)
+    >>> from tunefleet.keras import build_mlp, quantize
+    >>> model = build_mlp((4,), "multiclass:3", n_neurons=256)
+    >>> new_model, report = quantize(model, "int8", X, y)
+    >>> report.method, report.bytes_after < report.bytes_before, sorted(report.metrics_after)
+    ('quantize:int8', True, ['accuracy', 'loss'])
     """
 
     method: str
@@ -128,26 +133,45 @@ def _score_name(metrics: dict[str, float]) -> str | None:
     return "loss" if "loss" in metrics else None
 
 
-def _measure(model: keras.Model, x: Any, y: Any, batch_size: int) -> dict[str, Any]:
-    """Everything a report records about one model."""
-    batch = _latency_batch(x)
-    saved = _keras_bytes(model, include_optimizer=False)
+def measure_model(model: keras.Model, x: Any, y: Any, batch_size: int) -> dict[str, Any]:
+    """Everything a report records about one model.
+
+    Example:
+
+    >>> import keras, numpy as np
+    >>> model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(3)])
+    >>> sorted(measure_model(model, None, None, batch_size=128))
+    ['bytes', 'gzip_bytes', 'latency', 'metrics', 'params']
+    """
+    batch = latency_batch(x)
+    saved = keras_file_bytes(model, include_optimizer=False)
     return {
         "params": count_params(model),
         "bytes": len(saved),
-        "gzip_bytes": _gzip_size(saved),
-        "metrics": _evaluate(model, x, y, batch_size),
+        "gzip_bytes": gzip_size(saved),
+        "metrics": evaluate_metrics(model, x, y, batch_size),
         "latency": None if batch is None else measure_latency(model, batch, repeats=10),
     }
 
 
-def _make_report(
+def make_report(
     method: str,
     before: dict[str, Any],
     after: dict[str, Any],
     sparsity: float | None = None,
     details: dict[str, Any] | None = None,
 ) -> CompressionReport:
+    """The `CompressionReport` of one step from the measurements before and after it.
+
+    Example:
+
+    >>> import keras, numpy as np
+    >>> model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(3)])
+    >>> before = measure_model(model, None, None, batch_size=128)
+    >>> report = make_report("identity", before, before)
+    >>> report.method, report.params_before == report.params_after == 15
+    ('identity', True)
+    """
     return CompressionReport(
         method=method,
         params_before=before["params"],
@@ -188,7 +212,15 @@ def compression_table(reports: Sequence[CompressionReport], original: str = "ori
 
     Example:
 
-    >>> print(compression_table([report_int8, report_pruned]))  # doctest: +SKIP
+    >>> from sklearn.datasets import load_iris
+    >>> X, y = load_iris(return_X_y=True)
+    >>> from tunefleet.keras import build_mlp, compression_table, quantize
+    >>> model = build_mlp((4,), "multiclass:3", n_neurons=256)
+    >>> table = compression_table([quantize(model, "int8", X, y)[1], quantize(model, "int4", X, y)[1]])
+    >>> table.splitlines()[0].split()[:3]
+    ['model', 'params', 'sparsity']
+    >>> [row.split()[0] for row in table.splitlines()[2:]]
+    ['original', 'quantize:int8', 'quantize:int4']
     """
     if not reports:
         raise ValueError("compression_table: reports is empty.")
