@@ -20,6 +20,7 @@ from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.tree import DecisionTreeClassifier
 
 import tunefleet
+from tunefleet.attrs import ERROR_ATTR, LR_FINDER_ATTR
 from tunefleet.report import (
     build_figures,
     load_study_data,
@@ -33,7 +34,6 @@ from tunefleet.report import (
     write_report,
     write_study_report,
 )
-from tunefleet.study import ERROR_ATTR, LR_FINDER_ATTR
 
 CHROMIUM_ARGS = [
     "--headless",

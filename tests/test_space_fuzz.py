@@ -26,7 +26,7 @@ from scipy import stats
 
 import tunefleet
 from tunefleet.space import Categorical, Float, Int, parse_distributions, parse_grid
-from tunefleet.tuners import hyperparameters as hpmod
+from tunefleet.tuners import hyperparameter_types as hpmod
 
 optuna.logging.set_verbosity(optuna.logging.ERROR)
 

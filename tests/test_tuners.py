@@ -21,7 +21,7 @@ import tunefleet as kt
 from tunefleet.storage import open_storage
 from tunefleet.study import counts
 from tunefleet.tuners import Choice, HyperModel, ObjectiveNotReported
-from tunefleet.tuners.hyperparameters import HyperParameterError
+from tunefleet.tuners.hyperparameter_types import HyperParameterError
 
 N_TRAIN, N_VAL, BATCH = 256, 128, 64
 MODELS = []  # weak references to every model built (memory test)

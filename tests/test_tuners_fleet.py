@@ -9,7 +9,7 @@ import pytest
 from sklearn.datasets import load_digits
 
 import tunefleet as kt
-import tunefleet.tuners.tuner as tuner_module
+import tunefleet.tuners.base_tuner as tuner_module
 from tunefleet.attrs import BEST_STEP_ATTR, HP_ATTR
 from tunefleet.study import counts, report_many
 from tunefleet.tuners import Choice, ObjectiveNotReported

@@ -13,13 +13,13 @@ import pytest
 import tunefleet
 from tunefleet.tuners import HyperParameters, Objective
 from tunefleet.tuners.hyperband import hyperband_plan
-from tunefleet.tuners.hyperparameters import (
+from tunefleet.tuners.hyperparameter_types import (
     Choice,
     HyperParameterError,
     Int,
-    _Space,
     from_search_argument,
 )
+from tunefleet.tuners.hyperparameters import DeclaredSpace
 from tunefleet.tuners.oracle import as_objective, infer_direction
 
 
@@ -49,7 +49,7 @@ def test_standalone_hp_returns_defaults_and_set_values():
 
 
 def test_inactive_conditional_hyperparameter_is_not_sampled():
-    space = _Space()
+    space = DeclaredSpace()
     study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0))
     seen = set()
     for _ in range(20):

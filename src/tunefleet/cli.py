@@ -453,7 +453,7 @@ def _check_output(path: Path, option: str = "--output") -> None:
 
 
 def _is_tuner(obj: Any) -> bool:
-    module = sys.modules.get("tunefleet.tuners.tuner")
+    module = sys.modules.get("tunefleet.tuners.base_tuner")
     return module is not None and isinstance(obj, module.BaseTuner)
 
 

@@ -16,21 +16,16 @@ join one. This module owns the conventions tunefleet adds on top of Optuna:
   ``FAIL`` with a ``tunefleet:status`` attribute and are left out of
   results and budgets.
 
-The study's user attributes hold these conventions, under the names of this module's
-``*_ATTR`` constants (``STRATEGY_ATTR``: the search strategy; ``LR_FINDER_ATTR``: the
-curve of an LR finder run, see ``tunefleet.keras.lr_find``), which
-``tunefleet.report`` reads.
+The keys of these records are in :mod:`tunefleet.attrs`.
 
 Example:
 
->>> from sklearn.datasets import load_iris
->>> from sklearn.tree import DecisionTreeClassifier
->>> from tunefleet import GridSearchCV
->>> from tunefleet.study import LR_FINDER_ATTR, STRATEGY_ATTR
->>> search = GridSearchCV(DecisionTreeClassifier(), {"max_depth": [1, 2]}, cv=2)
->>> attrs = search.fit(*load_iris(return_X_y=True)).study_.user_attrs
->>> attrs[STRATEGY_ATTR], LR_FINDER_ATTR in attrs
-('grid', False)
+>>> import optuna
+>>> from tunefleet.study import Budget, counts
+>>> study = optuna.create_study()
+>>> study.optimize(lambda t: t.suggest_float("x", 0, 1), n_trials=2)
+>>> Budget(5, grid=False).remaining(study), all(counts(t) for t in study.trials)
+(3, True)
 """
 
 from __future__ import annotations

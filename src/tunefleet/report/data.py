@@ -34,19 +34,20 @@ from optuna.distributions import (
 )
 from optuna.trial import FrozenTrial, TrialState
 
-from tunefleet.report.records import ParamInfo, StudyData, TrialRecord, is_number_label
-from tunefleet.space import SUBSPACE_KEY, SearchSpace
-from tunefleet.storage import open_storage_for_reading, storage_url
-from tunefleet.study import (
+from tunefleet.attrs import (
+    CV_ATTR,
     ERROR_ATTR,
     GRID_DONE_ATTR,
     LR_FINDER_ATTR,
+    RESOURCE_ATTR,
     SPACE_ATTR,
     STATUS_ATTR,
     STRATEGY_ATTR,
     WORKER_ATTR,
 )
-from tunefleet.trial import CV_ATTR, RESOURCE_ATTR
+from tunefleet.report.records import ParamInfo, StudyData, TrialRecord, is_number_label
+from tunefleet.space import SUBSPACE_KEY, SearchSpace
+from tunefleet.storage import open_storage_for_reading, storage_url
 from tunefleet.urls import mask_url
 
 SUBSPACE_NAME = "subspace"

@@ -10,25 +10,25 @@ See ``docs/tuners.md``.
 from typing import Any
 
 from tunefleet.tuners.hypermodel import HyperModel
-from tunefleet.tuners.hyperparameters import (
+from tunefleet.tuners.hyperparameter_types import (
     Boolean,
     Choice,
     Fixed,
     Float,
     HyperParameter,
-    HyperParameters,
     Int,
 )
+from tunefleet.tuners.hyperparameters import HyperParameters
 from tunefleet.tuners.oracle import Objective, Oracle, Trial
 
 # The tuners import Keras: loaded on first use, so the hp objects and the storage
 # conventions (used by the command line) stay free of Keras.
 _LAZY = {
-    "BaseTuner": "tuner",
-    "BayesianOptimization": "tuner",
-    "GridSearch": "tuner",
-    "ObjectiveNotReported": "tuner",
-    "RandomSearch": "tuner",
+    "BaseTuner": "base_tuner",
+    "BayesianOptimization": "bayesian",
+    "GridSearch": "grid_search",
+    "ObjectiveNotReported": "trial_runner",
+    "RandomSearch": "random_search",
     "Hyperband": "hyperband",
     "HyperbandPlan": "hyperband",
     "hyperband_plan": "hyperband",

@@ -24,7 +24,7 @@ import keras
 import numpy as np
 import optuna
 
-from tunefleet.attrs import BEST_STEP_ATTR, CV_ATTR, ERROR_ATTR, HP_ATTR, METRICS_ATTR
+from tunefleet.attrs import BEST_STEP_ATTR, CV_ATTR, ERROR_ATTR, HP_ATTR, METRICS_ATTR, error_text
 from tunefleet.execution import Ask
 from tunefleet.fleet.export import TrialWeights, export_trial
 from tunefleet.fleet.introspect import UnsupportedModelError
@@ -33,14 +33,14 @@ from tunefleet.keras.memory import release_memory
 from tunefleet.study import report_many, set_user_attrs
 from tunefleet.trial import TrialFailed
 from tunefleet.tuners.hyperparameters import HyperParameters
-from tunefleet.tuners.tuner import (
-    _FATAL,
+from tunefleet.tuners.trial_runner import (
+    FATAL_ERRORS,
     ObjectiveNotReported,
     RunResult,
-    _mean_metrics,
-    _record,
-    _TrialRunner,
+    TrialRunner,
     check_model,
+    cv_record,
+    mean_metrics,
 )
 
 logger = logging.getLogger("tunefleet")
@@ -52,7 +52,7 @@ FLEET_FIT_ARGUMENTS = frozenset(
 
 
 def fleet_unsupported_reason(
-    runner: _TrialRunner, fit_args: tuple[Any, ...], fit_kwargs: Mapping[str, Any]
+    runner: TrialRunner, fit_args: tuple[Any, ...], fit_kwargs: Mapping[str, Any]
 ) -> str | None:
     """Why a tuner's search cannot train its trials as fleets (``None`` if it can)."""
     from tunefleet.tuners.hypermodel import HyperModel
@@ -67,7 +67,7 @@ def fleet_unsupported_reason(
     tuned = sorted(set(runner.tuned) - {"batch_size", "epochs"})
     if tuned:
         return f"only batch_size and epochs can be tuned in search() with fleets, not {tuned}"
-    x, y = _xy(fit_args, fit_kwargs)
+    x, y = fit_xy(fit_args, fit_kwargs)
     if not _is_array(x) or not _is_array(y):
         return "fleet training needs x and y as single arrays (not datasets or several inputs)"
     validation = fit_kwargs.get("validation_data")
@@ -84,16 +84,17 @@ def _is_array(value: Any) -> bool:
     return hasattr(value, "shape") and hasattr(value, "__len__") and not isinstance(value, dict)
 
 
-def _xy(args: Sequence[Any], kwargs: Mapping[str, Any]) -> tuple[Any, Any]:
+def fit_xy(args: Sequence[Any], kwargs: Mapping[str, Any]) -> tuple[Any, Any]:
+    """``x`` and ``y`` of ``model.fit``-style arguments (positional or keyword)."""
     x = args[0] if len(args) > 0 else kwargs.get("x")
     y = args[1] if len(args) > 1 else kwargs.get("y")
     return x, y
 
 
-class _FixedBuild:
+class FixedBuild:
     """``build(**params)``: the hypermodel built with a trial's stored parameter values."""
 
-    def __init__(self, runner: _TrialRunner) -> None:
+    def __init__(self, runner: TrialRunner) -> None:
         self.runner = runner
 
     def __call__(self, **params: Any) -> keras.Model:
@@ -183,7 +184,7 @@ class TunerFleet:
             (``"refilled"``).
     """
 
-    runner: _TrialRunner
+    runner: TrialRunner
     trainer_kwargs: dict[str, Any] = field(default_factory=dict)
     stats: dict[str, float] = field(
         default_factory=lambda: {"train": 0.0, "compile": 0.0, "bookkeeping": 0.0, "refilled": 0}
@@ -196,7 +197,7 @@ class TunerFleet:
             from tunefleet.fleet import FleetTrainer
 
             seed = self.runner.seed or 0
-            self._trainer = FleetTrainer(_FixedBuild(self.runner), seed=seed, **self.trainer_kwargs)
+            self._trainer = FleetTrainer(FixedBuild(self.runner), seed=seed, **self.trainer_kwargs)
         return self._trainer
 
     # -- a batch -------------------------------------------------------------------------
@@ -218,8 +219,8 @@ class TunerFleet:
         """
         try:
             return self._run_batch(study, trials, ask)
-        except _FATAL as exc:
-            trials[0].set_user_attr(ERROR_ATTR, f"{type(exc).__name__}: {exc}"[-2000:])
+        except FATAL_ERRORS as exc:
+            trials[0].set_user_attr(ERROR_ATTR, error_text(f"{type(exc).__name__}: {exc}"))
             raise
 
     def _run_batch(
@@ -265,7 +266,7 @@ class TunerFleet:
         except UnsupportedModelError as exc:
             logger.info("trial %d trains one by one: %s", trial.number, exc)
             member.solo = True
-        except _FATAL:
+        except FATAL_ERRORS:
             raise
         except Exception as exc:  # the user's build failed: a failed trial
             self._fail(member, exc)
@@ -296,7 +297,7 @@ class TunerFleet:
         runner = self.runner
         executions = runner.executions
         _, args, kwargs = runner.runs(dict(runner.fit_kwargs))[fold * executions]
-        x, y = _xy(args, kwargs)
+        x, y = fit_xy(args, kwargs)
         fit = _FoldFit(fold, executions, runner.run_seed)
         initial = fit.add(entries)
         refill = None if more is None else functools.partial(fit.refill, more)
@@ -377,7 +378,7 @@ class TunerFleet:
     # -- bookkeeping ---------------------------------------------------------------------
     def _fail(self, member: _Member, exc: BaseException) -> None:
         message = f"{type(exc).__name__}: {exc}"
-        member.trial.set_user_attr(ERROR_ATTR, message[-2000:])
+        member.trial.set_user_attr(ERROR_ATTR, error_text(message))
         member.outcome = "failed"
 
     def _finish(self, m: _Member) -> float | str:
@@ -386,9 +387,9 @@ class TunerFleet:
         model, m.model = m.model, None
         attrs: dict[str, Any] = {HP_ATTR: dict(m.hp.values)} if m.hp.values else {}
         if m.outcome != "failed":
-            attrs[CV_ATTR] = _record(runner.objective.name, m.folds, m.fit_times, runner.n_folds)
+            attrs[CV_ATTR] = cv_record(runner.objective.name, m.folds, m.fit_times, runner.n_folds)
         if m.alive:  # trained to the end
-            attrs[METRICS_ATTR] = _mean_metrics(m.metrics)
+            attrs[METRICS_ATTR] = mean_metrics(m.metrics)
             if m.best_step is not None:
                 attrs[BEST_STEP_ATTR] = m.best_step
         set_user_attrs(trial.study, trial, attrs)
@@ -397,12 +398,12 @@ class TunerFleet:
         if m.best_model is not None:
             seed, weights = m.best_model
             model = export_trial(self.trainer.build_fn, m.config, seed, weights, model=model)
-            runner.save_model(trial, _saved(model))
+            runner.save_model(trial, model_to_save(model))
         scores = [float(np.mean(f)) if f else math.nan for f in m.folds]
         return float(np.mean(scores))
 
 
-def _saved(model: keras.Model) -> RunResult:
+def model_to_save(model: keras.Model) -> RunResult:
     """A run result holding just a model to save (weights already at the best epoch)."""
     return RunResult(
         model=model,

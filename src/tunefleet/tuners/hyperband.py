@@ -49,20 +49,17 @@ from tunefleet.attrs import (
     PROGRESS_ATTR,
     ROUND_ATTR,
     STATUS_ATTR,
+    error_text,
 )
 from tunefleet.keras.memory import release_memory
 from tunefleet.progress import SearchProgress
 from tunefleet.study import Worker, ask_owned, counts, mark_excluded
 from tunefleet.trial import TrialFailed
-from tunefleet.tuners.hyperparameters import HyperParameters, suggest
-from tunefleet.tuners.tuner import (
-    _FATAL,
-    BaseTuner,
-    _mean_metrics,
-    _record,
-    _TrialRunner,
-    _Watch,
-)
+from tunefleet.tuners.base_tuner import BaseTuner
+from tunefleet.tuners.hyperparameter_types import suggest
+from tunefleet.tuners.hyperparameters import HyperParameters
+from tunefleet.tuners.search_watch import SearchWatch
+from tunefleet.tuners.trial_runner import FATAL_ERRORS, TrialRunner, cv_record, mean_metrics
 
 if TYPE_CHECKING:
     from tunefleet.tuners.hyperband_fleet import RoundFleet
@@ -136,7 +133,18 @@ def _log(x: float, base: float) -> float:
 
 
 def hyperband_plan(max_epochs: int, factor: int = 3, iterations: int = 1) -> HyperbandPlan:
-    """Keras Tuner's bracket schedule (with exact integer logarithms)."""
+    """Keras Tuner's bracket schedule (with exact integer logarithms).
+
+    Example:
+
+    >>> from tunefleet.tuners import hyperband_plan
+    >>> plan = hyperband_plan(max_epochs=4, factor=2)
+    >>> print(plan.describe())
+    Hyperband plan (max_epochs=4, factor=2, hyperband_iterations=1): 3 brackets, 10 trials, 30 epochs in total.
+      bracket 0: 4 x 1 epoch -> 2 x 2 epochs -> 1 x 4 epochs
+      bracket 1: 3 x 2 epochs -> 2 x 4 epochs
+      bracket 2: 3 x 4 epochs
+    """
     n_brackets = math.floor(_log(max_epochs, factor)) + 1
     end_size = math.ceil(1 + _log(max_epochs, factor))
     brackets = []
@@ -169,10 +177,25 @@ class Hyperband(BaseTuner):
 
     Example:
 
-    >>> tuner = Hyperband(build_model, objective="val_accuracy", max_epochs=9,
-    ...                   directory="runs", project_name="hb")  # doctest: +SKIP
-    >>> tuner.plan().n_trials  # doctest: +SKIP
-    17
+    >>> import tempfile
+    >>> import keras
+    >>> from sklearn.datasets import load_iris
+    >>> import tunefleet as kt
+    >>> x, y = load_iris(return_X_y=True)
+    >>> def build_model(hp):
+    ...     model = keras.Sequential([keras.Input((4,)),
+    ...         keras.layers.Dense(hp.Int("units", 4, 16, step=4), activation="relu"),
+    ...         keras.layers.Dense(3, activation="softmax")])
+    ...     model.compile("adam", "sparse_categorical_crossentropy", metrics=["accuracy"])
+    ...     return model
+    >>> tuner = kt.Hyperband(build_model, objective="val_accuracy", max_epochs=2, factor=2,
+    ...                      seed=0, directory=tempfile.mkdtemp(), project_name="hb")
+    >>> tuner.plan().n_trials, tuner.plan().total_epochs()
+    (4, 7)
+    >>> tuner.search(x, y, validation_split=0.2, verbose=0)  # doctest: +ELLIPSIS
+    Hyperband plan ...
+    >>> len(tuner.oracle.trials)
+    4
     """
 
     _plans_trials = True
@@ -236,7 +259,7 @@ class Hyperband(BaseTuner):
     def _run(
         self,
         study: optuna.Study,
-        runner: _TrialRunner,
+        runner: TrialRunner,
         sampler: optuna.samplers.BaseSampler,
         grid: list[dict[str, Any]] | None,
         created: bool,
@@ -269,7 +292,7 @@ class Hyperband(BaseTuner):
             )
             return
         print(plan.describe(runs), flush=True)
-        watch = _Watch(self, study, display)
+        watch = SearchWatch(self, study, display)
         fleet = None
         if self._fleet_batch is not None:
             from tunefleet.tuners.hyperband_fleet import RoundFleet
@@ -283,7 +306,7 @@ class Hyperband(BaseTuner):
         ):
             watch.bar = bar
             for index, rounds in enumerate(plan.brackets):
-                _Bracket(self, study, runner, worker, watch, index, rounds, fleet).run()
+                Bracket(self, study, runner, worker, watch, index, rounds, fleet).run()
         if fleet is not None:
             self.fleet_stats_ = dict(fleet.stats)
         watch.finish()
@@ -306,7 +329,7 @@ def _unfinished(study: optuna.Study) -> bool:
 
 
 @dataclass
-class _Member:
+class BracketMember:
     """A configuration alive in its bracket."""
 
     trial: optuna.Trial
@@ -319,7 +342,7 @@ class _Member:
     done: bool = False
 
     @classmethod
-    def fresh(cls, trial: optuna.Trial, hp: HyperParameters, n_runs: int) -> _Member:
+    def fresh(cls, trial: optuna.Trial, hp: HyperParameters, n_runs: int) -> BracketMember:
         """A configuration that has not trained yet."""
         return cls(trial, hp, 0, None, [math.nan] * n_runs, [{}] * n_runs, [None] * n_runs)
 
@@ -328,16 +351,16 @@ class _Member:
         return float(sum(values) / len(values)) if len(values) == len(self.best) else math.nan
 
 
-class _Bracket:
+class Bracket:
     """Run (or finish) one bracket: rounds in order, survivors continued from checkpoints."""
 
     def __init__(
         self,
         tuner: Hyperband,
         study: optuna.Study,
-        runner: _TrialRunner,
+        runner: TrialRunner,
         worker: Worker,
-        watch: _Watch,
+        watch: SearchWatch,
         index: int,
         rounds: tuple[Round, ...],
         fleet: RoundFleet | None = None,
@@ -352,7 +375,7 @@ class _Bracket:
         self.rounds = rounds
         self.objective = tuner._objective
         self.n_runs = runner.n_folds * runner.executions
-        self.members: list[_Member] = []
+        self.members: list[BracketMember] = []
 
     # -- membership ----------------------------------------------------------------------
     def run(self) -> None:
@@ -423,7 +446,7 @@ class _Bracket:
             self._advance_all(new, target)
             n -= len(new)
 
-    def _advance_all(self, members: list[_Member], target: int) -> None:
+    def _advance_all(self, members: list[BracketMember], target: int) -> None:
         """Train ``members`` (at the same epoch) up to ``target`` epochs."""
         if self.fleet is None:
             for member in members:
@@ -431,7 +454,7 @@ class _Bracket:
         else:
             self.fleet.advance(self, members, target)
 
-    def _alive(self) -> list[_Member]:
+    def _alive(self) -> list[BracketMember]:
         return [m for m in self.members if not m.done]
 
     def _ask(self) -> optuna.Trial:
@@ -439,11 +462,13 @@ class _Bracket:
         assert trial is not None  # no limit: always starts one
         return trial
 
-    def _new_member(self) -> _Member:
+    def _new_member(self) -> BracketMember:
         trial = self._ask()
-        return _Member.fresh(trial, HyperParameters._bound(self.runner.space, trial), self.n_runs)
+        return BracketMember.fresh(
+            trial, HyperParameters._bound(self.runner.space, trial), self.n_runs
+        )
 
-    def _continue(self, by_number: dict[int, FrozenTrial]) -> _Member:
+    def _continue(self, by_number: dict[int, FrozenTrial]) -> BracketMember:
         """Ask for a queued continuation and restore its progress."""
         trial = self._ask()
         user = trial.user_attrs
@@ -461,13 +486,13 @@ class _Bracket:
                 suggest(trial, name, distribution)
             hp.values.update(user.get(HP_ATTR) or {})
         if checkpoints is None:
-            return _Member.fresh(trial, hp, n)
+            return BracketMember.fresh(trial, hp, n)
         if source is not None:  # the epochs already trained keep their reported values
             max_epochs = self.tuner.max_epochs
             for step, value in sorted(source.intermediate_values.items()):
                 if step % max_epochs < int(progress["epochs"]):
                     trial.report(value, step)
-        return _Member(
+        return BracketMember(
             trial,
             hp,
             int(progress["epochs"]),
@@ -478,17 +503,17 @@ class _Bracket:
         )
 
     # -- training ------------------------------------------------------------------------
-    def _advance(self, member: _Member, target: int) -> None:
+    def _advance(self, member: BracketMember, target: int) -> None:
         """Train ``member`` up to ``target`` epochs (each run from its last checkpoint)."""
         try:
             self._train(member, target)
-        except _FATAL as exc:
+        except FATAL_ERRORS as exc:
             self._fail(member, exc)
             raise
         except Exception as exc:  # the user's code failed: the configuration fails
             self._fail(member, exc)
 
-    def _train(self, member: _Member, target: int) -> None:
+    def _train(self, member: BracketMember, target: int) -> None:
         runner = self.runner
         trial, hp = member.trial, member.hp
         release_memory()  # free the previous configuration's models
@@ -504,7 +529,7 @@ class _Bracket:
                 try:
                     model = None
                     if member.checkpoints is not None:
-                        model = _load(runner, hp, trial, run, member.checkpoints[run])
+                        model = load_checkpoint(runner, hp, trial, run, member.checkpoints[run])
                     result = runner.fit_run(
                         trial,
                         hp,
@@ -515,7 +540,7 @@ class _Bracket:
                         step_offset=run * self.tuner.max_epochs,
                     )
                     break
-                except _FATAL:
+                except FATAL_ERRORS:
                     raise
                 except Exception:
                     if attempt == runner.max_retries:
@@ -538,7 +563,7 @@ class _Bracket:
                 del result
         self._record_round(member, target, saved)
 
-    def _record_round(self, member: _Member, target: int, saved: list[str]) -> None:
+    def _record_round(self, member: BracketMember, target: int, saved: list[str]) -> None:
         """Store that ``member`` reached ``target`` epochs, saved as ``saved`` (per run)."""
         old = member.checkpoints or []
         member.epochs, member.checkpoints = target, saved
@@ -552,7 +577,7 @@ class _Bracket:
                 "best_step": member.best_step,
             },
         )
-        _remove(self.runner.project_dir, [c for c in old if c not in saved])
+        remove_checkpoints(self.runner.project_dir, [c for c in old if c not in saved])
 
     def _promote(self, r: int, keep: int) -> None:
         """Keep the best ``keep`` configurations; tell the others PRUNED."""
@@ -571,7 +596,7 @@ class _Bracket:
             self._write_results(member)
             self._finish(member, state=TrialState.PRUNED)
 
-    def _complete(self, member: _Member) -> None:
+    def _complete(self, member: BracketMember) -> None:
         self._write_results(member)
         value = member.score()
         if math.isfinite(value):
@@ -580,35 +605,36 @@ class _Bracket:
             member.trial.set_user_attr(ERROR_ATTR, f"the objective was {value}")
             self._finish(member, state=TrialState.FAIL)
 
-    def _write_results(self, member: _Member) -> None:
+    def _write_results(self, member: BracketMember) -> None:
         runner, trial = self.runner, member.trial
         per_fold: list[list[float]] = [[] for _ in range(runner.n_folds)]
         for run, best in enumerate(member.best):
             per_fold[run // runner.executions].append(best)
         trial.set_user_attr(
-            CV_ATTR, _record(self.objective.name, per_fold, [0.0] * runner.n_folds, runner.n_folds)
+            CV_ATTR,
+            cv_record(self.objective.name, per_fold, [0.0] * runner.n_folds, runner.n_folds),
         )
-        trial.set_user_attr(METRICS_ATTR, _mean_metrics([m for m in member.metrics if m]))
+        trial.set_user_attr(METRICS_ATTR, mean_metrics([m for m in member.metrics if m]))
         best_run = self.objective.best_index(member.best)
         if best_run is not None and member.best_step[best_run] is not None:
             trial.set_user_attr(BEST_STEP_ATTR, member.best_step[best_run])
         if member.hp.values:
             trial.set_user_attr(HP_ATTR, dict(member.hp.values))
 
-    def _fail(self, member: _Member, exc: BaseException) -> None:
+    def _fail(self, member: BracketMember, exc: BaseException) -> None:
         if ERROR_ATTR not in member.trial.user_attrs:
             message = str(exc) if isinstance(exc, TrialFailed) else f"{type(exc).__name__}: {exc}"
-            member.trial.set_user_attr(ERROR_ATTR, message[-2000:])
+            member.trial.set_user_attr(ERROR_ATTR, error_text(message))
         if member.hp.values:
             member.trial.set_user_attr(HP_ATTR, dict(member.hp.values))
         self._finish(member, state=TrialState.FAIL)
 
     def _finish(
-        self, member: _Member, *, value: float | None = None, state: TrialState | None = None
+        self, member: BracketMember, *, value: float | None = None, state: TrialState | None = None
     ) -> None:
         frozen = self.study.tell(member.trial, value, state=state)
         member.done = True
-        _remove(self.runner.project_dir, member.checkpoints or [])
+        remove_checkpoints(self.runner.project_dir, member.checkpoints or [])
         member.checkpoints = None
         self.watch(frozen)
 
@@ -618,8 +644,8 @@ def checkpoint_path(trial: optuna.Trial, run: int, epochs: int) -> str:
     return os.path.join("hyperband", f"trial_{trial.number:04d}_run{run}_epoch{epochs}.keras")
 
 
-def _load(
-    runner: _TrialRunner, hp: HyperParameters, trial: optuna.Trial, run: int, rel: str
+def load_checkpoint(
+    runner: TrialRunner, hp: HyperParameters, trial: optuna.Trial, run: int, rel: str
 ) -> Any:
     """A saved round's model, to continue (rebuilt, weights loaded, if it cannot load).
 
@@ -637,7 +663,8 @@ def _load(
         return model
 
 
-def _remove(project_dir: str, paths: list[str]) -> None:
+def remove_checkpoints(project_dir: str, paths: list[str]) -> None:
+    """Delete saved round checkpoints (paths under ``project_dir``; missing ones are fine)."""
     for rel in paths:
         with contextlib.suppress(FileNotFoundError):
             os.remove(os.path.join(project_dir, rel))

@@ -28,9 +28,15 @@ from tunefleet.fleet.export import TrialWeights, export_trial
 from tunefleet.fleet.introspect import UnsupportedModelError
 from tunefleet.keras.memory import release_memory
 from tunefleet.study import report_many
-from tunefleet.tuners.fleet import _FixedBuild, _saved, _xy
-from tunefleet.tuners.hyperband import _Bracket, _load, _Member, _remove, checkpoint_path
-from tunefleet.tuners.tuner import _FATAL, ObjectiveNotReported
+from tunefleet.tuners.fleet import FixedBuild, fit_xy, model_to_save
+from tunefleet.tuners.hyperband import (
+    Bracket,
+    BracketMember,
+    checkpoint_path,
+    load_checkpoint,
+    remove_checkpoints,
+)
+from tunefleet.tuners.trial_runner import FATAL_ERRORS, ObjectiveNotReported
 
 logger = logging.getLogger("tunefleet")
 
@@ -57,10 +63,10 @@ class RoundFleet:
 
         self.runner = runner
         self.batch_size = batch_size
-        self.trainer = FleetTrainer(_FixedBuild(runner), seed=runner.seed or 0, **trainer_kwargs)
+        self.trainer = FleetTrainer(FixedBuild(runner), seed=runner.seed or 0, **trainer_kwargs)
         self.stats: dict[str, float] = {"train": 0.0, "compile": 0.0, "bookkeeping": 0.0}
 
-    def advance(self, bracket: _Bracket, members: list[_Member], target: int) -> None:
+    def advance(self, bracket: Bracket, members: list[BracketMember], target: int) -> None:
         """Train ``members`` (alive, all at the same epoch) up to ``target`` epochs.
 
         A configuration whose model fleets cannot train, found on its first run,
@@ -74,14 +80,14 @@ class RoundFleet:
                 bracket._advance(member, target)
 
     def _advance_chunk(
-        self, bracket: _Bracket, members: list[_Member], target: int
-    ) -> list[_Member]:
+        self, bracket: Bracket, members: list[BracketMember], target: int
+    ) -> list[BracketMember]:
         runner = self.runner
         first_epoch = members[0].epochs
         directory = os.path.join(runner.project_dir, "hyperband")
         os.makedirs(directory, exist_ok=True)
         saved: dict[int, list[str]] = {id(m): [] for m in members}
-        solo: list[_Member] = []  # trained one by one after the fleets
+        solo: list[BracketMember] = []  # trained one by one after the fleets
         for run, (_, args, kwargs) in enumerate(runner.runs(dict(runner.fit_kwargs))):
             rows, configs, seeds = [], [], []
             for member in members:
@@ -98,7 +104,7 @@ class RoundFleet:
                     logger.info("trial %d trains one by one: %s", member.trial.number, exc)
                     solo.append(member)
                     continue
-                except _FATAL:
+                except FATAL_ERRORS:
                     raise
                 except Exception as exc:  # the user's build failed: the configuration fails
                     bracket._fail(member, exc)
@@ -108,7 +114,7 @@ class RoundFleet:
                 seeds.append(seed)
             if not rows:
                 continue
-            x, y = _xy(args, kwargs)
+            x, y = fit_xy(args, kwargs)
             batch_sizes = [int(runner.fit_kwargs_for(m.hp).get("batch_size") or 32) for m in rows]
             best_weights: dict[int, TrialWeights] = {}
             score_before = [m.score() for m in rows]
@@ -143,25 +149,27 @@ class RoundFleet:
                     model = export_trial(
                         self.trainer.build_fn, configs[k], seeds[k], best_weights[k]
                     )
-                    runner.save_model(member.trial, _saved(model))
+                    runner.save_model(member.trial, model_to_save(model))
         for member in members:
             if member.done:  # failed on a later run: this round's checkpoints are moot
-                _remove(runner.project_dir, saved[id(member)])
+                remove_checkpoints(runner.project_dir, saved[id(member)])
             elif not any(member is m for m in solo):
                 bracket._record_round(member, target, saved[id(member)])
         return solo
 
-    def _model(self, bracket: _Bracket, member: _Member, run: int, seed: int) -> keras.Model:
+    def _model(self, bracket: Bracket, member: BracketMember, run: int, seed: int) -> keras.Model:
         """The model a run of ``member`` starts from: its checkpoint, or a new build."""
         keras.utils.set_random_seed(seed)
         if member.checkpoints is not None:
-            return _load(self.runner, member.hp, member.trial, run, member.checkpoints[run])
+            return load_checkpoint(
+                self.runner, member.hp, member.trial, run, member.checkpoints[run]
+            )
         return self.runner.build(member.hp, member.trial, run)
 
     def _epoch_callback(
         self,
-        bracket: _Bracket,
-        rows: list[_Member],
+        bracket: Bracket,
+        rows: list[BracketMember],
         run: int,
         first_epoch: int,
         best_weights: dict[int, TrialWeights],

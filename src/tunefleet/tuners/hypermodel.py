@@ -32,6 +32,9 @@ class HyperModel:
     ...
     ...     def fit(self, hp, model, *args, **kwargs):
     ...         return model.fit(*args, batch_size=hp.Choice("batch_size", [16, 32]), **kwargs)
+    >>> from tunefleet.tuners import HyperParameters
+    >>> MyHyperModel().build(HyperParameters()).output_shape
+    (None, 3)
     """
 
     def __init__(self, name: str | None = None, tunable: bool = True) -> None:

@@ -28,7 +28,10 @@ from tunefleet.attrs import (
     STATUS_ATTR,
 )
 from tunefleet.study import counts
-from tunefleet.tuners.hyperparameters import HyperParameters, _Space
+from tunefleet.tuners.hyperparameters import DeclaredSpace, HyperParameters
+
+#: Trial attributes written by the tuners.
+#: Study attribute: the objective's name (its direction is the study's direction).
 
 _MINIMIZE_WORDS = (
     "loss",
@@ -178,6 +181,21 @@ class Trial:
         best_step: the best epoch (counting from 0).
         model_path: the saved ``.keras`` model, if any.
         error: the error message of a failed trial.
+
+    Trials come from ``tuner.oracle`` (``get_best_trials``, ``trials``, ``get_trial``).
+
+    Example:
+
+    >>> from tunefleet.tuners import HyperParameters, Trial
+    >>> hp = HyperParameters()
+    >>> hp.values["units"] = 32
+    >>> trial = Trial(trial_id="0", number=0, hyperparameters=hp, score=0.75,
+    ...               status="COMPLETED")
+    >>> trial.summary()
+    Trial 0 summary
+    Hyperparameters:
+    units: 32
+    Score: 0.75
     """
 
     trial_id: str
@@ -206,7 +224,7 @@ class Trial:
             print(f"Error: {self.error.strip()}")
 
 
-def to_tuner_trial(frozen: FrozenTrial, space: _Space, project_dir: str, name: str) -> Trial:
+def to_tuner_trial(frozen: FrozenTrial, space: DeclaredSpace, project_dir: str, name: str) -> Trial:
     """The Keras Tuner-style view of a stored Optuna trial."""
     values = frozen.user_attrs.get(HP_ATTR)
     if values is None:
@@ -235,6 +253,31 @@ class Oracle:
 
     ``tuner.oracle.get_best_trials(n)`` and friends read the storage, so they answer
     for trials run by any process, in this session or before.
+
+    Example:
+
+    >>> import tempfile
+    >>> import keras
+    >>> from sklearn.datasets import load_iris
+    >>> import tunefleet as kt
+    >>> x, y = load_iris(return_X_y=True)
+    >>> def build_model(hp):
+    ...     model = keras.Sequential([keras.Input((4,)),
+    ...         keras.layers.Dense(hp.Choice("units", [4, 8]), activation="relu"),
+    ...         keras.layers.Dense(3, activation="softmax")])
+    ...     model.compile("adam", "sparse_categorical_crossentropy", metrics=["accuracy"])
+    ...     return model
+    >>> tuner = kt.GridSearch(build_model, objective="val_accuracy",
+    ...                       directory=tempfile.mkdtemp(), project_name="oracle")
+    >>> tuner.oracle.objective, tuner.oracle.get_best_trials()
+    (Objective(name='val_accuracy', direction='max'), [])
+    >>> tuner.search(x, y, epochs=1, validation_split=0.2, verbose=0)  # doctest: +ELLIPSIS
+    Search: 2 trial(s) to run of 2, objective 'val_accuracy' (max).
+    Search done in ...
+    >>> [(t.trial_id, t.status) for t in tuner.oracle.trials.values()]
+    [('0', 'COMPLETED'), ('1', 'COMPLETED')]
+    >>> tuner.oracle.get_trial(1).hyperparameters.values
+    {'units': 8}
     """
 
     def __init__(self, study: Callable[[], optuna.Study | None], tuner: Any) -> None:
