@@ -27,6 +27,7 @@ quickstart: $(VENV)/.core
 lint: $(VENV)/.test
 	$(PY) -m ruff check src tests benchmarks examples
 	$(PY) -m ruff format --check src tests benchmarks examples
+	$(VENV)/bin/lint-imports --no-cache   # the layering contracts in pyproject.toml
 
 # The report tests need Debian's chromium: installed here when missing (root or password-less
 # sudo, as CI does); otherwise one line says how, and pytest's summary lists the skipped tests.

@@ -167,6 +167,9 @@ def test_tuner_refills_rows_of_pruned_trials_within_the_budget(tmp_path, data, s
         project_name="refill",
         fleet=4,
         pruner=optuna.pruners.ThresholdPruner(upper=2.0),
+        # 6 trials from a 4-point space: drawn with replacement, as the sequences above
+        # (the "random" strategy would run each point once)
+        strategy=optuna.samplers.RandomSampler(seed=seed),
     )
     tuner.search(xt, yt, epochs=3, batch_size=8, validation_data=(xv, yv), shuffle=False, verbose=0)
     url = f"sqlite:///{tmp_path / 'refill' / 'study.db'}"
