@@ -10,12 +10,13 @@ import numpy as np
 import optuna
 from sklearn.base import is_classifier
 
-from tunefleet.sklearn.search import Strategy, _SampledSearchCV, _search_pruner
+from tunefleet.sklearn.grid_random import SampledSearchCV
+from tunefleet.sklearn.search import Strategy, search_pruner
 from tunefleet.strategies import make_pruner
 from tunefleet.trial import Resource, final_estimator, reports_epochs
 
 
-class BayesSearchCV(_SampledSearchCV):
+class BayesSearchCV(SampledSearchCV):
     """Bayesian optimization (Optuna's TPE by default) with scikit-learn's search API.
 
     Model-based: each trial's configuration is chosen from the scores of the trials
@@ -97,10 +98,10 @@ class BayesSearchCV(_SampledSearchCV):
                 f"sampler={self.sampler!r} is not model-based; use 'tpe', 'gp' or an Optuna sampler "
                 "(or GridSearchCV / RandomizedSearchCV)."
             )
-        return Strategy(self._space(), self.sampler, _search_pruner(self.pruner), n_trials=n_iter)
+        return Strategy(self._space(), self.sampler, search_pruner(self.pruner), n_trials=n_iter)
 
 
-class HyperbandSearchCV(_SampledSearchCV):
+class HyperbandSearchCV(SampledSearchCV):
     """Hyperband: many configurations on a small budget, the best ones on the full budget.
 
     Successive halving through Optuna's ``HyperbandPruner``. The budget ("resource") is:
@@ -286,7 +287,7 @@ class HyperbandSearchCV(_SampledSearchCV):
         return int(low), int(high)
 
 
-class EvolutionSearchCV(_SampledSearchCV):
+class EvolutionSearchCV(SampledSearchCV):
     """Evolutionary search: CMA-ES on numeric spaces, a genetic algorithm otherwise.
 
     Args:
@@ -376,5 +377,5 @@ class EvolutionSearchCV(_SampledSearchCV):
         if size is not None and (isinstance(size, bool) or not isinstance(size, int) or size < 2):
             raise ValueError(f"population_size must be an integer >= 2 or None, got {size!r}.")
         return Strategy(
-            space, algorithm, _search_pruner(self.pruner), n_trials=n_iter, population_size=size
+            space, algorithm, search_pruner(self.pruner), n_trials=n_iter, population_size=size
         )
