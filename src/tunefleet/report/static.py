@@ -196,7 +196,7 @@ _DOC = """Write the {what} of a study to ``path`` (PNG, SVG, PDF, JPEG, WebP or 
 # the studies of the examples: one objective with a reported value and an LR finder run,
 # and two objectives
 _EXAMPLE_STUDY = """\
-    >>> from tunefleet.study import LR_FINDER_ATTR
+    >>> from tunefleet.attrs import LR_FINDER_ATTR
     >>> study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0))
     >>> study.set_user_attr(LR_FINDER_ATTR, {"lrs": [1e-4, 1e-2], "losses": [1.0, 0.5]})
     >>> def objective(trial):

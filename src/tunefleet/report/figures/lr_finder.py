@@ -28,7 +28,7 @@ def lr_finder_figure(data: StudyData | optuna.Study) -> go.Figure | None:
     Example:
 
     >>> import optuna
-    >>> from tunefleet.study import LR_FINDER_ATTR
+    >>> from tunefleet.attrs import LR_FINDER_ATTR
     >>> study = optuna.create_study()
     >>> study.set_user_attr(LR_FINDER_ATTR, {"lrs": [1e-4, 1e-3, 1e-2, 1e-1],
     ...                                      "losses": [1.0, 0.6, 0.4, 2.0],
