@@ -32,6 +32,7 @@ from typing import Any, ClassVar
 import optuna
 
 from tunefleet.attrs import GRID_LIMIT_ATTR, OBJECTIVE_ATTR
+from tunefleet.dispatch import check_fleet
 from tunefleet.execution import WorkerJob, run_in_processes, run_trial_batches, run_trials
 from tunefleet.experiment import check_resume, tuner_experiment
 from tunefleet.keras.memory import clear_session, release_memory
@@ -253,15 +254,7 @@ class BaseTuner:
         )
         self._check_int("max_model_size", self.max_model_size, 1, allow_none=True)
         check_resume(self.resume)
-        fleet = self.fleet
-        if not (
-            any(fleet is v for v in (True, False, None))
-            or fleet == "auto"
-            or (isinstance(fleet, numbers.Integral) and not isinstance(fleet, bool) and fleet >= 1)
-        ):
-            raise ValueError(
-                f"fleet must be 'auto', True, False or a positive integer, got {fleet!r}."
-            )
+        check_fleet(self.fleet)
         if self.n_jobs is not None and self.n_jobs != -1:
             self._check_int("n_jobs", self.n_jobs, 1)
         cv = self.cv
