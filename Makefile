@@ -29,10 +29,12 @@ lint: $(VENV)/.test
 	$(PY) -m ruff format --check src tests benchmarks examples
 	$(VENV)/bin/lint-imports --no-cache   # the layering contracts in pyproject.toml
 
-# The report tests need Debian's chromium: installed here when missing (root or password-less
-# sudo, as CI does); otherwise one line says how, and pytest's summary lists the skipped tests.
+# The report tests need Debian's chromium and the storage tests Debian's postgresql: installed
+# here when missing (root or password-less sudo, as CI does); otherwise one line says how, and
+# pytest's summary lists the skipped tests.
 test: $(VENV)/.test lint
 	@.ci/install-chromium || true
+	@.ci/install-postgresql || true
 	$(PY) -m pytest -p no:cacheprovider
 
 bench: $(VENV)/.test

@@ -16,13 +16,14 @@ import tunefleet
 from estimators import SlowClassifier, iris
 from tunefleet.attrs import DUPLICATE, GRID_ATTR, STATUS_ATTR
 from tunefleet.execution import run_trials
+from tunefleet.storage import open_storage
 from tunefleet.study import Budget, enqueue_grid
 
 TESTS = Path(__file__).parent
 
 
 def trials(url, name):
-    return optuna.load_study(study_name=name, storage=url).trials
+    return optuna.load_study(study_name=name, storage=open_storage(url)).trials
 
 
 def complete(url, name):
@@ -135,8 +136,8 @@ def wait_for_complete(url, n, process, timeout=120):
 
 @pytest.mark.slow
 @pytest.mark.parametrize("kind", ["random", "grid"])
-def test_sigkill_mid_run_then_resume_ends_with_exact_trials(tmp_path, kind):
-    url = f"sqlite:///{tmp_path / 'tune.db'}"
+def test_sigkill_mid_run_then_resume_ends_with_exact_trials(tmp_path, shared_storage, kind):
+    url = shared_storage
     hold = tmp_path / "hold"
     process = run_script([kind, url, "6"], hold=hold)
     wait_for_complete(url, 2, process)
@@ -162,8 +163,8 @@ def test_sigkill_mid_run_then_resume_ends_with_exact_trials(tmp_path, kind):
 
 
 @pytest.mark.slow
-def test_two_processes_share_one_sqlite_file(tmp_path):
-    url = f"sqlite:///{tmp_path / 'tune.db'}"
+def test_two_processes_share_one_storage(shared_storage):
+    url = shared_storage
     a = run_script(["random", url, "8"])
     b = run_script(["random", url, "8"])
     assert a.wait(timeout=300) == 0 and b.wait(timeout=300) == 0
@@ -174,8 +175,8 @@ def test_two_processes_share_one_sqlite_file(tmp_path):
 
 
 @pytest.mark.slow
-def test_two_processes_on_one_grid_run_each_point_once(tmp_path):
-    url = f"sqlite:///{tmp_path / 'tune.db'}"
+def test_two_processes_on_one_grid_run_each_point_once(shared_storage):
+    url = shared_storage
     a = run_script(["grid", url, "0"])
     b = run_script(["grid", url, "0"])
     assert a.wait(timeout=300) == 0 and b.wait(timeout=300) == 0
@@ -207,9 +208,9 @@ def test_a_grid_point_queued_twice_runs_once(tmp_path):
 
 
 @pytest.mark.slow
-def test_n_jobs_runs_worker_processes_on_the_storage(tmp_path):
+def test_n_jobs_runs_worker_processes_on_the_storage(shared_storage):
     X, y = iris()
-    url = f"sqlite:///{tmp_path / 'tune.db'}"
+    url = shared_storage
     grid = {"C": [0.01, 0.1, 1.0, 10.0], "delay": [0.2]}
     search = tunefleet.GridSearchCV(
         SlowClassifier(), grid, n_jobs=2, storage=url, study_name="p"

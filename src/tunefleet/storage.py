@@ -1,7 +1,14 @@
 """Opening storages, and the RDB storage that writes a trial's record with its end.
 
-A search's study lives in an Optuna storage: in memory, or an RDB storage (a SQLite file
-by default, PostgreSQL for many workers) opened from a URL by :func:`open_storage`.
+A search's study lives in an Optuna storage, opened from a URL by :func:`open_storage`:
+
+* ``sqlite:///tune.db``: a SQLite file, the default, for one machine;
+* ``journal:///tune.log``: Optuna's journal file, no server, for the processes of one
+  machine or of machines sharing a disk (``journal:////abs/path.log`` is absolute, as with
+  SQLite's four slashes);
+* ``postgresql://user:password@host:5432/db``: a PostgreSQL server, for many machines
+  (``pip install "tunefleet[postgres]"`` brings psycopg 3, which is then used);
+* ``None``: in memory.
 
 On an RDB storage every write is a transaction, and on SQLite every transaction that
 writes is a commit to disk: the largest part of a short trial's bookkeeping. A trial
@@ -14,6 +21,7 @@ another worker meanwhile, nothing of it is written, as for any write to a finish
 
 from __future__ import annotations
 
+import importlib.util
 import logging
 import os
 import re
@@ -31,6 +39,9 @@ from tunefleet.urls import mask_secrets, mask_url
 logger = logging.getLogger("tunefleet")
 
 _OPEN_ATTEMPTS = 5
+
+#: The scheme of an Optuna journal file: ``journal:///relative.log``, ``journal:////abs.log``.
+JOURNAL_PREFIX = "journal:///"
 
 _TRANSIENT = re.compile(
     r"database is locked|database table is locked|already exists|unique constraint|"
@@ -71,12 +82,19 @@ def open_storage(storage: str | optuna.storages.BaseStorage | None) -> optuna.st
             f"storage must be None, a database URL such as 'sqlite:///tune.db', or an "
             f"optuna.storages.BaseStorage; got {type(storage).__name__}."
         )
+    if storage.startswith(JOURNAL_PREFIX):
+        return open_journal(storage[len(JOURNAL_PREFIX) :], storage)
+    url = with_driver(storage)
     engine_kwargs: dict[str, Any] = {}
-    if storage.startswith("sqlite"):
+    if url.startswith("sqlite"):
         engine_kwargs = {"connect_args": {"timeout": 60}}
+    elif url.startswith("postgresql"):
+        # a pooled connection that the server dropped (a restart, a failover) is
+        # replaced before use instead of failing the next write
+        engine_kwargs = {"pool_pre_ping": True}
     for attempt in range(_OPEN_ATTEMPTS):
         try:
-            return RecordingStorage(storage, engine_kwargs=engine_kwargs)
+            return RecordingStorage(url, engine_kwargs=engine_kwargs)
         except Exception as exc:  # every failure becomes a clear ValueError
             if is_transient(exc) and attempt < _OPEN_ATTEMPTS - 1:
                 # e.g. processes creating the same new database at once race on its
@@ -95,13 +113,77 @@ def open_storage(storage: str | optuna.storages.BaseStorage | None) -> optuna.st
     raise AssertionError("unreachable")
 
 
-def storage_url(storage: optuna.storages.BaseStorage) -> str | None:
-    """The URL of an RDB storage (for worker processes), else ``None``.
+def with_driver(url: str) -> str:
+    """``url`` with the PostgreSQL driver that is installed named in it.
 
-    Optuna wraps an RDB storage in a cache once a study uses it; look through it.
+    SQLAlchemy reads ``postgresql://`` as psycopg2; tunefleet's ``postgres`` extra installs
+    psycopg 3, so a bare ``postgresql://`` (or ``postgres://``) URL names it when psycopg2
+    is absent. URLs naming a driver (``postgresql+psycopg2://``) and other databases are
+    returned as they are.
+
+    Raises:
+        ValueError: for a PostgreSQL URL when neither driver is installed.
+
+    Example:
+
+    >>> with_driver("sqlite:///tune.db")
+    'sqlite:///tune.db'
+    >>> with_driver("postgresql+psycopg2://bob@db/tune")
+    'postgresql+psycopg2://bob@db/tune'
     """
-    backend = getattr(storage, "_backend", storage)
-    return getattr(backend, "url", None)
+    scheme, sep, rest = url.partition("://")
+    if not sep or scheme not in ("postgresql", "postgres"):
+        return url
+    if importlib.util.find_spec("psycopg") is not None:
+        return f"postgresql+psycopg://{rest}"
+    if importlib.util.find_spec("psycopg2") is not None:
+        return f"postgresql://{rest}"
+    raise ValueError(
+        f"storage={mask_url(url)!r} needs a PostgreSQL driver, and none is installed: "
+        'pip install "tunefleet[postgres]" (psycopg 3).'
+    )
+
+
+def open_journal(path: str, url: str | None = None) -> optuna.storages.JournalStorage:
+    """Open (or create) the Optuna journal file at ``path``, as ``journal:///`` URLs do.
+
+    Its URL (``storage_url``) is kept, so worker processes open the same file.
+
+    Example:
+
+    >>> import os, tempfile
+    >>> path = os.path.join(tempfile.mkdtemp(), "tune.log")
+    >>> storage = open_journal(path)
+    >>> storage_url(storage) == "journal:///" + os.path.abspath(path)
+    True
+    """
+    from optuna.storages.journal import JournalFileBackend
+
+    if not path:
+        raise ValueError(
+            f"storage={url!r} names no file: write journal:///tune.log (relative) or "
+            "journal:////abs/path/tune.log."
+        )
+    folder = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(folder):
+        raise ValueError(f"storage={url or path!r}: no such directory {folder!r}.")
+    storage = optuna.storages.JournalStorage(JournalFileBackend(path))
+    storage.tunefleet_url = JOURNAL_PREFIX + os.path.abspath(path)  # type: ignore[attr-defined]
+    return storage
+
+
+def storage_url(storage: optuna.storages.BaseStorage) -> str | None:
+    """The URL worker processes reopen ``storage`` from, or ``None`` (in memory).
+
+    An RDB storage's URL, or the ``journal:///`` URL of a journal file opened by
+    :func:`open_journal` or :func:`open_storage`. Optuna wraps an RDB storage in a cache
+    once a study uses it; look through it.
+    """
+    for layer in (storage, getattr(storage, "_backend", None)):
+        url = getattr(layer, "url", None) or getattr(layer, "tunefleet_url", None)
+        if url:
+            return str(url)
+    return None
 
 
 def open_storage_for_reading(
@@ -113,9 +195,9 @@ def open_storage_for_reading(
     existing file, and a file path that is not SQLite is opened as an Optuna journal.
 
     Args:
-        storage: a database URL (``"sqlite:///tune.db"``, ``"postgresql://..."``), the
-            path of a SQLite file or of an Optuna journal file, or an Optuna storage
-            object.
+        storage: a storage URL (``"sqlite:///tune.db"``, ``"journal:///tune.log"``,
+            ``"postgresql://..."``), the path of a SQLite file or of an Optuna journal
+            file, or an Optuna storage object.
 
     Returns:
         The Optuna storage.
@@ -149,6 +231,13 @@ def open_storage_for_reading(
                     f"storage={mask_url(storage)!r}: no such SQLite file {path!r} (reading a "
                     "study creates nothing)."
                 )
+        elif storage.startswith(JOURNAL_PREFIX):
+            path = storage[len(JOURNAL_PREFIX) :]
+            if not os.path.isfile(path):
+                raise ValueError(
+                    f"storage={storage!r}: no such journal file {path!r} (reading a study "
+                    "creates nothing)."
+                )
         elif "://" not in storage:
             if not os.path.isfile(storage):
                 raise ValueError(
@@ -159,10 +248,7 @@ def open_storage_for_reading(
                 is_sqlite = handle.read(16) == b"SQLite format 3\x00"
             if is_sqlite:
                 return open_storage(f"sqlite:///{os.path.abspath(storage)}")
-            from optuna.storages import JournalStorage
-            from optuna.storages.journal import JournalFileBackend
-
-            return JournalStorage(JournalFileBackend(storage))
+            return open_journal(storage)
     return open_storage(storage)
 
 

@@ -1,0 +1,139 @@
+"""Storages for one machine and for many: SQLite, Optuna's journal file, PostgreSQL.
+
+The processes-share-a-storage, kill-and-resume and ``n_jobs`` tests of
+``test_persistence.py`` run on all three (the ``shared_storage`` fixture); these test
+opening them, their URLs and their errors, on real files and a real server.
+"""
+
+import optuna
+import pytest
+from scipy import stats
+from sklearn.base import BaseEstimator, ClassifierMixin
+from sklearn.linear_model import LogisticRegression
+
+import tunefleet
+from estimators import iris
+from tunefleet.storage import open_storage, open_storage_for_reading, storage_url
+
+
+def test_a_journal_url_opens_one_file_that_workers_reopen(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    storage = open_storage("journal:///tune.log")  # relative, like sqlite:///tune.db
+    assert isinstance(storage, optuna.storages.JournalStorage)
+    assert storage_url(storage) == f"journal:///{tmp_path / 'tune.log'}"
+    optuna.create_study(storage=storage, study_name="s").optimize(
+        lambda t: t.suggest_float("x", 0, 1), n_trials=2
+    )
+    again = open_storage(storage_url(storage))  # absolute: journal:////...
+    assert len(optuna.load_study(study_name="s", storage=again).trials) == 2
+    assert (
+        len(
+            optuna.load_study(
+                study_name="s", storage=open_storage_for_reading(str(tmp_path / "tune.log"))
+            ).trials
+        )
+        == 2
+    )
+
+
+@pytest.mark.parametrize(
+    ("url", "message"),
+    [
+        ("journal:///", r"storage='journal:///' names no file"),
+        ("journal:////no/such/folder/t.log", r"no such directory '/no/such/folder'"),
+    ],
+)
+def test_a_bad_journal_url_says_what_was_expected(url, message):
+    with pytest.raises(ValueError, match=message):
+        open_storage(url)
+
+
+def test_reading_a_missing_journal_creates_nothing(tmp_path):
+    url = f"journal:///{tmp_path / 'missing.log'}"
+    with pytest.raises(ValueError, match=r"no such journal file .*creates nothing"):
+        open_storage_for_reading(url)
+    assert not (tmp_path / "missing.log").exists()
+
+
+def test_a_search_runs_on_a_journal_file_and_resumes(tmp_path):
+    X, y = iris()
+    url = f"journal:///{tmp_path / 'tune.log'}"
+    space = {"C": stats.loguniform(1e-2, 1e2)}
+    tunefleet.RandomizedSearchCV(
+        LogisticRegression(max_iter=200),
+        space,
+        n_iter=3,
+        storage=url,
+        study_name="s",
+        random_state=0,
+    ).fit(X, y)
+    search = tunefleet.RandomizedSearchCV(
+        LogisticRegression(max_iter=200),
+        space,
+        n_iter=5,
+        storage=url,
+        study_name="s",
+        random_state=0,
+    ).fit(X, y)
+    assert len(search.cv_results_["params"]) == 5
+    assert len(optuna.load_study(study_name="s", storage=open_storage(url)).trials) == 5
+
+
+def test_a_postgresql_url_uses_psycopg_3(postgres_server):
+    url = postgres_server.create_database()
+    storage = open_storage(url)
+    assert storage.url.startswith("postgresql+psycopg://")
+    assert storage_url(storage) == storage.url  # what worker processes reopen
+
+
+def test_a_wrong_postgresql_password_is_named_and_never_shown(postgres_server):
+    url = postgres_server.url().replace(postgres_server.password, "not-the-pw-42")
+    with pytest.raises(ValueError) as caught:
+        open_storage(url)
+    message = str(caught.value)
+    assert message.startswith(f"storage='postgresql://{postgres_server.user}:***@")
+    assert "password authentication failed" in message
+    assert "not-the-pw-42" not in message and caught.value.__cause__ is None
+    assert caught.value.__suppress_context__
+
+
+class RestartsTheServer(ClassifierMixin, BaseEstimator):
+    """Restarts the PostgreSQL server inside its ``fit`` (once, on the first call)."""
+
+    server = None
+
+    def __init__(self, C=1.0):
+        self.C = C
+
+    def fit(self, X, y):
+        if RestartsTheServer.server is not None:
+            server, RestartsTheServer.server = RestartsTheServer.server, None
+            server.stop()
+            server.start()
+        self.model_ = LogisticRegression(C=self.C, max_iter=200).fit(X, y)
+        self.classes_ = self.model_.classes_
+        return self
+
+    def predict(self, X):
+        return self.model_.predict(X)
+
+
+def test_a_search_goes_on_after_the_postgresql_server_restarts(postgres_server):
+    if postgres_server.data is None:
+        pytest.skip("the server is not ours to restart (TUNEFLEET_TEST_POSTGRES_URL)")
+    X, y = iris()
+    url = postgres_server.create_database()
+    RestartsTheServer.server = postgres_server
+    search = tunefleet.RandomizedSearchCV(
+        RestartsTheServer(),
+        {"C": stats.loguniform(1e-2, 1e2)},
+        n_iter=3,
+        cv=2,
+        storage=url,
+        study_name="s",
+        random_state=0,
+    ).fit(X, y)
+    assert RestartsTheServer.server is None  # it did restart
+    stored = optuna.load_study(study_name="s", storage=open_storage(url)).trials
+    assert [t.state.name for t in stored] == ["COMPLETE"] * 3
+    assert search.best_score_ > 0.8
