@@ -36,9 +36,16 @@ Trial attributes:
 * ``RESOURCE_ATTR``: the resource (epochs, samples) a successive-halving trial reached.
 * ``HP_ATTR``, ``METRICS_ATTR``, ``BEST_STEP_ATTR``, ``MODEL_ATTR``: a tuner trial's
   active hyperparameters, metrics at its best epoch, that epoch, its saved model.
+* ``RETRY_ATTR``: a trial that runs again the configuration of trials whose workers
+  died: ``{"of": [their numbers, oldest first]}``.
 * ``BRACKET_ATTR``, ``PROGRESS_ATTR``, ``CONTINUES_ATTR``, ``ROUND_ATTR``: a Hyperband
   tuner trial's bracket, training progress, the interrupted trial it continues, and the
   round after which it was pruned.
+
+Trial system attribute (Optuna's hidden column; not shown with the user's attributes):
+
+* ``HEARTBEAT_ATTR``: the time (seconds since the epoch) of its worker's last heartbeat
+  (see :mod:`tunefleet.liveness`).
 
 Example:
 
@@ -81,6 +88,8 @@ BRACKET_ATTR = "tunefleet:bracket"
 PROGRESS_ATTR = "tunefleet:hyperband"
 CONTINUES_ATTR = "tunefleet:continues"
 ROUND_ATTR = "tunefleet:round"
+RETRY_ATTR = "tunefleet:retry"
+HEARTBEAT_ATTR = "tunefleet:heartbeat"  # a system attribute
 
 # -- values of STATUS_ATTR ---------------------------------------------------------------
 INTERRUPTED = "interrupted"

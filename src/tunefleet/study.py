@@ -33,20 +33,18 @@ from __future__ import annotations
 import json
 import logging
 import os
-import socket
-import uuid
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
 import optuna
-import psutil
 import sqlalchemy as sa
 import sqlalchemy.exc
 from optuna.exceptions import UpdateFinishedTrialError
 from optuna.trial import FrozenTrial, TrialState
 
 from tunefleet.attrs import (
+    ERROR_ATTR,
     EXPERIMENT_ATTR,
     FORCED_ATTR,
     GRID_ATTR,
@@ -54,18 +52,17 @@ from tunefleet.attrs import (
     GRID_SHARED_ATTR,
     INTERRUPTED,
     OBJECTIVES_ATTR,
+    RETRY_ATTR,
     SPACE_ATTR,
     STATUS_ATTR,
     SURPLUS,
     WORKER_ATTR,
 )
 from tunefleet.experiment import differences, format_differences
+from tunefleet.liveness import Worker as Worker  # re-exported: the faces start workers
+from tunefleet.liveness import watch, worker_dead
 
 logger = logging.getLogger("tunefleet")
-
-
-_HOST = socket.gethostname()
-_ACTIVE_RUNS: set[str] = set()
 
 
 def check_study_name(value: Any, param: str = "study_name") -> None:
@@ -264,84 +261,67 @@ def counts(trial: FrozenTrial) -> bool:
     return STATUS_ATTR not in trial.user_attrs
 
 
-class Worker:
-    """Identity of a process running trials, to tell live trials from crashed ones.
-
-    Use as a context manager around the trial loop.
-    """
-
-    def __init__(self) -> None:
-        self.run_id = uuid.uuid4().hex[:12]
-        pid = os.getpid()
-        self.owner = f"{_HOST}:{pid}:{_process_start(pid)}:{self.run_id}"
-
-    def __enter__(self) -> Worker:
-        _ACTIVE_RUNS.add(self.run_id)
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        _ACTIVE_RUNS.discard(self.run_id)
-
-
-def _process_start(pid: int) -> str:
-    try:
-        return _start_label(psutil.Process(pid))
-    except psutil.Error:
-        return "?"
-
-
-def _start_label(process: psutil.Process) -> str:
-    """A process's start time as recorded in a worker's owner string."""
-    return f"{process.create_time():.2f}"
-
-
-def _owner_alive(owner: str) -> bool:
-    try:
-        host, pid_text, started, run_id = owner.split(":")
-        pid = int(pid_text)
-    except ValueError:
-        return True  # not ours to judge
-    if host != _HOST:
-        return True  # another machine: cannot tell from here
-    if pid == os.getpid():
-        return run_id in _ACTIVE_RUNS
-    try:
-        process = psutil.Process(pid)
-        # A zombie has exited; no one reaped it yet (an orphaned worker in a container
-        # whose first process does not reap).
-        alive = process.status() != psutil.STATUS_ZOMBIE
-        return alive and _start_label(process) == started
-    except psutil.Error:
-        return False
+#: How many times a configuration whose worker died runs again (``TUNEFLEET_MAX_RETRIES``).
+MAX_RETRIES = int(os.environ.get("TUNEFLEET_MAX_RETRIES", "3"))
 
 
 def recover_interrupted(
-    study: optuna.Study, grid_points: list[dict[str, Any]] | None = None
+    study: optuna.Study,
+    grid_points: list[dict[str, Any]] | None = None,
+    *,
+    retry_configurations: bool = False,
+    max_retries: int | None = None,
 ) -> int:
-    """Mark trials left running by dead workers as interrupted; requeue their grid points.
+    """Finish the trials of dead workers; run their configurations again, a bounded number of times.
 
-    Returns how many trials were recovered. Only trials whose worker ran on this host
-    can be judged; trials of live workers are left alone.
+    A running trial's worker is dead when its process is gone (same host) or its
+    heartbeat is older than the grace period (any host; see :mod:`tunefleet.liveness`).
+    Its trial is marked interrupted, which keeps it out of budgets and results, and its
+    configuration is queued again (a grid point always; any other configuration with
+    ``retry_configurations``) with the numbers of the trials it ran as before
+    (``tunefleet:retry``). A configuration whose workers died ``max_retries`` times
+    (default :data:`MAX_RETRIES`) is not queued again: its last trial ends failed, with
+    an error saying so, and counts. Trials of live workers are left alone.
+
+    Returns how many trials were recovered.
     """
+    max_retries = MAX_RETRIES if max_retries is None else max_retries
     storage = study._storage
     recovered = 0
     for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
         owner = trial.user_attrs.get(WORKER_ATTR)
-        if owner is None or _owner_alive(owner):
+        if owner is None or not worker_dead(trial, owner):
             continue
+        ran = [*trial.user_attrs.get(RETRY_ATTR, {}).get("of", []), trial.number]
+        again = len(ran) <= max_retries
+        if again:
+            attrs = {STATUS_ATTR: INTERRUPTED}
+        else:
+            attrs = {
+                ERROR_ATTR: (
+                    f"the workers running this configuration died {len(ran)} times (trials "
+                    f"{', '.join(map(str, ran))}); it is not run again (max_retries={max_retries})."
+                )
+            }
         try:
-            storage.set_trial_user_attr(trial._trial_id, STATUS_ATTR, INTERRUPTED)
+            for key, value in attrs.items():
+                storage.set_trial_user_attr(trial._trial_id, key, value)
             if not storage.set_trial_state_values(trial._trial_id, TrialState.FAIL):
                 continue
         except UpdateFinishedTrialError:
             continue  # another process recovered it first
         recovered += 1
+        if not again:
+            continue
         index = trial.user_attrs.get(GRID_ATTR)
+        retry = {RETRY_ATTR: {"of": ran}}
         if grid_points is not None and index is not None:
-            study.enqueue_trial(grid_points[index], user_attrs={GRID_ATTR: index})
+            study.enqueue_trial(grid_points[index], user_attrs={GRID_ATTR: index, **retry})
+        elif retry_configurations and trial.params:
+            study.enqueue_trial(trial.params, user_attrs=retry)
     if recovered:
         logger.warning(
-            "Recovered %d trial(s) of study %r left running by a process that died; "
+            "Recovered %d trial(s) of study %r left running by a worker that died; "
             "they are marked interrupted and will be run again.",
             recovered,
             study.study_name,
@@ -474,6 +454,8 @@ def ask_owned(
     neither pop one queued trial both nor start more than ``limit``. Elsewhere (in
     memory, journal) a new trial is created with its owner in one write (Optuna's
     ``create_new_trial`` template); a popped one gets its owner in a second write.
+
+    While it runs, the trial gets a heartbeat from its worker (:func:`tunefleet.liveness.watch`).
     """
     attrs = {WORKER_ATTR: owner, **(attrs or {})}
     rdb = _one_transaction(study)
@@ -489,6 +471,7 @@ def ask_owned(
             _cache_started_trial(study, started)
     if trial_id is None:
         return None
+    watch(owner, study._storage, trial_id)
     thread_local = getattr(study, "_thread_local", None)
     if thread_local is not None:  # as Study.ask: samplers read the study afresh
         thread_local.cached_all_trials = None
