@@ -22,19 +22,17 @@ the rest:
 * it returns the trial's value: the mean over folds of the primary metric, followed, in a
   multi-objective study, by the mean of each cost.
 
-What each outcome stores and raises (the executor then tells the state):
+What each outcome stores, and raises (the executor then tells the trial's state):
 
-================================  ==========================================  ================
-outcome                           stored                                      raised
-================================  ==========================================  ================
-every run scored                  ``CV_ATTR``                                 nothing
-the pruner stopped the trial      the pruned ``CV_ATTR`` (``pruned_scores``)  ``TrialPruned``
-runs failed, ``OnError.scored``   ``CV_ATTR`` and the first ``ERROR_ATTR``    ``TrialFailed``
-a run failed, ``OnError.fail``    ``ERROR_ATTR`` (after the retries)          ``TrialFailed``
-a run failed, ``OnError.reraise`` ``ERROR_ATTR``                              the error
-the adapter raised ``TrialFailed``  ``ERROR_ATTR`` (its message)              ``TrialFailed``
-an error in ``OnError.fatal``     nothing                                     the error
-================================  ==========================================  ================
+* every run scored: ``CV_ATTR``; returns the value(s);
+* the pruner stopped the trial: the pruned ``CV_ATTR`` (see ``pruned_scores``);
+  ``optuna.TrialPruned``;
+* runs failed under ``OnError(mode="score")``: ``CV_ATTR`` (failed runs scored
+  ``error_score``) and the first failure under ``ERROR_ATTR``; ``TrialFailed``;
+* a run failed under ``mode="fail"`` (after its retries): ``ERROR_ATTR``; ``TrialFailed``;
+* a run failed under ``mode="raise"``: ``ERROR_ATTR``; the error itself;
+* the adapter raised ``TrialFailed`` (the configuration cannot run): ``ERROR_ATTR``; it;
+* an error of ``OnError.fatal`` (it would fail every trial): nothing; the error itself.
 
 Faces: :class:`tunefleet.trial.CrossValidation` (scikit-learn estimators, Keras
 wrappers) and :class:`tunefleet.tuners.trial_runner.TrialRunner` (the tuners' ``build(hp)``
