@@ -1,17 +1,20 @@
-"""The trial runner: one configuration, cross-validated, reported, pruned, recorded.
+"""The scikit-learn face of the trial runner: one configuration, cross-validated.
 
-:class:`CrossValidation` is what every face hands to the executor. Called with an Optuna
-trial, it draws the configuration from the search space, fits a fresh clone of the
-estimator on each fold, reports intermediate scores so the study's pruner can stop a bad
-trial early, and records per-fold scores and timings on the trial, from which the faces
-build their result objects (written with the trial's end: one transaction on an RDB
-storage, see :mod:`tunefleet.storage`). It is picklable, so process workers and cluster
-tasks run the very same code.
+:class:`CrossValidation` is what the scikit-learn face hands to the executor. Called
+with an Optuna trial, it draws the configuration from the search space and runs it
+through the engine's trial runner (:class:`tunefleet.runner.Runner`), supplying what is
+the face's own: a fresh clone of the estimator per fold, fitted and scored with
+scikit-learn scorers, Hyperband's resource rungs for estimators without epochs, the
+costs of a multi-objective search and ``compress``. The runner reports, prunes, applies
+``error_score`` and records per-fold scores and timings on the trial (written with the
+trial's end: one transaction on an RDB storage, see :mod:`tunefleet.storage`). It is
+picklable, so process workers and cluster tasks run the very same code.
+
+:class:`~tunefleet.runner.TrialFailed` is re-exported here, where it was defined before.
 """
 
 from __future__ import annotations
 
-import math
 import numbers
 import time
 import traceback
@@ -24,9 +27,21 @@ import optuna
 from sklearn.base import clone
 
 from tunefleet._hooks import observe_epochs
-from tunefleet.attrs import CV_ATTR, ERROR_ATTR, RESOURCE_ATTR, error_text
+from tunefleet.attrs import RESOURCE_ATTR
+from tunefleet.runner import EpochReporter, OnError, Run, Runner, RunScores, TrialFailed
 from tunefleet.space import SearchSpace
-from tunefleet.storage import record_at_end
+
+__all__ = [
+    "Cost",
+    "CrossValidation",
+    "Resource",
+    "TrialFailed",
+    "final_estimator",
+    "fold_fit_params",
+    "reports_epochs",
+    "summarize_errors",
+    "take",
+]
 
 
 class Cost(Protocol):
@@ -38,14 +53,6 @@ class Cost(Protocol):
     name: str
 
     def __call__(self, estimator: Any, X: Any, y: Any) -> float: ...
-
-
-class TrialFailed(Exception):
-    """A trial's fit or scoring raised; its folds were scored with ``error_score``."""
-
-    def __init__(self, message: str, original: BaseException | None = None) -> None:
-        super().__init__(message)
-        self.original = original
 
 
 @dataclass
@@ -109,6 +116,12 @@ def fold_fit_params(
 class CrossValidation:
     """Evaluate one configuration of ``estimator`` by cross-validation inside a trial.
 
+    The scikit-learn face of the trial runner (:mod:`tunefleet.runner`): called with an
+    Optuna trial, it draws the configuration and has a :class:`~tunefleet.runner.Runner`
+    run one fold per run through an adapter that clones the estimator, sets the
+    configuration, fits and scores it with the scorers (and measures the costs). What is
+    the face's own: the scorers, Hyperband's resource rungs, the costs, ``compress``.
+
     Args:
         estimator: the unfitted estimator to clone for every fold.
         space: the search space configurations are drawn from.
@@ -126,6 +139,28 @@ class CrossValidation:
             with costs the trial's value is ``[mean score, mean cost...]``.
         compress: called on each fold's fitted estimator before it is scored and
             measured (``compress="int8"`` quantizes a Keras wrapper's model).
+
+    Example:
+
+    >>> import optuna
+    >>> from sklearn.datasets import load_iris
+    >>> from sklearn.metrics import get_scorer
+    >>> from sklearn.model_selection import KFold
+    >>> from sklearn.tree import DecisionTreeClassifier
+    >>> from tunefleet.space import parse_grid
+    >>> X, y = load_iris(return_X_y=True)
+    >>> cv = CrossValidation(
+    ...     estimator=DecisionTreeClassifier(random_state=0),
+    ...     space=parse_grid({"max_depth": [2, 3]}),
+    ...     X=X, y=y,
+    ...     splits=list(KFold(3, shuffle=True, random_state=0).split(X)),
+    ...     scorers={"score": get_scorer("accuracy")}, primary="score",
+    ... )
+    >>> study = optuna.create_study(direction="maximize")
+    >>> trial = study.ask()
+    >>> value = cv(trial)
+    >>> len(study.tell(trial, value).user_attrs["tunefleet:cv"]["test"]["score"])
+    3
     """
 
     estimator: Any
@@ -143,106 +178,36 @@ class CrossValidation:
     costs: tuple[Cost, ...] = ()
     compress: Callable[[Any], None] | None = None
 
+    def runner(self) -> Runner:
+        """The engine's runner for this face's trials."""
+        return Runner(
+            metrics=tuple(self.scorers),
+            primary=self.primary,
+            n_folds=len(self.splits),
+            train=self.return_train_score,
+            costs=tuple(c.name for c in self.costs),
+            prune=self.report,
+            fold_reports=self.report and self.resource is None and len(self.splits) > 1,
+            on_error=OnError.from_error_score(self.error_score),
+        )
+
     def __call__(self, trial: optuna.Trial) -> float | list[float]:
         params = self.space.suggest(trial)
+        runner = self.runner()
         if self.resource is None:
-            record = self._cross_validate(trial, params, None)
-        else:
-            record = None
-            for rung in self.resource.rungs:
-                record = self._cross_validate(trial, params, rung)
-                trial.set_user_attr(RESOURCE_ATTR, rung)
-                if rung == self.resource.rungs[-1]:
-                    break
-                trial.report(record["mean"], step=rung)
-                if trial.should_prune():
-                    record_at_end(trial, {CV_ATTR: _nan_record(record)})
-                    raise optuna.TrialPruned(f"pruned after {self.resource.kind}={rung}")
-        assert record is not None
-        errors = record.pop("errors")
-        mean = record.pop("mean")
-        if errors:
-            record_at_end(trial, {CV_ATTR: record, ERROR_ATTR: error_text(errors[0])})
-            raise TrialFailed(errors[0])
-        record_at_end(trial, {CV_ATTR: record})
-        if self.costs:
-            return [mean, *(float(np.mean(record["cost"][c.name])) for c in self.costs)]
-        return mean
+            return runner.run(trial, _FoldFits(self, params))
+        folds = None
+        for rung in self.resource.rungs:
+            folds = runner.cross_validate(trial, _FoldFits(self, params, rung))
+            trial.set_user_attr(RESOURCE_ATTR, rung)
+            if rung == self.resource.rungs[-1]:
+                break
+            runner.report(trial, folds, rung, f"pruned after {self.resource.kind}={rung}")
+        assert folds is not None
+        return runner.finish(trial, folds)
 
-    # -- one pass over the folds ---------------------------------------------------------
-    def _cross_validate(
-        self, trial: optuna.Trial, params: dict[str, Any], rung: int | None
-    ) -> dict[str, Any]:
-        n_samples = _n_rows(self.X) or len(self.y)
-        record: dict[str, Any] = {
-            "test": {m: [] for m in self.scorers},
-            "fit_time": [],
-            "score_time": [],
-            "errors": [],
-        }
-        if self.return_train_score:
-            record["train"] = {m: [] for m in self.scorers}
-        if self.costs:
-            record["cost"] = {c.name: [] for c in self.costs}
-        for fold, (train, test) in enumerate(self.splits):
-            if rung is not None and self.resource is not None and self.resource.kind == "n_samples":
-                # a fixed random subset, the same for every trial and rung
-                train = np.random.default_rng(fold).permutation(train)[:rung]
-            estimator = clone(self.estimator).set_params(**params)
-            if rung is not None and self.resource is not None and self.resource.kind != "n_samples":
-                estimator.set_params(**{self.resource.kind: rung})
-            X_train, y_train = take(self.X, train), take(self.y, train)
-            X_test, y_test = take(self.X, test), take(self.y, test)
-            fit_params = fold_fit_params(self.fit_params, train, n_samples)
-            observer = None
-            if self.resource is None and not self.costs and reports_epochs(estimator):
-                # learning curves, always (multi-objective studies take no reports)
-                observer = self._epoch_observer(trial, estimator, fold, X_test, y_test)
-            start = time.perf_counter()
-            try:
-                with observe_epochs(observer):
-                    estimator.fit(X_train, y_train, **fit_params)
-                if self.compress is not None:
-                    self.compress(estimator)
-                fit_time = time.perf_counter() - start
-                start = time.perf_counter()
-                test_scores = self._score(estimator, X_test, y_test)
-                score_time = time.perf_counter() - start
-                train_scores = (
-                    self._score(estimator, X_train, y_train) if self.return_train_score else {}
-                )
-                costs = {c.name: c(estimator, X_test, y_test) for c in self.costs}
-            except optuna.TrialPruned:
-                record["fit_time"].append(time.perf_counter() - start)
-                record_at_end(trial, {CV_ATTR: _nan_record(record, len(self.splits))})
-                raise
-            except Exception as exc:
-                if self.error_score == "raise":
-                    record_at_end(trial, {ERROR_ATTR: error_text(_describe(exc, params, fold))})
-                    raise
-                fit_time = time.perf_counter() - start
-                score_time = 0.0
-                record["errors"].append(_describe(exc, params, fold))
-                test_scores = dict.fromkeys(self.scorers, float(self.error_score))
-                train_scores = dict.fromkeys(self.scorers, float(self.error_score))
-                costs = {c.name: math.nan for c in self.costs}
-            record["fit_time"].append(fit_time)
-            record["score_time"].append(score_time)
-            for m in self.scorers:
-                record["test"][m].append(test_scores[m])
-                if self.return_train_score:
-                    record["train"][m].append(train_scores[m])
-            for name, value in costs.items():
-                record["cost"][name].append(value)
-            if self.report and self.resource is None and observer is None and len(self.splits) > 1:
-                trial.report(float(np.mean(record["test"][self.primary])), step=fold)
-                if trial.should_prune():
-                    record_at_end(trial, {CV_ATTR: _nan_record(record, len(self.splits))})
-                    raise optuna.TrialPruned(f"pruned after fold {fold + 1}")
-        record["mean"] = float(np.mean(record["test"][self.primary]))
-        return record
-
-    def _score(self, estimator: Any, X: Any, y: Any) -> dict[str, float]:
+    def score(self, estimator: Any, X: Any, y: Any) -> dict[str, float]:
+        """Every scorer's score of a fitted ``estimator`` on ``X``, ``y``."""
         scores = {}
         for name, scorer in self.scorers.items():
             value = scorer(estimator, X, y)
@@ -253,39 +218,59 @@ class CrossValidation:
             scores[name] = float(value)
         return scores
 
-    def _epoch_observer(
-        self, trial: optuna.Trial, estimator: Any, fold: int, X_test: Any, y_test: Any
-    ) -> Callable[[int, int], None]:
-        scorer = self.scorers[self.primary]
 
-        def observe(epoch: int, epochs: int) -> None:
-            value = float(scorer(estimator, X_test, y_test))
-            if not math.isfinite(value):
-                return
-            trial.report(value, step=fold * epochs + epoch)
-            if self.report and trial.should_prune():
-                raise optuna.TrialPruned(f"pruned at fold {fold + 1}, epoch {epoch + 1}")
+class _FoldFits:
+    """The adapter of one trial of :class:`CrossValidation` (see :class:`tunefleet.runner.Adapter`).
 
-        return observe
+    One run per fold: a clone of the estimator with the configuration (and the rung's
+    resource) fitted on the training fold and scored on the test fold.
+    """
 
+    def __init__(
+        self, cv: CrossValidation, params: dict[str, Any], rung: int | None = None
+    ) -> None:
+        self.cv = cv
+        self.params = params
+        self.rung = rung
+        self.n_samples = _n_rows(cv.X) or len(cv.y)
 
-def _nan_record(record: dict[str, Any], n_splits: int | None = None) -> dict[str, Any]:
-    """The record of a pruned trial: its scores are not comparable, so they are NaN."""
-    n = n_splits or len(record["fit_time"])
-    out: dict[str, Any] = {
-        "test": {m: [math.nan] * n for m in record["test"]},
-        "fit_time": list(record["fit_time"]) + [math.nan] * (n - len(record["fit_time"])),
-        "score_time": list(record["score_time"]) + [math.nan] * (n - len(record["score_time"])),
-    }
-    for key in ("train", "cost"):
-        if key in record:
-            out[key] = {m: [math.nan] * n for m in record[key]}
-    return out
+    def runs(self) -> list[Run]:
+        return [Run(fold, fold, data=split) for fold, split in enumerate(self.cv.splits)]
 
+    def fit_and_score(self, run: Run, reporter: EpochReporter) -> RunScores:
+        cv, rung = self.cv, self.rung
+        train, test = run.data
+        kind = None if cv.resource is None or rung is None else cv.resource.kind
+        if kind == "n_samples":
+            # a fixed random subset, the same for every trial and rung
+            train = np.random.default_rng(run.fold).permutation(train)[:rung]
+        estimator = clone(cv.estimator).set_params(**self.params)
+        if kind is not None and kind != "n_samples":
+            estimator.set_params(**{kind: rung})
+        X_train, y_train = take(cv.X, train), take(cv.y, train)
+        X_test, y_test = take(cv.X, test), take(cv.y, test)
+        fit_params = fold_fit_params(cv.fit_params, train, self.n_samples)
+        observer = None
+        if cv.resource is None and not cv.costs and reports_epochs(estimator):
+            # learning curves, always (multi-objective studies take no reports)
+            scorer = cv.scorers[cv.primary]
+            observer = reporter.epoch_observer(lambda: scorer(estimator, X_test, y_test))
+        start = time.perf_counter()
+        with observe_epochs(observer):
+            estimator.fit(X_train, y_train, **fit_params)
+        if cv.compress is not None:
+            cv.compress(estimator)
+        fit_time = time.perf_counter() - start
+        start = time.perf_counter()
+        test_scores = cv.score(estimator, X_test, y_test)
+        score_time = time.perf_counter() - start
+        train_scores = cv.score(estimator, X_train, y_train) if cv.return_train_score else {}
+        costs = {c.name: c(estimator, X_test, y_test) for c in cv.costs}
+        return RunScores(test_scores, fit_time, score_time, train=train_scores, cost=costs)
 
-def _describe(exc: BaseException, params: Mapping[str, Any], fold: int) -> str:
-    lines = traceback.format_exception_only(type(exc), exc)
-    return f"fold {fold + 1} with params {dict(params)!r} failed: {''.join(lines).strip()}"
+    def describe_error(self, run: Run, exc: BaseException) -> str:
+        lines = traceback.format_exception_only(type(exc), exc)
+        return f"fold {run.fold + 1} with params {dict(self.params)!r} failed: {''.join(lines).strip()}"
 
 
 def summarize_errors(messages: Sequence[str], limit: int = 3) -> str:

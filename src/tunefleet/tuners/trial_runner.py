@@ -1,12 +1,17 @@
-"""The tuners' trial function: ``build(hp)`` -> ``fit`` -> the objective, per fold and execution.
+"""The tuners' face of the trial runner: ``build(hp)`` -> ``fit`` -> the objective.
 
 :class:`TrialRunner` is what a tuner runs for each trial, in-process or in worker
-processes (it is picklable when the hypermodel is): it binds the trial's ``hp`` to the
-shared space, builds and checks the model (:func:`check_model`), trains every run
-(``cv`` folds x ``executions_per_trial``) while a callback reports each epoch's
-objective to the study's pruner, saves the best run's model, and records the per-fold
-scores (:func:`cv_record`) and mean metrics (:func:`mean_metrics`) on the trial.
-Fleet training (:mod:`tunefleet.tuners.fleet`) and ``Hyperband`` reuse its pieces.
+processes (it is picklable when the hypermodel is). It binds the trial's ``hp`` to the
+shared space and runs the trial through the engine's trial runner
+(:class:`tunefleet.runner.Runner`), supplying what is the tuners' own: building and
+checking the model (:func:`check_model`), training each run (``cv`` folds x
+``executions_per_trial``) with a Keras callback that hands each epoch's objective to the
+runner's reporter (which reports it and asks the pruner), reading the objective from
+what ``fit`` returned, and saving the best run's model. The runner retries failed runs
+``max_retries`` times, then fails the trial, and stores the per-fold record (the shape
+of :func:`cv_record`); the face adds the mean metrics (:func:`mean_metrics`), the best
+step and the hyperparameters, all written with the trial's end. Fleet training
+(:mod:`tunefleet.tuners.fleet`) and ``Hyperband`` reuse its pieces.
 """
 
 from __future__ import annotations
@@ -25,18 +30,12 @@ import keras
 import numpy as np
 import optuna
 
-from tunefleet.attrs import (
-    BEST_STEP_ATTR,
-    CV_ATTR,
-    ERROR_ATTR,
-    HP_ATTR,
-    METRICS_ATTR,
-    MODEL_ATTR,
-    error_text,
-)
+from tunefleet.attrs import BEST_STEP_ATTR, HP_ATTR, METRICS_ATTR, MODEL_ATTR
 from tunefleet.keras.initializer_draws import shared_draw_programs
 from tunefleet.keras.memory import release_memory
 from tunefleet.keras.user_callbacks import fresh_callbacks
+from tunefleet.runner import EpochReporter, OnError, Run, Runner, RunScores
+from tunefleet.storage import record_at_end
 from tunefleet.trial import TrialFailed, take
 from tunefleet.tuners.folds import take_inputs
 from tunefleet.tuners.hypermodel import HyperModel, describe
@@ -111,28 +110,24 @@ def check_model(model: Any, hypermodel: HyperModel, compile_kwargs: dict[str, An
 class _Monitor(keras.callbacks.Callback):
     """Watches the objective every epoch: checks it exists, reports it, keeps the best.
 
-    ``step_offset`` makes steps unique within a trial (``run * epochs + epoch`` with
-    ``cv``/``executions_per_trial``). Stops training (and flags ``pruned``) when the
-    study's pruner says so. ``strict``: the objective must be in every epoch's logs
-    (raises at the first epoch otherwise); off for a custom ``HyperModel.fit``, whose
-    return value may hold the objective instead.
+    Reporting and the pruning decision are the engine's (:class:`EpochReporter`, whose
+    steps are ``run * epochs + epoch``); when the reporter says stop, the monitor stops
+    training (and flags ``pruned``). ``strict``: the objective must be in every epoch's
+    logs (raises at the first epoch otherwise); off for a custom ``HyperModel.fit``,
+    whose return value may hold the objective instead.
     """
 
     def __init__(
         self,
         objective: Objective,
-        trial: optuna.Trial | None,
-        step_offset: int,
-        prune: bool,
+        reporter: EpochReporter | None,
         keep_best: bool,
         strict: bool = True,
     ) -> None:
         super().__init__()
         self.strict = strict
         self.objective = objective
-        self.trial = trial
-        self.step_offset = step_offset
-        self.prune = prune
+        self.reporter = reporter
         self.keep_best = keep_best
         self.best = math.nan
         self.best_epoch: int | None = None
@@ -155,11 +150,9 @@ class _Monitor(keras.callbacks.Callback):
             self.best_logs = {k: float(v) for k, v in logs.items()}
             if self.keep_best:
                 self.best_weights = self.model.get_weights()
-        if self.trial is not None and math.isfinite(value):
-            self.trial.report(value, step=self.step_offset + epoch)
-            if self.prune and self.trial.should_prune():
-                self.pruned = True
-                self.model.stop_training = True
+        if self.reporter is not None and self.reporter.report_epoch(epoch, value):
+            self.pruned = True
+            self.model.stop_training = True
 
 
 @dataclass
@@ -263,15 +256,20 @@ class TrialRunner:
         *,
         model: Any = None,
         step_offset: int = 0,
+        reporter: EpochReporter | None = None,
     ) -> RunResult:
-        """Build (unless ``model`` is given, e.g. to continue it) and train one run."""
+        """Build (unless ``model`` is given, e.g. to continue it) and train one run.
+
+        Each epoch's objective goes to ``reporter`` (by default one reporting to
+        ``trial`` at ``step_offset + epoch`` and asking its pruner when the tuner prunes).
+        """
         if model is None:
             model = self.build(hp, trial, run)
+        if reporter is None and trial is not None:
+            reporter = EpochReporter(trial, run, prune=self.report, offset=step_offset)
         monitor = _Monitor(
             self.objective,
-            trial,
-            step_offset,
-            prune=self.report,
+            reporter,
             keep_best=self.save_models,
             strict=type(self.hypermodel).fit is HyperModel.fit,
         )
@@ -350,74 +348,78 @@ class TrialRunner:
         trial.set_user_attr(MODEL_ATTR, rel)
 
     # -- the trial function ------------------------------------------------------------
+    def runner(self) -> Runner:
+        """The engine's runner for this face's trials."""
+        return Runner(
+            metrics=(self.objective.name,),
+            n_folds=self.n_folds,
+            prune=self.report,
+            on_error=OnError.fail_trial(self.max_retries, fatal=FATAL_ERRORS),
+            pruned_scores="partial",
+        )
+
     def __call__(self, trial: optuna.Trial) -> float:
         # The previous trial's models are garbage now: free them, Keras' global state
         # and (within a budget) what they compiled, so a long search does not grow.
         release_memory()
         hp = HyperParameters._bound(self.space, trial)
         try:
-            return self._run_trial(trial, hp)
+            runs = _TrialRuns(self, trial, hp)
+            value = self.runner().run(trial, runs)
+            attrs: dict[str, Any] = {METRICS_ATTR: mean_metrics(runs.metrics)}
+            if runs.best_step is not None:
+                attrs[BEST_STEP_ATTR] = runs.best_step
+            record_at_end(trial, attrs)
+            assert isinstance(value, float)
+            return value
         finally:
             if hp.values:
-                trial.set_user_attr(HP_ATTR, dict(hp.values))
+                record_at_end(trial, {HP_ATTR: dict(hp.values)})
 
-    def _run_trial(self, trial: optuna.Trial, hp: HyperParameters) -> float:
-        kwargs = self.fit_kwargs_for(hp)
-        runs = self.runs(kwargs)
-        epochs = int(kwargs.get("epochs", 1))
-        folds: list[list[float]] = [[] for _ in range(self.n_folds)]
-        fit_times = [0.0] * self.n_folds
-        metrics: list[dict[str, float]] = []
-        best, best_step = math.nan, None
-        for run, (fold, args, run_kwargs) in enumerate(runs):
-            result = self._attempt(trial, hp, run, args, run_kwargs, step_offset=run * epochs)
-            try:
-                fit_times[fold] += result.fit_time
-                if result.pruned:
-                    trial.set_user_attr(
-                        CV_ATTR, cv_record(self.objective.name, folds, fit_times, self.n_folds)
-                    )
-                    raise optuna.TrialPruned(f"pruned at run {run + 1}, epoch {result.epochs_done}")
-                folds[fold].append(result.best)
-                metrics.append(result.metrics)
-                if self.objective.better(result.best, best):
-                    best, best_step = result.best, result.best_epoch
-                    if self.save_models:
-                        self.save_model(trial, result)
-            finally:
-                del result
-        scores = [float(np.mean(f)) if f else math.nan for f in folds]
-        trial.set_user_attr(CV_ATTR, cv_record(self.objective.name, folds, fit_times, self.n_folds))
-        trial.set_user_attr(METRICS_ATTR, mean_metrics(metrics))
-        if best_step is not None:
-            trial.set_user_attr(BEST_STEP_ATTR, best_step)
-        return float(np.mean(scores))
 
-    def _attempt(
-        self,
-        trial: optuna.Trial,
-        hp: HyperParameters,
-        run: int,
-        args: tuple[Any, ...],
-        kwargs: dict[str, Any],
-        step_offset: int,
-    ) -> RunResult:
-        """One run, retried ``max_retries`` times on errors of the user's code."""
-        for attempt in range(self.max_retries + 1):
-            try:
-                return self.fit_run(trial, hp, run, args, kwargs, step_offset=step_offset)
-            except (*FATAL_ERRORS, optuna.TrialPruned):
-                raise
-            except TrialFailed as exc:
-                trial.set_user_attr(ERROR_ATTR, str(exc))
-                raise
-            except Exception as exc:
-                if attempt < self.max_retries:
-                    continue
-                message = "".join(traceback.format_exception_only(type(exc), exc)).strip()
-                trial.set_user_attr(ERROR_ATTR, error_text(message))
-                raise TrialFailed(message, exc) from exc
-        raise AssertionError("unreachable")
+class _TrialRuns:
+    """The adapter of one tuner trial (see :class:`tunefleet.runner.Adapter`).
+
+    Its runs are ``cv`` folds x executions; each builds the model, fits it with the
+    reporting callback, and scores it by its best objective value. It keeps the best
+    run's model saved (``save_models``) and every finished run's metrics.
+    """
+
+    def __init__(self, runner: TrialRunner, trial: optuna.Trial, hp: HyperParameters) -> None:
+        self.runner = runner
+        self.trial = trial
+        self.hp = hp
+        kwargs = runner.fit_kwargs_for(hp)
+        self.epochs = int(kwargs.get("epochs", 1))
+        self.plan = runner.runs(kwargs)
+        self.metrics: list[dict[str, float]] = []
+        self.best = math.nan
+        self.best_step: int | None = None
+
+    def runs(self) -> list[Run]:
+        return [
+            Run(index, fold, epochs=self.epochs, data=(args, kwargs))
+            for index, (fold, args, kwargs) in enumerate(self.plan)
+        ]
+
+    def fit_and_score(self, run: Run, reporter: EpochReporter) -> RunScores:
+        runner = self.runner
+        args, kwargs = run.data
+        result = runner.fit_run(self.trial, self.hp, run.index, args, kwargs, reporter=reporter)
+        try:
+            if result.pruned:
+                return RunScores(test={}, fit_time=result.fit_time)
+            self.metrics.append(result.metrics)
+            if runner.objective.better(result.best, self.best):
+                self.best, self.best_step = result.best, result.best_epoch
+                if runner.save_models:
+                    runner.save_model(self.trial, result)
+            return RunScores(test={runner.objective.name: result.best}, fit_time=result.fit_time)
+        finally:
+            del result
+
+    def describe_error(self, run: Run, exc: BaseException) -> str:
+        return "".join(traceback.format_exception_only(type(exc), exc)).strip()
 
 
 def cv_record(
