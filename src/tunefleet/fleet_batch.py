@@ -212,6 +212,16 @@ class FitData:
         validation_split: As ``model.fit``'s, when ``validation_data`` is ``None``.
         shuffle: Shuffle the training samples every epoch.
         seed: The trainer's seed, when this fit makes it.
+
+    Example:
+
+    >>> import numpy as np
+    >>> from tunefleet.fleet_batch import FitData
+    >>> x, y = np.zeros((10, 4), "float32"), np.zeros(10, "int32")
+    >>> FitData(dict, x, y, validation_split=0.2).shuffle
+    True
+
+    :class:`FleetBatch`'s example drives a whole batch.
     """
 
     build_fn: Callable[..., Any]

@@ -31,9 +31,6 @@ from tunefleet.trial import CrossValidation, final_estimator, fold_fit_params, t
 
 logger = logging.getLogger("tunefleet")
 
-__all__ = ["FleetCrossValidation", "Outcome", "batch_runner", "fleet_unsupported_reason"]
-
-
 class _Outputs:
     """Predictions already computed by the fleet, served to a wrapper's ``predict``."""
 

@@ -6,7 +6,9 @@ run as one :meth:`~tunefleet.fleet.FleetTrainer.fit` of all of them: a new
 configuration joins with the model its trial built, a survivor with the model saved at
 the end of its previous round, whose weights, optimizer slots and iteration count the
 fleet carries in (so learning-rate schedules continue too), as one-by-one training
-continues the loaded model with ``initial_epoch``. Every epoch's objective is reported on the trials in one transaction; at the end of
+continues the loaded model with ``initial_epoch``. Each fit goes through the one fleet
+batch (:meth:`tunefleet.fleet_batch.FleetBatch.fit`): every epoch's objective is
+reported on the trials in one transaction and each run's best epoch kept. At the end of
 the round each configuration's model is saved as its checkpoint, and a run that
 improved the configuration's best value saves the weights of its best epoch as the
 trial's model, as one-by-one training does.
