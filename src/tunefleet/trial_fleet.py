@@ -31,6 +31,7 @@ from tunefleet.trial import CrossValidation, final_estimator, fold_fit_params, t
 
 logger = logging.getLogger("tunefleet")
 
+
 class _Outputs:
     """Predictions already computed by the fleet, served to a wrapper's ``predict``."""
 
