@@ -262,7 +262,7 @@ def test_hyperband_rounds_in_fleets_equal_one_by_one_rounds(tmp_path, digits):
 
 
 def test_hyperband_fleet_killed_mid_bracket_resumes(tmp_path, digits, monkeypatch):
-    import tunefleet.tuners.hyperband_fleet as round_fleet
+    import tunefleet.fleet_batch as fleet_batch  # the one per-epoch callback reports
 
     calls = []
 
@@ -272,7 +272,7 @@ def test_hyperband_fleet_killed_mid_bracket_resumes(tmp_path, digits, monkeypatc
             raise KeyboardInterrupt
         report_many(study, reports)
 
-    monkeypatch.setattr(round_fleet, "report_many", crash_in_the_second_round)
+    monkeypatch.setattr(fleet_batch, "report_many", crash_in_the_second_round)
     with pytest.raises(KeyboardInterrupt):
         hyperband(tmp_path, digits, "hb_killed", fleet=True)
     monkeypatch.undo()

@@ -6,7 +6,9 @@ run as one :meth:`~tunefleet.fleet.FleetTrainer.fit` of all of them: a new
 configuration joins with the model its trial built, a survivor with the model saved at
 the end of its previous round, whose weights, optimizer slots and iteration count the
 fleet carries in (so learning-rate schedules continue too), as one-by-one training
-continues the loaded model with ``initial_epoch``. Every epoch's objective is reported on the trials in one transaction; at the end of
+continues the loaded model with ``initial_epoch``. Each fit goes through the one fleet
+batch (:meth:`tunefleet.fleet_batch.FleetBatch.fit`): every epoch's objective is
+reported on the trials in one transaction and each run's best epoch kept. At the end of
 the round each configuration's model is saved as its checkpoint, and a run that
 improved the configuration's best value saves the weights of its best epoch as the
 trial's model, as one-by-one training does.
@@ -15,20 +17,17 @@ trial's model, as one-by-one training does.
 from __future__ import annotations
 
 import logging
-import math
 import os
-import time
-from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import keras
-import numpy as np
 
-from tunefleet.fleet.export import TrialWeights, export_trial
+from tunefleet.fleet.export import export_trial
 from tunefleet.fleet.introspect import UnsupportedModelError
+from tunefleet.fleet_batch import FitData, FleetBatch, Member, Row
 from tunefleet.keras.memory import release_memory
-from tunefleet.study import report_many
-from tunefleet.tuners.fleet import FixedBuild, fit_xy, model_to_save
+from tunefleet.tuners.fleet import FixedBuild, ObjectiveInLogs, fit_xy, model_to_save
 from tunefleet.tuners.hyperband import (
     Bracket,
     BracketMember,
@@ -36,12 +35,19 @@ from tunefleet.tuners.hyperband import (
     load_checkpoint,
     remove_checkpoints,
 )
-from tunefleet.tuners.trial_runner import FATAL_ERRORS, ObjectiveNotReported
+from tunefleet.tuners.trial_runner import FATAL_ERRORS
 
 logger = logging.getLogger("tunefleet")
 
 
-class RoundFleet:
+@dataclass(eq=False)
+class _Configuration(Member):
+    """A configuration of the round, as a member of its fleets."""
+
+    bracket_member: BracketMember | None = None
+
+
+class RoundFleet(ObjectiveInLogs):
     """Train Hyperband's configurations round by round as fleets.
 
     Args:
@@ -59,12 +65,18 @@ class RoundFleet:
     """
 
     def __init__(self, runner: Any, batch_size: int, **trainer_kwargs: Any) -> None:
-        from tunefleet.fleet import FleetTrainer
-
         self.runner = runner
         self.batch_size = batch_size
-        self.trainer = FleetTrainer(FixedBuild(runner), seed=runner.seed or 0, **trainer_kwargs)
         self.stats: dict[str, float] = {"train": 0.0, "compile": 0.0, "bookkeeping": 0.0}
+        self._build = FixedBuild(runner)
+        self._batch = FleetBatch(
+            self,
+            keep_weights=runner.save_models,
+            better=runner.objective.better,
+            trainer_kwargs=trainer_kwargs,
+            stats=self.stats,
+        )
+        self.trainer = self._batch.trainer(self._build, runner.seed or 0)
 
     def advance(self, bracket: Bracket, members: list[BracketMember], target: int) -> None:
         """Train ``members`` (alive, all at the same epoch) up to ``target`` epochs.
@@ -84,12 +96,11 @@ class RoundFleet:
     ) -> list[BracketMember]:
         runner = self.runner
         first_epoch = members[0].epochs
-        directory = os.path.join(runner.project_dir, "hyperband")
-        os.makedirs(directory, exist_ok=True)
+        os.makedirs(os.path.join(runner.project_dir, "hyperband"), exist_ok=True)
         saved: dict[int, list[str]] = {id(m): [] for m in members}
         solo: list[BracketMember] = []  # trained one by one after the fleets
         for run, (_, args, kwargs) in enumerate(runner.runs(dict(runner.fit_kwargs))):
-            rows, configs, seeds = [], [], []
+            rows = []
             for member in members:
                 if member.done or any(member is m for m in solo):
                     continue
@@ -109,53 +120,70 @@ class RoundFleet:
                 except Exception as exc:  # the user's build failed: the configuration fails
                     bracket._fail(member, exc)
                     continue
-                rows.append(member)
-                configs.append(config)
-                seeds.append(seed)
-            if not rows:
-                continue
-            x, y = fit_xy(args, kwargs)
-            batch_sizes = [int(runner.fit_kwargs_for(m.hp).get("batch_size") or 32) for m in rows]
-            best_weights: dict[int, TrialWeights] = {}
-            score_before = [m.score() for m in rows]
-            best_before = [m.best[run] for m in rows]
-            start = time.perf_counter()
-            result = self.trainer.fit(
-                configs,
-                x,
-                y,
-                epochs=target - first_epoch,
-                batch_size=batch_sizes,
-                validation_data=kwargs.get("validation_data"),
-                validation_split=float(kwargs.get("validation_split") or 0.0),
-                shuffle=bool(kwargs.get("shuffle", True)),
-                on_epoch_end=self._epoch_callback(bracket, rows, run, first_epoch, best_weights),
-                seeds=seeds,
-            )
-            self.stats["train"] += time.perf_counter() - start
-            self.stats["compile"] = self.trainer.compile_seconds
-            objective = bracket.objective
-            for k, member in enumerate(rows):
-                rel = checkpoint_path(member.trial, run, target)
-                result.export(k).save(os.path.join(runner.project_dir, rel))
-                saved[id(member)].append(rel)
-                improved = objective.better(member.best[run], best_before[k])
-                if (
-                    runner.save_models
-                    and improved
-                    and k in best_weights
-                    and (bracket.n_runs == 1 or objective.better(member.score(), score_before[k]))
-                ):
-                    model = export_trial(
-                        self.trainer.build_fn, configs[k], seeds[k], best_weights[k]
+                batch_size = int(runner.fit_kwargs_for(member.hp).get("batch_size") or 32)
+                rows.append(
+                    Row(
+                        _Configuration(member.trial, bracket_member=member),
+                        config,
+                        seed,
+                        batch_size,
+                        epochs=target - first_epoch,
+                        run=run,
+                        step_offset=run * bracket.tuner.max_epochs,
+                        first_epoch=first_epoch,
+                        best=member.best[run],
                     )
-                    runner.save_model(member.trial, model_to_save(model))
+                )
+            if rows:
+                self._fit_run(bracket, rows, args, kwargs, target, saved)
         for member in members:
             if member.done:  # failed on a later run: this round's checkpoints are moot
                 remove_checkpoints(runner.project_dir, saved[id(member)])
             elif not any(member is m for m in solo):
                 bracket._record_round(member, target, saved[id(member)])
         return solo
+
+    def _fit_run(
+        self,
+        bracket: Bracket,
+        rows: list[Row],
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any],
+        target: int,
+        saved: dict[int, list[str]],
+    ) -> None:
+        """One run of the round's configurations as one fleet fit; save what it gave."""
+        runner = self.runner
+        x, y = fit_xy(args, kwargs)
+        data = FitData(
+            self._build,
+            x,
+            y,
+            validation_data=kwargs.get("validation_data"),
+            validation_split=float(kwargs.get("validation_split") or 0.0),
+            shuffle=bool(kwargs.get("shuffle", True)),
+        )
+        members = [_bracket_member(row) for row in rows]
+        score_before = [m.score() for m in members]
+        done = self._batch.fit(bracket.study, rows, data)
+        for k, (row, member) in enumerate(zip(rows, members, strict=True)):
+            rel = checkpoint_path(member.trial, row.run, target)
+            done.result.export(k).save(os.path.join(runner.project_dir, rel))
+            saved[id(member)].append(rel)
+            if row.best_epoch is None:  # not improved in this round
+                continue
+            member.best[row.run] = row.best
+            member.metrics[row.run] = row.best_logs
+            member.best_step[row.run] = row.best_epoch
+            if (
+                runner.save_models
+                and row.weights is not None
+                and (
+                    bracket.n_runs == 1 or bracket.objective.better(member.score(), score_before[k])
+                )
+            ):
+                model = export_trial(self._build, row.config, row.seed, row.weights)
+                runner.save_model(member.trial, model_to_save(model))
 
     def _model(self, bracket: Bracket, member: BracketMember, run: int, seed: int) -> keras.Model:
         """The model a run of ``member`` starts from: its checkpoint, or a new build."""
@@ -166,42 +194,8 @@ class RoundFleet:
             )
         return self.runner.build(member.hp, member.trial, run)
 
-    def _epoch_callback(
-        self,
-        bracket: Bracket,
-        rows: list[BracketMember],
-        run: int,
-        first_epoch: int,
-        best_weights: dict[int, TrialWeights],
-    ) -> Callable[[int, Any], np.ndarray]:
-        """Report every row's objective, keep each run's best epoch, stop rows at NaN loss."""
-        objective = bracket.objective
-        offset = run * bracket.tuner.max_epochs
 
-        def on_epoch_end(epoch: int, logs: Any) -> np.ndarray:
-            start = time.perf_counter()
-            if objective.name not in logs:
-                raise ObjectiveNotReported(objective.name, list(logs))
-            keep = np.array(logs.active, dtype=bool)
-            reports, improved = [], []
-            for k, member in enumerate(rows):
-                if not keep[k]:
-                    continue
-                if not math.isfinite(float(logs["loss"][k])):  # as TerminateOnNaN
-                    keep[k] = False
-                    continue
-                value, own = float(logs[objective.name][k]), first_epoch + epoch
-                if math.isfinite(value):
-                    reports.append((member.trial, offset + own, value))
-                if objective.better(value, member.best[run]):
-                    member.best[run] = value
-                    member.metrics[run] = {key: float(logs[key][k]) for key in logs}
-                    member.best_step[run] = own
-                    improved.append(k)
-            if self.runner.save_models and improved:
-                best_weights.update(logs.weights(improved))
-            report_many(bracket.study, reports)
-            self.stats["bookkeeping"] += time.perf_counter() - start
-            return keep
-
-        return on_epoch_end
+def _bracket_member(row: Row) -> BracketMember:
+    member = row.member
+    assert isinstance(member, _Configuration) and member.bracket_member is not None
+    return member.bracket_member
