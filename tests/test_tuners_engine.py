@@ -112,7 +112,9 @@ def test_a_bad_n_jobs_is_refused_with_the_same_message_on_every_face(bad, tmp_pa
         tuner.search(x, y, epochs=1, validation_data=(xv, yv))
     assert not (tmp_path / "untitled_project" / "study.db").exists()
     with pytest.raises(ValueError, match=message):
-        tunefleet.RandomizedSearchCV(LogisticRegression(), {"C": [1.0]}, n_jobs=bad).fit(x, y)
+        tunefleet.RandomizedSearchCV(LogisticRegression(), {"C": [1.0]}, n_iter=1, n_jobs=bad).fit(
+            x, y
+        )
 
 
 def test_hyperband_n_jobs_is_read_as_joblib_does(monkeypatch):
