@@ -5,6 +5,7 @@ commit that starts a trial (before anything else is written), or a test kills th
 parent of worker processes while they hold trials.
 """
 
+import json
 import os
 import signal
 import subprocess
@@ -251,4 +252,96 @@ def test_hyperband_killed_right_after_a_trial_is_started_resumes_to_the_plan(tmp
     counted = [t for t in trials if "tunefleet:status" not in t.user_attrs]
     assert len(counted) == 5  # exactly the plan: 5 trials
     assert all(t.state.name in ("COMPLETE", "PRUNED") for t in counted)
+    assert not [t for t in trials if t.state.name == "RUNNING"]
+
+
+LOGGED_HYPERBAND = textwrap.dedent(
+    """
+    import json, os, signal, sys
+    import tunefleet as kt
+    import keras
+    from sklearn.datasets import load_digits
+
+    project, log = sys.argv[1], sys.argv[2]
+    end_at = int(os.environ.get("TUNEFLEET_TEST_KILL_AT_END", "0"))
+    if end_at:  # as in SEARCH: die inside the transaction that ends trial ``end_at``
+        from sqlalchemy import event
+        from sqlalchemy.orm import Session
+        ended = []
+
+        def before_commit(session):
+            for obj in session.dirty:
+                if type(obj).__name__ == "TrialModel" and obj.state.is_finished():
+                    ended.append(obj.trial_id)
+            if len(ended) >= end_at:
+                session.flush()
+                os.kill(os.getpid(), signal.SIGKILL)
+
+        event.listen(Session, "before_commit", before_commit)
+
+    class Logged(kt.HyperModel):  # logs the epochs each fit trains
+        def build(self, hp):
+            model = keras.Sequential([keras.Input((64,)),
+                keras.layers.Dense(hp.Choice("units", [8, 16]), activation="relu"),
+                keras.layers.Dense(10, activation="softmax")])
+            model.compile("adam", "sparse_categorical_crossentropy", metrics=["accuracy"])
+            return model
+
+        def fit(self, hp, model, *args, **kwargs):
+            with open(log, "a") as f:
+                f.write(json.dumps([kwargs.get("initial_epoch", 0), kwargs["epochs"]]) + "\\n")
+            return model.fit(*args, **kwargs)
+
+    X, y = load_digits(return_X_y=True)
+    X = (X / 16.0).astype("float32")
+    tuner = kt.Hyperband(Logged(), "val_accuracy", max_epochs=3, factor=3, seed=0,
+                         directory=project, project_name="hb")
+    tuner.search(X[:128], y[:128], batch_size=64, validation_data=(X[128:192], y[128:192]))
+    """
+)
+
+
+def trained_epochs(log):
+    fits = [json.loads(line) for line in log.read_text().splitlines()] if log.exists() else []
+    return sum(epochs - initial for initial, epochs in fits)
+
+
+@pytest.mark.slow
+def test_hyperband_killed_while_ending_a_round_resumes_with_exactly_the_rest(tmp_path):
+    # Plan (max_epochs=3, factor=3): bracket 0 trains 3 x 1 epoch, then 1 x 3 (2 more);
+    # bracket 1 trains 2 x 3 epochs: 5 trials, 11 epochs. Killed while the second loser
+    # of bracket 0's first round is told PRUNED: the resumed search must start exactly
+    # the trials and train exactly the epochs that are left, no trial twice.
+    url = f"sqlite:///{tmp_path / 'hb' / 'study.db'}"
+    first, second = tmp_path / "first.log", tmp_path / "second.log"
+    env = dict(os.environ, TUNEFLEET_TEST_KILL_AT_END="2")
+    killed = subprocess.run(
+        [sys.executable, "-c", LOGGED_HYPERBAND, str(tmp_path), str(first)], env=env, timeout=300
+    )
+    assert killed.returncode == -signal.SIGKILL
+    at_kill = optuna.load_study(study_name="hb", storage=url).trials
+    assert sorted(t.state.name for t in at_kill) == ["PRUNED", "RUNNING", "RUNNING"]
+    assert trained_epochs(first) == 3  # round 0: three configurations, one epoch each
+    (pruned,) = [t for t in at_kill if t.state.name == "PRUNED"]
+
+    resumed = subprocess.run(
+        [sys.executable, "-c", LOGGED_HYPERBAND, str(tmp_path), str(second)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    trials = optuna.load_study(study_name="hb", storage=url).trials
+    counted = [t for t in trials if STATUS_ATTR not in t.user_attrs]
+    assert len(counted) == 5  # exactly the plan
+    assert sorted(t.state.name for t in counted) == ["COMPLETE"] * 3 + ["PRUNED"] * 2
+    interrupted = [t for t in trials if t.user_attrs.get(STATUS_ATTR) == "interrupted"]
+    assert sorted(t.number for t in interrupted) == sorted(
+        t.number for t in at_kill if t.state.name == "RUNNING"
+    )
+    assert len(trials) == 3 + 4  # resumed: 2 continuations + bracket 1's 2 trials, no more
+    assert trials[pruned.number].state.name == "PRUNED"  # told before the kill: kept
+    # The continued round-0 configurations resume from their saved epoch: the survivor
+    # trains its 2 last epochs, bracket 1 its 2 x 3: 8 of the plan's 11, none again.
+    assert trained_epochs(second) == 8
     assert not [t for t in trials if t.state.name == "RUNNING"]

@@ -9,7 +9,7 @@ import pytest
 from sklearn.datasets import load_digits
 
 import tunefleet as kt
-import tunefleet.tuners.base_tuner as tuner_module
+import tunefleet.dispatch as dispatch
 from tunefleet.attrs import BEST_STEP_ATTR, HP_ATTR
 from tunefleet.study import counts, report_many
 from tunefleet.tuners import Choice, ObjectiveNotReported
@@ -176,7 +176,7 @@ def test_unsupported_layer_in_one_branch_trains_that_trial_alone(tmp_path, digit
 
 def test_fleet_settings_errors_and_fallbacks(tmp_path, digits, caplog, monkeypatch):
     xt, yt, xv, yv = digits
-    monkeypatch.setattr(tuner_module, "_LOGGED", set())  # "logs why once" per process
+    monkeypatch.setattr(dispatch, "_LOGGED", set())  # "logs why once" per process
     with pytest.raises(ValueError, match="fleet must be 'auto', True, False or a positive"):
         kt.RandomSearch(build_model, fleet="always")
     with pytest.raises(ValueError, match="fleet must be"):

@@ -10,8 +10,8 @@ much to run (a :class:`~tunefleet.study.Budget`); the dispatcher decides where i
 
 Each is an :class:`Executor`; an executor for more machines plugs in beside them. The
 choice is made the same way for every face: :func:`n_workers` reads ``n_jobs`` as
-scikit-learn and joblib do, and :func:`fleet_size` reads ``fleet`` and sizes the
-batches.
+scikit-learn and joblib do, :func:`fleet_size` reads ``fleet`` and sizes the batches,
+and :func:`choose_executor` picks the executor from the two.
 """
 
 from __future__ import annotations
@@ -94,6 +94,10 @@ def default_fleet_size(strategy: Any, n_trials: int | None) -> int:
     return int(min(64, max(4, (n_trials or 16) // 4)))
 
 
+#: Why a search with worker processes (``n_jobs`` > 1) trains no fleets.
+WORKER_PROCESSES = "n_jobs > 1 trains in worker processes, one trial at a time each"
+
+#: The "training one by one" notices already logged in this process (each is said once).
 _LOGGED: set[str] = set()
 
 
@@ -105,13 +109,17 @@ def fleet_size(
     n_trials: int | None,
     who: str,
     level: int = logging.INFO,
+    n_workers: int = 1,
+    default: int | None = None,
 ) -> int | None:
     """Trials per fleet batch, or ``None`` to run trials one at a time.
 
-    ``reason``: why this search cannot train fleets (``None`` if it can). With
-    ``fleet="auto"`` such a search runs trials one at a time and says why once, in the
-    ``tunefleet`` log at ``level``; asked for explicitly (``True`` or a count), it is
-    refused. ``True``/``"auto"`` size batches by :func:`default_fleet_size`.
+    ``reason``: why this search cannot train fleets (``None`` if it can); with
+    ``n_workers > 1`` (see :func:`n_workers`) the reason is :data:`WORKER_PROCESSES`.
+    With ``fleet="auto"`` such a search runs trials one at a time and says why once, in
+    the ``tunefleet`` log at ``level``; asked for explicitly (``True`` or a count), it is
+    refused. ``True``/``"auto"`` size batches as ``default`` says, else by
+    :func:`default_fleet_size`.
 
     Example:
 
@@ -121,6 +129,9 @@ def fleet_size(
     >>> fleet_size(8, reason=None, strategy="tpe", n_trials=20, who="search")
     8
     >>> fleet_size("auto", reason="n_jobs > 1", strategy="tpe", n_trials=20, who="search")
+    >>> fleet_size("auto", reason=None, strategy="tpe", n_trials=20, who="search", n_workers=2)
+    >>> fleet_size(True, reason=None, strategy="tpe", n_trials=20, who="search", default=32)
+    32
     >>> fleet_size(True, reason="n_jobs > 1", strategy="tpe", n_trials=20, who="search")
     Traceback (most recent call last):
     ...
@@ -129,6 +140,8 @@ def fleet_size(
     check_fleet(fleet)
     if fleet is False or fleet is None:
         return None
+    if n_workers > 1:
+        reason = WORKER_PROCESSES
     if reason is not None:
         if fleet != "auto":
             raise ValueError(f"fleet={fleet!r} cannot be used: {reason}.")
@@ -138,7 +151,7 @@ def fleet_size(
             logger.log(level, message)
         return None
     if fleet is True or fleet == "auto":
-        return default_fleet_size(strategy, n_trials)
+        return default_fleet_size(strategy, n_trials) if default is None else int(default)
     return int(fleet)
 
 
@@ -283,3 +296,53 @@ class ProcessPool(Executor):
             population_size=self.population_size,
         )
         run_in_processes(job, self.n_workers, poll=poll)
+
+
+def choose_executor(
+    objective: Objective,
+    *,
+    n_workers: int = 1,
+    batch_size: int | None = None,
+    run_batch: BatchRunner | None = None,
+    sampler: str | optuna.samplers.BaseSampler = "random",
+    space: SearchSpace | None = None,
+    seed: int | None = None,
+    pruner: optuna.pruners.BasePruner | None = None,
+    population_size: int | None = None,
+) -> Executor:
+    """Where a search's trials run, chosen the same way for every face.
+
+    ``batch_size`` (from :func:`fleet_size`; ``None``: one trial at a time) with
+    ``run_batch``: :class:`FleetBatches`; else ``n_workers`` (from :func:`n_workers`)
+    of 1: :class:`InProcess`; else a :class:`ProcessPool` of ``n_workers``, whose
+    workers each make their own ``sampler`` (a strategy name over ``space``, or an
+    Optuna sampler) seeded from ``seed``, and use ``pruner``. An executor for other
+    machines plugs in here.
+
+    Example:
+
+    >>> from tunefleet.dispatch import choose_executor
+    >>> objective = lambda trial: trial.suggest_float("x", 0, 1)
+    >>> type(choose_executor(objective)).__name__
+    'InProcess'
+    >>> type(choose_executor(objective, n_workers=4)).__name__
+    'ProcessPool'
+    >>> run_batch = lambda study, trials, ask: [objective(t) for t in trials]
+    >>> type(choose_executor(objective, batch_size=8, run_batch=run_batch)).__name__
+    'FleetBatches'
+    """
+    if batch_size is not None:
+        if run_batch is None:
+            raise ValueError("batch_size is given without run_batch, which trains a batch.")
+        return FleetBatches(run_batch, batch_size)
+    if n_workers == 1:
+        return InProcess(objective)
+    return ProcessPool(
+        objective,
+        sampler=sampler,
+        space=SearchSpace([[]]) if space is None else space,
+        seed=seed,
+        pruner=optuna.pruners.NopPruner() if pruner is None else pruner,
+        n_workers=n_workers,
+        population_size=population_size,
+    )

@@ -4,6 +4,16 @@ The loop is Optuna's ask-and-tell: ask the study for a trial (a queued grid poin
 sampled configuration), run the trial function, tell the result. Every worker, in this
 process or another, runs the same loop on the same storage; the storage decides which
 trial each gets, so grids are not repeated and budgets are shared.
+
+A loop that is not one of these (the Keras Tuner face's Hyperband brackets) uses the same
+steps, so its trials are recovered and counted as every other trial:
+
+* :func:`ask_trial` / :func:`ask_trials`: start trials within a :class:`~tunefleet.study.Budget`,
+  each recording its worker (:class:`~tunefleet.study.Worker`) from its first commit;
+* :func:`tell`: end a trial, or take the stored one if another worker finished it first
+  (:func:`finished_elsewhere`);
+* :func:`interrupt`: mark a trial cut short (``Ctrl-C``, an error that stops the search)
+  interrupted, so that it runs again on resume and counts nowhere.
 """
 
 from __future__ import annotations
@@ -16,7 +26,7 @@ import sys
 import threading
 import time
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -59,7 +69,7 @@ def run_trials(
         while True:
             if max_trials is not None and ran >= max_trials:
                 return budget.remaining(study) > 0
-            trial = _ask_one(study, budget, worker.owner)
+            trial = ask_trial(study, budget, worker.owner)
             if trial is None:
                 break
             frozen = _run_one(study, trial, objective, grid_points)
@@ -69,9 +79,7 @@ def run_trials(
     return False
 
 
-def _finished_elsewhere(
-    study: optuna.Study, trial: optuna.Trial, refusal: Exception
-) -> FrozenTrial:
+def finished_elsewhere(study: optuna.Study, trial: optuna.Trial, refusal: Exception) -> FrozenTrial:
     """The stored trial, finished by another worker while this one ran it.
 
     Optuna on SQLite (no row locks) can hand one queued trial, e.g. a grid point, to two
@@ -91,12 +99,12 @@ def tell(study: optuna.Study, trial: optuna.Trial, *args: Any, **kwargs: Any) ->
     """``study.tell(trial, ...)``, or the stored trial if another worker finished it first.
 
     Every engine loop ends its trials through here, so a trial two workers ran (see
-    :func:`_finished_elsewhere`) is told once and counted once.
+    :func:`finished_elsewhere`) is told once and counted once.
     """
     try:
         return study.tell(trial, *args, **kwargs)
     except (UpdateFinishedTrialError, ValueError) as refusal:
-        return _finished_elsewhere(study, trial, refusal)
+        return finished_elsewhere(study, trial, refusal)
 
 
 def _run_one(
@@ -112,7 +120,7 @@ def _run_one(
     except TrialFailed:
         return tell(study, trial, state=TrialState.FAIL)
     except UpdateFinishedTrialError as refusal:  # before Exception: it is one
-        return _finished_elsewhere(study, trial, refusal)
+        return finished_elsewhere(study, trial, refusal)
     except Exception as exc:  # error_score="raise": record, then propagate
         if ERROR_ATTR not in trial.user_attrs:
             trial.set_user_attr(
@@ -121,7 +129,7 @@ def _run_one(
         study.tell(trial, state=TrialState.FAIL)
         raise
     except BaseException:
-        _interrupt(study, trial, grid_points)
+        interrupt(study, trial, grid_points)
         raise
     if not all(math.isfinite(v) for v in (value if isinstance(value, list) else [value])):
         trial.set_user_attr(ERROR_ATTR, f"the objective was {value}")
@@ -136,25 +144,47 @@ Ask = Callable[[int], list[optuna.Trial]]
 BatchRunner = Callable[..., list[Any]]
 
 
-def _ask_one(study: optuna.Study, budget: Budget, owner: str) -> optuna.Trial | None:
+def ask_trial(
+    study: optuna.Study,
+    budget: Budget,
+    owner: str,
+    attrs: Mapping[str, Any] | None = None,
+) -> optuna.Trial | None:
     """Start the next trial to run, owned by ``owner``; ``None`` once the budget is spent.
 
-    The trial is created (or popped from the queue) with its owner and within the budget
-    in one write (:meth:`Budget.ask`). A second copy of a grid point is finished as
-    excluded, so it neither runs nor counts.
+    The trial is created (or popped from the queue) with its owner, the user attributes
+    ``attrs`` and within the budget in one write (:meth:`Budget.ask`). A second copy of
+    a grid point is finished as excluded, so it neither runs nor counts.
+
+    Example:
+
+    >>> import optuna
+    >>> from tunefleet.execution import ask_trial, tell
+    >>> from tunefleet.study import Budget, Worker
+    >>> study, budget = optuna.create_study(), Budget(1, grid=False)
+    >>> with Worker() as worker:
+    ...     trial = ask_trial(study, budget, worker.owner, attrs={"note": "first"})
+    ...     tell(study, trial, 0.5).user_attrs["note"], ask_trial(study, budget, worker.owner)
+    ('first', None)
     """
     while True:
-        trial = budget.ask(study, owner)
+        trial = budget.ask(study, owner, attrs)
         if trial is None or not budget.is_duplicate(study, trial):
             return trial
         mark_excluded(study, trial, DUPLICATE)
 
 
-def _ask_within(study: optuna.Study, budget: Budget, owner: str, n: int) -> list[optuna.Trial]:
-    """Ask up to ``n`` trials the budget allows (fewer once it is spent)."""
+def ask_trials(
+    study: optuna.Study,
+    budget: Budget,
+    owner: str,
+    n: int,
+    attrs: Mapping[str, Any] | None = None,
+) -> list[optuna.Trial]:
+    """Ask up to ``n`` trials the budget allows (fewer once it is spent); see :func:`ask_trial`."""
     trials: list[optuna.Trial] = []
     for _ in range(n):
-        trial = _ask_one(study, budget, owner)
+        trial = ask_trial(study, budget, owner, attrs)
         if trial is None:
             break
         trials.append(trial)
@@ -183,13 +213,13 @@ def run_trial_batches(
     """
     with Worker() as worker:
         while True:
-            trials = _ask_within(study, budget, worker.owner, batch_size)
+            trials = ask_trials(study, budget, worker.owner, batch_size)
             if not trials:
                 break
             asked: list[optuna.Trial] = []
 
             def ask(n: int, asked: list[optuna.Trial] = asked) -> list[optuna.Trial]:
-                new = _ask_within(study, budget, worker.owner, n)
+                new = ask_trials(study, budget, worker.owner, n)
                 asked.extend(new)
                 return new
 
@@ -200,7 +230,7 @@ def run_trial_batches(
                     if isinstance(exc, Exception) and ERROR_ATTR in trial.user_attrs:
                         study.tell(trial, state=TrialState.FAIL)  # error_score="raise"
                     else:
-                        _interrupt(study, trial, grid_points)
+                        interrupt(study, trial, grid_points)
                 raise
             told = []  # tell the whole batch first: a callback may stop the search
             for trial, outcome in zip(trials + asked, outcomes, strict=True):
@@ -215,11 +245,30 @@ def run_trial_batches(
                     on_trial_end(frozen)
 
 
-def _interrupt(
-    study: optuna.Study, trial: optuna.Trial, grid_points: list[dict[str, Any]] | None
+def interrupt(
+    study: optuna.Study, trial: optuna.Trial, grid_points: list[dict[str, Any]] | None = None
 ) -> None:
-    """Mark ``trial`` interrupted (it runs again on resume) and requeue its grid point."""
-    mark_excluded(study, trial, INTERRUPTED)
+    """Mark ``trial`` interrupted (it runs again on resume) and requeue its grid point.
+
+    A trial that another worker finished meanwhile is left as that worker stored it.
+
+    Example:
+
+    >>> import optuna
+    >>> from tunefleet.execution import interrupt
+    >>> from tunefleet.study import counts
+    >>> study = optuna.create_study()
+    >>> trial = study.ask()
+    >>> interrupt(study, trial)
+    >>> stored = study.trials[0]
+    >>> stored.state.name, stored.user_attrs, counts(stored)
+    ('FAIL', {'tunefleet:status': 'interrupted'}, False)
+    """
+    try:
+        mark_excluded(study, trial, INTERRUPTED)
+    except (UpdateFinishedTrialError, ValueError) as refusal:
+        finished_elsewhere(study, trial, refusal)  # left as that worker stored it
+        return
     index = trial.user_attrs.get(GRID_ATTR)
     if grid_points is not None and index is not None:
         study.enqueue_trial(grid_points[index], user_attrs={GRID_ATTR: index})

@@ -16,6 +16,9 @@ tunefleet does not implement samplers or pruners: it chooses Optuna's.
 * ``"cmaes"``: :class:`optuna.samplers.CmaEsSampler`, for all-numeric spaces.
 * ``"nsga2"``: :class:`optuna.samplers.NSGAIISampler`, a genetic algorithm that also
   handles categorical parameters.
+
+Hyperband's arithmetic is here too, for both faces that run it (:func:`n_brackets`,
+:func:`rung_resources`).
 """
 
 from __future__ import annotations
@@ -156,3 +159,68 @@ def make_pruner(
 def prunes(pruner: optuna.pruners.BasePruner) -> bool:
     """Whether intermediate values are worth reporting to this pruner."""
     return not isinstance(pruner, optuna.pruners.NopPruner)
+
+
+# -- Hyperband's arithmetic ----------------------------------------------------------------
+# Two faces run Hyperband, two ways, and share only what is the same computation:
+#
+# * the Keras Tuner face (``tunefleet.tuners.hyperband.hyperband_plan``) plans synchronous
+#   brackets before anything runs, as Keras Tuner does: from ``max_epochs`` (a minimum of
+#   one epoch), round ``r`` of bracket ``s`` keeps ``ceil(end / (s + 1) * factor**(s - r))``
+#   configurations (``end = ceil(1 + log_factor(max_epochs))``) and trains them to
+#   ``ceil(max_epochs / factor**(s - r))`` epochs: its rung budgets count *down* from
+#   ``max_epochs``, rounded up; the number of trials follows from the plan, and a round's
+#   losers are pruned once the whole round is in;
+# * the scikit-learn face (``HyperbandSearchCV``) uses Optuna's ``HyperbandPruner``
+#   (:func:`make_pruner`): asynchronous successive halving over ``n_iter`` trials, each
+#   put in a bracket by a hash of its number (bracket ``s`` weighted
+#   ``ceil(n_brackets * factor**s / (s + 1))``), compared with the trials that reached
+#   the same rung so far; its rung budgets count *up* from ``min_resource``
+#   (``min_resource * factor**k``), and for a resource other than epochs a trial is
+#   scored at :func:`rung_resources`.
+#
+# Both have ``floor(log_factor(max / min)) + 1`` brackets (Keras Tuner's ``min`` is one
+# epoch): :func:`n_brackets`, computed in integers here for both. Their rungs agree when
+# ``max / min`` is a power of ``factor`` (9 epochs, factor 3: 1, 3, 9 in both) and differ
+# otherwise (10 epochs: Keras Tuner trains 2, 4, 10; Optuna compares at 1, 3, 9).
+
+
+def n_brackets(min_resource: int, max_resource: int, factor: int) -> int:
+    """Hyperband's number of brackets, ``floor(log_factor(max / min)) + 1``, exactly.
+
+    Counted in integers: ``math.log(1000, 10)`` is ``2.9999999999999996``, which a
+    ``floor`` would turn into one bracket too few.
+
+    Example:
+
+    >>> from tunefleet.strategies import n_brackets
+    >>> n_brackets(1, 9, 3), n_brackets(1, 10, 3), n_brackets(1, 1000, 10), n_brackets(4, 4, 2)
+    (3, 3, 4, 1)
+    """
+    if min_resource < 1 or max_resource < min_resource or factor < 2:
+        raise ValueError(
+            f"expected 1 <= min_resource <= max_resource and factor >= 2, got "
+            f"min_resource={min_resource}, max_resource={max_resource}, factor={factor}."
+        )
+    k = 0
+    while min_resource * factor ** (k + 1) <= max_resource:
+        k += 1
+    return k + 1
+
+
+def rung_resources(min_resource: int, max_resource: int, factor: int) -> list[int]:
+    """The budgets at which successive halving compares trials, smallest first.
+
+    ``min_resource * factor**k`` below ``max_resource`` (one per bracket, see
+    :func:`n_brackets`), then ``max_resource`` itself.
+
+    Example:
+
+    >>> from tunefleet.strategies import rung_resources
+    >>> rung_resources(1, 9, 3), rung_resources(1, 10, 3), rung_resources(20, 100, 3)
+    ([1, 3, 9], [1, 3, 9, 10], [20, 60, 100])
+    """
+    rungs = [
+        min_resource * factor**k for k in range(n_brackets(min_resource, max_resource, factor))
+    ]
+    return [r for r in rungs if r < max_resource] + [max_resource]

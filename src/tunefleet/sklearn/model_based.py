@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 import numbers
 from typing import Any
 
@@ -12,7 +11,7 @@ from sklearn.base import is_classifier
 
 from tunefleet.sklearn.grid_random import SampledSearchCV
 from tunefleet.sklearn.search import Strategy, search_pruner
-from tunefleet.strategies import make_pruner
+from tunefleet.strategies import make_pruner, rung_resources
 from tunefleet.trial import Resource, final_estimator, reports_epochs
 
 
@@ -104,7 +103,10 @@ class BayesSearchCV(SampledSearchCV):
 class HyperbandSearchCV(SampledSearchCV):
     """Hyperband: many configurations on a small budget, the best ones on the full budget.
 
-    Successive halving through Optuna's ``HyperbandPruner``. The budget ("resource") is:
+    Successive halving through Optuna's ``HyperbandPruner``: asynchronous, over
+    ``n_iter`` trials (the Keras Tuner face's :class:`~tunefleet.Hyperband` plans
+    synchronous brackets instead; :mod:`tunefleet.strategies` says where the two differ).
+    The budget ("resource") is:
 
     * ``"epochs"`` for tunefleet Keras wrappers: the validation score is reported after
       every epoch of every fold, and a pruned trial stops training at once;
@@ -245,8 +247,7 @@ class HyperbandSearchCV(SampledSearchCV):
             )
             return Strategy(space, self.sampler, pruner, n_trials=n_iter)
         low, high = self._resource_bounds(resource, X, y, n_splits)
-        rungs = [low * factor**k for k in range(int(math.log(high / low, factor) + 1e-9) + 1)]
-        rungs = [r for r in rungs if r < high] + [high]
+        rungs = rung_resources(low, high, factor)
         pruner = make_pruner(
             "hyperband", min_resource=low, max_resource=high, reduction_factor=factor
         )

@@ -35,14 +35,7 @@ from sklearn.model_selection import check_cv
 from sklearn.model_selection._search import BaseSearchCV as _SklearnBaseSearchCV
 
 from tunefleet.attrs import ERROR_ATTR, OBJECTIVES_ATTR, STRATEGY_ATTR
-from tunefleet.dispatch import (
-    Executor,
-    FleetBatches,
-    InProcess,
-    ProcessPool,
-    fleet_size,
-    n_workers,
-)
+from tunefleet.dispatch import choose_executor, fleet_size, n_workers
 from tunefleet.experiment import check_resume, sklearn_experiment
 from tunefleet.objectives import Cost, Quantizer, make_quantizer, parse_objectives
 from tunefleet.progress import SearchProgress
@@ -426,8 +419,6 @@ class BaseSearchCV(_SklearnBaseSearchCV):
         reason = None
         if self.fleet is not False and self.fleet is not None:
             reason = fleet_unsupported_reason(self.estimator, fit_params, self.return_train_score)
-        if reason is None and n_jobs > 1:
-            reason = "n_jobs > 1 trains in worker processes, one trial at a time each"
         if reason is None and strategy.resource is not None:
             reason = f"Hyperband over {strategy.resource.kind} refits per rung"
         if reason is None and (costs or self.compress is not None):
@@ -439,6 +430,7 @@ class BaseSearchCV(_SklearnBaseSearchCV):
             n_trials=strategy.n_trials,
             who=type(self).__name__,
             level=logging.INFO if reports_epochs(self.estimator) else logging.DEBUG,
+            n_workers=n_jobs,
         )
 
     def _n_workers(self) -> int:
@@ -482,22 +474,18 @@ class BaseSearchCV(_SklearnBaseSearchCV):
                     bar.update(done=len(finished), best=max(values) if values else None)
 
             watch = refresh if bar.enabled or self.verbose > 1 else None
-            executor: Executor
             fleet = FleetCrossValidation(objective) if fleet_batch is not None else None
-            if fleet is not None:
-                executor = FleetBatches(fleet.run_batch, fleet_batch)
-            elif n_jobs == 1:
-                executor = InProcess(objective)
-            else:
-                executor = ProcessPool(
-                    objective,
-                    sampler=strategy.sampler,
-                    space=strategy.space,
-                    seed=self._seed,
-                    pruner=strategy.pruner,
-                    n_workers=n_jobs,
-                    population_size=strategy.population_size,
-                )
+            executor = choose_executor(
+                objective,
+                n_workers=n_jobs,
+                batch_size=fleet_batch,
+                run_batch=None if fleet is None else fleet.run_batch,
+                sampler=strategy.sampler,
+                space=strategy.space,
+                seed=self._seed,
+                pruner=strategy.pruner,
+                population_size=strategy.population_size,
+            )
             executor.run(study, budget, grid_points=grid_points, on_trial_end=watch, poll=watch)
             if fleet is not None:
                 self.fleet_stats_ = dict(fleet.stats)

@@ -3,8 +3,9 @@
 A tuner translates Keras Tuner's vocabulary for the engine and back:
 
 * ``build_model(hp)`` and the ``hp.*`` declarations become a define-by-run trial
-  function (:class:`~tunefleet.tuners.trial_runner.TrialRunner`) run by
-  :func:`tunefleet.execution.run_trials` (or as fleets, or in worker processes);
+  function (:class:`~tunefleet.tuners.trial_runner.TrialRunner`) run where
+  :mod:`tunefleet.dispatch` says, as for every face: in this process, as fleets, or in
+  worker processes (``n_jobs`` read as scikit-learn and joblib do);
 * ``directory``/``project_name`` become a SQLite study (``<project>/study.db``) and a
   folder of saved ``.keras`` models (``<project>/trial_NNNN/model.keras``); rerunning
   resumes the study, ``overwrite=True`` starts over;
@@ -22,7 +23,6 @@ The tuners themselves: :mod:`~tunefleet.tuners.random_search`,
 from __future__ import annotations
 
 import contextlib
-import logging
 import numbers
 import os
 import shutil
@@ -32,8 +32,7 @@ from typing import Any, ClassVar
 import optuna
 
 from tunefleet.attrs import GRID_LIMIT_ATTR, OBJECTIVE_ATTR
-from tunefleet.dispatch import check_fleet
-from tunefleet.execution import WorkerJob, run_in_processes, run_trial_batches, run_trials
+from tunefleet.dispatch import check_fleet, choose_executor, fleet_size, n_workers
 from tunefleet.experiment import check_resume, tuner_experiment
 from tunefleet.keras.memory import clear_session, release_memory
 from tunefleet.progress import SearchProgress
@@ -92,7 +91,9 @@ class BaseTuner:
             Optuna pruner, fed every epoch's objective value.
         strategy: the sampler (``"random"``, ``"tpe"``, ``"grid"``, ``"gp"``,
             ``"cmaes"``, ``"nsga2"`` or an Optuna sampler); each tuner has its own default.
-        n_jobs: worker processes sharing the study (needs a database storage).
+        n_jobs: trials run at once, as in scikit-learn and joblib: ``None`` or 1 in
+            this process, ``k > 1`` worker processes sharing the study (needs a database
+            storage), ``-1`` one per CPU core, ``-2`` all cores but one...
         progress: show a progress bar (``None``: on a terminal only).
         optimizer, loss, metrics: if given, every model is compiled with them.
         max_model_size: trials whose model has more parameters fail.
@@ -255,8 +256,7 @@ class BaseTuner:
         self._check_int("max_model_size", self.max_model_size, 1, allow_none=True)
         check_resume(self.resume)
         check_fleet(self.fleet)
-        if self.n_jobs is not None and self.n_jobs != -1:
-            self._check_int("n_jobs", self.n_jobs, 1)
+        n_workers(self.n_jobs)
         cv = self.cv
         if cv is not None and not hasattr(cv, "split"):
             self._check_int("cv", cv, 2, allow_none=True)
@@ -283,13 +283,6 @@ class BaseTuner:
 
     def _grid(self) -> bool:
         return self._strategy_name() == "grid"
-
-    def _n_workers(self) -> int:
-        if self.n_jobs is None:
-            return 1
-        if self.n_jobs == -1:
-            return os.cpu_count() or 1
-        return int(self.n_jobs)
 
     def _compile_kwargs(self) -> dict[str, Any] | None:
         given = {"optimizer": self.optimizer, "loss": self.loss, "metrics": self.metrics}
@@ -458,7 +451,7 @@ class BaseTuner:
         self._record()
         self._n_trials = self._count_trials()
         splits, cv_data = cv_splits(self.cv, fit_args, fit_kwargs)
-        n_workers = self._n_workers()
+        workers = n_workers(self.n_jobs)
         grid = self._recorded.grid() if self._grid() else None  # type: ignore[union-attr]
         study, created, sampler = self._open_study(self._experiment(fit_args, fit_kwargs, splits))
         recover_interrupted(study, grid)
@@ -482,10 +475,10 @@ class BaseTuner:
             max_retries=self.max_retries_per_trial,
         )
         self._last_runner = runner
-        self._fleet_batch = self._fleet_size(runner, fit_args, fit_kwargs, n_workers)
+        self._fleet_batch = self._fleet_size(runner, fit_args, fit_kwargs, workers)
         self._announce(study, created)
         try:
-            self._run(study, runner, sampler, grid, created, n_workers, display)
+            self._run(study, runner, sampler, grid, created, workers, display)
         finally:
             release_memory()  # release the last trial's models
 
@@ -508,37 +501,35 @@ class BaseTuner:
             compile_kwargs=self._compile_kwargs(),
         )
 
-    def _default_fleet_size(self) -> int:
-        """Trials per fleet batch for ``fleet="auto"``/``True``."""
-        from tunefleet.dispatch import default_fleet_size
-
-        return default_fleet_size(self._strategy_name(), self._n_trials)
+    def _default_fleet_size(self) -> int | None:
+        """Trials per fleet batch for ``fleet="auto"``/``True`` (``None``: the dispatcher's)."""
+        return None
 
     def _fleet_size(
         self,
         runner: TrialRunner,
         fit_args: tuple[Any, ...],
         fit_kwargs: dict[str, Any],
-        n_workers: int,
+        workers: int,
     ) -> int | None:
-        """Trials per fleet batch, or ``None`` to train one by one (logging why, once)."""
+        """Trials per fleet batch, or ``None`` to train one by one (logging why, once).
+
+        Decided by :func:`tunefleet.dispatch.fleet_size`, as for every face.
+        """
         from tunefleet.tuners.fleet import fleet_unsupported_reason
 
-        fleet = self.fleet
-        if fleet is False or fleet is None:
-            return None
-        if n_workers > 1:
-            reason = "n_jobs > 1 trains in worker processes, one trial at a time each"
-        else:
+        reason = None
+        if self.fleet is not False and self.fleet is not None:
             reason = fleet_unsupported_reason(runner, fit_args, fit_kwargs)
-        if reason is not None:
-            if fleet != "auto":
-                raise ValueError(f"fleet={fleet!r} cannot be used: {reason}.")
-            _log_once(f"{type(self).__name__}: training trials one by one: {reason}.")
-            return None
-        if fleet is True or fleet == "auto":
-            return self._default_fleet_size()
-        return int(fleet)
+        return fleet_size(
+            self.fleet,
+            reason=reason,
+            strategy=self._strategy_name(),
+            n_trials=self._n_trials,
+            who=type(self).__name__,
+            n_workers=workers,
+            default=self._default_fleet_size(),
+        )
 
     def _check_fit_arguments(
         self, fit_args: tuple[Any, ...], fit_kwargs: dict[str, Any], tuned: dict[str, Any]
@@ -567,7 +558,7 @@ class BaseTuner:
         sampler: optuna.samplers.BaseSampler,
         grid: list[dict[str, Any]] | None,
         created: bool,
-        n_workers: int,
+        workers: int,
         display: int,
     ) -> None:
         if grid is not None:
@@ -599,41 +590,23 @@ class BaseTuner:
             total, done=total - remaining, description=type(self).__name__, enabled=self.progress
         ) as bar:
             watch.bar = bar
+            fleet = None
             if self._fleet_batch is not None:
                 from tunefleet.tuners.fleet import TunerFleet
 
                 fleet = TunerFleet(runner)
-                run_trial_batches(
-                    study,
-                    fleet.run_batch,
-                    budget,
-                    self._fleet_batch,
-                    grid_points=grid,
-                    on_trial_end=watch,
-                    refill=True,
-                )
+            executor = choose_executor(
+                runner,
+                n_workers=workers,
+                batch_size=self._fleet_batch,
+                run_batch=None if fleet is None else fleet.run_batch,
+                sampler=sampler,
+                seed=self.seed,
+                pruner=self._pruner(),
+            )
+            executor.run(study, budget, grid_points=grid, on_trial_end=watch, poll=watch.poll)
+            if fleet is not None:
                 self.fleet_stats_ = dict(fleet.stats)
-            elif n_workers == 1:
-                run_trials(study, runner, budget, grid_points=grid, on_trial_end=watch)
-            else:
-                url = storage_url(study._storage)
-                if url is None:
-                    raise ValueError(
-                        f"n_jobs={self.n_jobs} runs worker processes, which need a database "
-                        "storage URL (e.g. 'sqlite:///tune.db')."
-                    )
-                job = WorkerJob(
-                    storage_url=url,
-                    study_name=study.study_name,
-                    sampler=sampler,
-                    space=SearchSpace([[]]),
-                    seed=self.seed,
-                    pruner=self._pruner(),
-                    objective=runner,
-                    budget=Budget(self._n_trials, grid=grid is not None),
-                    grid_points=grid,
-                )
-                run_in_processes(job, n_workers, poll=watch.poll)
         watch.finish()
 
     # -- results -----------------------------------------------------------------------
@@ -668,12 +641,3 @@ class BaseTuner:
             f"{type(self).__name__}(objective={self._objective!r}, project_dir="
             f"{self.project_dir!r}, study_name={self._study_name()!r})"
         )
-
-
-_LOGGED: set[str] = set()
-
-
-def _log_once(message: str) -> None:
-    if message not in _LOGGED:
-        _LOGGED.add(message)
-        logging.getLogger("tunefleet").info(message)

@@ -21,12 +21,23 @@ survivors reach ``max_epochs``. Differences from Keras Tuner:
   with the same hyperparameters from its last saved round; finished trials are never
   run again, and the search ends with exactly the planned number of trials.
 
+The brackets start and end their trials through the engine's steps
+(:mod:`tunefleet.execution`), as every other search does: each trial is asked within the
+plan's budget (:func:`~tunefleet.execution.ask_trial`, a
+:class:`~tunefleet.study.Budget` of the plan's trials, each trial recording its worker),
+told with :func:`~tunefleet.execution.tell` (a trial another process finished first is
+taken as stored, counted once), and marked interrupted with
+:func:`~tunefleet.execution.interrupt`. The plan's arithmetic shared with
+``HyperbandSearchCV`` is :func:`tunefleet.strategies.n_brackets`; where the two
+Hyperbands differ is said there.
+
 Rounds run synchronously in one process (``n_jobs`` must be 1).
 """
 
 from __future__ import annotations
 
 import contextlib
+import logging
 import math
 import os
 from dataclasses import dataclass
@@ -34,6 +45,7 @@ from typing import TYPE_CHECKING, Any
 
 import keras
 import optuna
+from optuna.exceptions import UpdateFinishedTrialError
 from optuna.trial import FrozenTrial, TrialState
 
 from tunefleet.attrs import (
@@ -51,9 +63,12 @@ from tunefleet.attrs import (
     STATUS_ATTR,
     error_text,
 )
+from tunefleet.dispatch import n_workers
+from tunefleet.execution import ask_trial, finished_elsewhere, interrupt, tell
 from tunefleet.keras.memory import release_memory
 from tunefleet.progress import SearchProgress
-from tunefleet.study import Worker, ask_owned, counts, mark_excluded
+from tunefleet.strategies import n_brackets
+from tunefleet.study import Budget, Worker, counts, set_user_attrs
 from tunefleet.trial import TrialFailed
 from tunefleet.tuners.base_tuner import BaseTuner
 from tunefleet.tuners.hyperparameter_types import suggest
@@ -63,6 +78,8 @@ from tunefleet.tuners.trial_runner import FATAL_ERRORS, TrialRunner, cv_record, 
 
 if TYPE_CHECKING:
     from tunefleet.tuners.hyperband_fleet import RoundFleet
+
+logger = logging.getLogger("tunefleet")
 
 _FINISHED = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)
 
@@ -126,14 +143,13 @@ class HyperbandPlan:
         return "\n".join(lines)
 
 
-def _log(x: float, base: float) -> float:
-    value = math.log(x, base)
-    nearest = round(value)
-    return float(nearest) if abs(value - nearest) < 1e-9 else value
-
-
 def hyperband_plan(max_epochs: int, factor: int = 3, iterations: int = 1) -> HyperbandPlan:
     """Keras Tuner's bracket schedule (with exact integer logarithms).
+
+    Bracket ``s`` (``s_max`` down to 0, ``s_max + 1`` brackets: see
+    :func:`tunefleet.strategies.n_brackets`) runs ``s + 1`` rounds; round ``r`` keeps
+    ``ceil(end / (s + 1) * factor**(s - r))`` configurations, ``end = ceil(1 +
+    log_factor(max_epochs))``, trained to ``ceil(max_epochs / factor**(s - r))`` epochs.
 
     Example:
 
@@ -145,11 +161,12 @@ def hyperband_plan(max_epochs: int, factor: int = 3, iterations: int = 1) -> Hyp
       bracket 1: 3 x 2 epochs -> 2 x 4 epochs
       bracket 2: 3 x 4 epochs
     """
-    n_brackets = math.floor(_log(max_epochs, factor)) + 1
-    end_size = math.ceil(1 + _log(max_epochs, factor))
+    s_max = n_brackets(1, max_epochs, factor) - 1
+    # ceil(1 + log_factor(max_epochs)), exactly: 1 + s_max for a power of factor, else 2 + s_max
+    end_size = s_max + (1 if factor**s_max == max_epochs else 2)
     brackets = []
     for _ in range(iterations):
-        for s in range(n_brackets - 1, -1, -1):
+        for s in range(s_max, -1, -1):
             rounds = tuple(
                 Round(
                     configs=math.ceil(end_size / (s + 1) * factor ** (s - r)),
@@ -232,7 +249,7 @@ class Hyperband(BaseTuner):
             )
         if self._strategy_name() == "grid":
             raise ValueError("strategy='grid' cannot drive Hyperband; use GridSearch instead.")
-        if self._n_workers() != 1:
+        if n_workers(self.n_jobs) != 1:
             raise ValueError(
                 f"n_jobs={self.n_jobs}: Hyperband runs its rounds in one process; use n_jobs=1."
             )
@@ -298,6 +315,7 @@ class Hyperband(BaseTuner):
             from tunefleet.tuners.hyperband_fleet import RoundFleet
 
             fleet = RoundFleet(runner, self._fleet_batch)
+        budget = Budget(plan.n_trials, grid=False)  # the plan's trials, shared by its brackets
         with (
             Worker() as worker,
             SearchProgress(
@@ -306,7 +324,7 @@ class Hyperband(BaseTuner):
         ):
             watch.bar = bar
             for index, rounds in enumerate(plan.brackets):
-                Bracket(self, study, runner, worker, watch, index, rounds, fleet).run()
+                Bracket(self, study, runner, worker, watch, index, rounds, fleet, budget).run()
         if fleet is not None:
             self.fleet_stats_ = dict(fleet.stats)
         watch.finish()
@@ -352,7 +370,13 @@ class BracketMember:
 
 
 class Bracket:
-    """Run (or finish) one bracket: rounds in order, survivors continued from checkpoints."""
+    """Run (or finish) one bracket: rounds in order, survivors continued from checkpoints.
+
+    Its trials are asked within ``budget`` (default: the tuner's plan) and told through
+    :mod:`tunefleet.execution`; a member whose trial another process finished first
+    (see :func:`~tunefleet.execution.finished_elsewhere`) leaves the bracket as stored
+    there, counted once, and gives its place to the others.
+    """
 
     def __init__(
         self,
@@ -364,8 +388,10 @@ class Bracket:
         index: int,
         rounds: tuple[Round, ...],
         fleet: RoundFleet | None = None,
+        budget: Budget | None = None,
     ) -> None:
         self.tuner = tuner
+        self.budget = budget or Budget(tuner.plan().n_trials, grid=False)
         self.fleet = fleet
         self.study = study
         self.runner = runner
@@ -428,7 +454,7 @@ class Bracket:
                 self._complete(member)
         except BaseException:
             for member in self._alive():
-                mark_excluded(self.study, member.trial, INTERRUPTED)
+                interrupt(self.study, member.trial)
                 member.done = True
             raise
 
@@ -441,7 +467,22 @@ class Bracket:
         """
         size = 1 if self.fleet is None else self.fleet.batch_size
         while n > 0:
-            new = [self._new_member() for _ in range(min(n, size))]
+            new = []
+            for _ in range(min(n, size)):
+                member = self._new_member()
+                if member is None:
+                    break
+                new.append(member)
+            if not new:
+                logger.warning(
+                    "Hyperband bracket %d of study %r: the plan's %s trials are all started "
+                    "(another process added trials?); %d configuration(s) left out.",
+                    self.index,
+                    self.study.study_name,
+                    self.budget.n_trials,
+                    n,
+                )
+                return
             self.members += new
             self._advance_all(new, target)
             n -= len(new)
@@ -457,13 +498,16 @@ class Bracket:
     def _alive(self) -> list[BracketMember]:
         return [m for m in self.members if not m.done]
 
-    def _ask(self) -> optuna.Trial:
-        trial = ask_owned(self.study, self.worker.owner, attrs={BRACKET_ATTR: self.index})
-        assert trial is not None  # no limit: always starts one
-        return trial
+    def _ask(self) -> optuna.Trial | None:
+        """Start this bracket's next trial within the budget (``None`` once it is spent)."""
+        return ask_trial(
+            self.study, self.budget, self.worker.owner, attrs={BRACKET_ATTR: self.index}
+        )
 
-    def _new_member(self) -> BracketMember:
+    def _new_member(self) -> BracketMember | None:
         trial = self._ask()
+        if trial is None:
+            return None
         return BracketMember.fresh(
             trial, HyperParameters._bound(self.runner.space, trial), self.n_runs
         )
@@ -471,6 +515,12 @@ class Bracket:
     def _continue(self, by_number: dict[int, FrozenTrial]) -> BracketMember:
         """Ask for a queued continuation and restore its progress."""
         trial = self._ask()
+        if trial is None:  # the queued continuation counts: only extra trials can spend it
+            raise RuntimeError(
+                f"study {self.study.study_name!r} holds more trials than its Hyperband plan "
+                f"({self.budget.n_trials}); another process added trials to it. Use another "
+                "project_name/study_name, or overwrite=True to start over."
+            )
         user = trial.user_attrs
         progress = user.get(PROGRESS_ATTR) or {}
         n = self.n_runs
@@ -507,6 +557,8 @@ class Bracket:
         """Train ``member`` up to ``target`` epochs (each run from its last checkpoint)."""
         try:
             self._train(member, target)
+        except UpdateFinishedTrialError as refusal:  # before Exception: it is one
+            self._done(member, finished_elsewhere(self.study, member.trial, refusal))
         except FATAL_ERRORS as exc:
             self._fail(member, exc)
             raise
@@ -540,7 +592,7 @@ class Bracket:
                         step_offset=run * self.tuner.max_epochs,
                     )
                     break
-                except FATAL_ERRORS:
+                except (*FATAL_ERRORS, UpdateFinishedTrialError):
                     raise
                 except Exception:
                     if attempt == runner.max_retries:
@@ -567,20 +619,30 @@ class Bracket:
         """Store that ``member`` reached ``target`` epochs, saved as ``saved`` (per run)."""
         old = member.checkpoints or []
         member.epochs, member.checkpoints = target, saved
-        member.trial.set_user_attr(
-            PROGRESS_ATTR,
-            {
-                "epochs": target,
-                "checkpoints": saved,
-                "best": [None if not math.isfinite(b) else b for b in member.best],
-                "metrics": member.metrics,
-                "best_step": member.best_step,
-            },
-        )
+        progress = {
+            "epochs": target,
+            "checkpoints": saved,
+            "best": [None if not math.isfinite(b) else b for b in member.best],
+            "metrics": member.metrics,
+            "best_step": member.best_step,
+        }
+        set_user_attrs(self.study, member.trial, {PROGRESS_ATTR: progress})
         remove_checkpoints(self.runner.project_dir, [c for c in old if c not in saved])
 
     def _promote(self, r: int, keep: int) -> None:
-        """Keep the best ``keep`` configurations; tell the others PRUNED."""
+        """Keep the best ``keep`` configurations; tell the others PRUNED.
+
+        Members whose trials another process finished meanwhile leave first (as stored
+        there), so that the places go to configurations still running here.
+        """
+        stored = {t.number: t for t in self.study.get_trials(deepcopy=False, states=_FINISHED)}
+        for member in self._alive():
+            if member.trial.number in stored:
+                logger.info(
+                    "trial %d was finished by another worker; it leaves its bracket",
+                    member.trial.number,
+                )
+                self._done(member, stored[member.trial.number])
         alive = self._alive()
         sign = 1.0 if self.objective.direction == "min" else -1.0
         ranked = sorted(
@@ -592,8 +654,7 @@ class Bracket:
             ),
         )
         for member in ranked[keep:]:
-            member.trial.set_user_attr(ROUND_ATTR, r)
-            self._write_results(member)
+            self._write_results(member, {ROUND_ATTR: r})
             self._finish(member, state=TrialState.PRUNED)
 
     def _complete(self, member: BracketMember) -> None:
@@ -602,37 +663,45 @@ class Bracket:
         if math.isfinite(value):
             self._finish(member, value=value)
         else:
-            member.trial.set_user_attr(ERROR_ATTR, f"the objective was {value}")
+            set_user_attrs(self.study, member.trial, {ERROR_ATTR: f"the objective was {value}"})
             self._finish(member, state=TrialState.FAIL)
 
-    def _write_results(self, member: BracketMember) -> None:
-        runner, trial = self.runner, member.trial
+    def _write_results(self, member: BracketMember, extra: dict[str, Any] | None = None) -> None:
+        """Store the member's per-fold record, metrics, best step and hyperparameters."""
+        runner = self.runner
         per_fold: list[list[float]] = [[] for _ in range(runner.n_folds)]
         for run, best in enumerate(member.best):
             per_fold[run // runner.executions].append(best)
-        trial.set_user_attr(
-            CV_ATTR,
-            cv_record(self.objective.name, per_fold, [0.0] * runner.n_folds, runner.n_folds),
+        attrs: dict[str, Any] = dict(extra or {})
+        attrs[CV_ATTR] = cv_record(
+            self.objective.name, per_fold, [0.0] * runner.n_folds, runner.n_folds
         )
-        trial.set_user_attr(METRICS_ATTR, mean_metrics([m for m in member.metrics if m]))
+        attrs[METRICS_ATTR] = mean_metrics([m for m in member.metrics if m])
         best_run = self.objective.best_index(member.best)
         if best_run is not None and member.best_step[best_run] is not None:
-            trial.set_user_attr(BEST_STEP_ATTR, member.best_step[best_run])
+            attrs[BEST_STEP_ATTR] = member.best_step[best_run]
         if member.hp.values:
-            trial.set_user_attr(HP_ATTR, dict(member.hp.values))
+            attrs[HP_ATTR] = dict(member.hp.values)
+        set_user_attrs(self.study, member.trial, attrs)
 
     def _fail(self, member: BracketMember, exc: BaseException) -> None:
+        attrs: dict[str, Any] = {}
         if ERROR_ATTR not in member.trial.user_attrs:
             message = str(exc) if isinstance(exc, TrialFailed) else f"{type(exc).__name__}: {exc}"
-            member.trial.set_user_attr(ERROR_ATTR, error_text(message))
+            attrs[ERROR_ATTR] = error_text(message)
         if member.hp.values:
-            member.trial.set_user_attr(HP_ATTR, dict(member.hp.values))
+            attrs[HP_ATTR] = dict(member.hp.values)
+        set_user_attrs(self.study, member.trial, attrs)
         self._finish(member, state=TrialState.FAIL)
 
     def _finish(
         self, member: BracketMember, *, value: float | None = None, state: TrialState | None = None
     ) -> None:
-        frozen = self.study.tell(member.trial, value, state=state)
+        """Tell the member's trial (through the engine: counted once) and let it go."""
+        self._done(member, tell(self.study, member.trial, value, state=state))
+
+    def _done(self, member: BracketMember, frozen: FrozenTrial) -> None:
+        """The member's trial is finished as ``frozen``: drop its checkpoints, show it."""
         member.done = True
         remove_checkpoints(self.runner.project_dir, member.checkpoints or [])
         member.checkpoints = None
