@@ -13,7 +13,7 @@ from sklearn.linear_model import LogisticRegression
 from typer.testing import CliRunner
 
 import tunefleet
-from tunefleet.attrs import ERROR_ATTR, STATUS_ATTR, SURPLUS
+from tunefleet.attrs import CV_ATTR, ERROR_ATTR, STATUS_ATTR, SURPLUS
 from tunefleet.cli import app, trial_rows
 from tunefleet.records import study_data, trials_dataframe
 
@@ -128,13 +128,23 @@ def test_std_is_of_the_optimized_metric(digits):
 def test_excluded_and_failed_trials_are_flagged():
     study = optuna.create_study(direction="maximize")
     dist = {"x": optuna.distributions.FloatDistribution(0, 1)}
-    study.add_trial(optuna.trial.create_trial(params={"x": 0.5}, distributions=dist, value=0.5))
+    study.add_trial(
+        optuna.trial.create_trial(
+            params={"x": 0.5},
+            distributions=dist,
+            value=0.5,
+            user_attrs={CV_ATTR: {"test": {"score": [0.4, 0.6]}, "fit_time": [0.1, 0.1]}},
+        )
+    )
     study.add_trial(
         optuna.trial.create_trial(
             state=optuna.trial.TrialState.FAIL,
             params={"x": 0.2},
             distributions=dist,
-            user_attrs={ERROR_ATTR: "ValueError: boom\n  at fold 1"},
+            user_attrs={
+                ERROR_ATTR: "ValueError: boom\n  at fold 1",
+                CV_ATTR: {"test": {"score": [math.nan, math.nan]}},
+            },
         )
     )
     study.add_trial(
@@ -145,11 +155,13 @@ def test_excluded_and_failed_trials_are_flagged():
     frame = trials_dataframe(study)
     assert frame["status"].isna().tolist() == [True, True, False] and frame["status"][2] == SURPLUS
     assert frame["error"].tolist()[1].startswith("ValueError: boom")
-    assert math.isnan(frame["value"][1]) and math.isnan(frame["std"][0])  # no folds stored
+    assert frame["std"][0] == pytest.approx(0.1)  # over the stored folds, ddof=0
+    assert math.isnan(frame["value"][1]) and math.isnan(frame["std"][1])  # NaN folds
+    assert math.isnan(frame["std"][2])  # no folds stored
     rows = trial_rows(study)
     assert [r["note"] for r in rows] == ["", "ValueError: boom at fold 1", SURPLUS]
     assert [r["number"] for r in trial_rows(study, counted_only=True)] == [0, 1]
-    assert rows[0]["std"] is None  # JSON has no NaN
+    assert rows[0]["cv"] == {"score": [0.4, 0.6]} and rows[1]["std"] is None  # JSON: no NaN
     assert trials_dataframe(study_data(study)).equals(frame)
 
 

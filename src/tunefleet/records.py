@@ -41,6 +41,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+import numpy as np
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
@@ -159,7 +160,7 @@ class TrialRecord:
         if not scores or len(scores) < 2:
             return math.nan
         try:
-            return statistics.pstdev(float(s) for s in scores)
+            return float(np.std(np.asarray(scores, dtype=np.float64)))
         except (TypeError, ValueError):
             return math.nan
 
