@@ -109,7 +109,9 @@ def test_other_configurations_are_retried_when_asked(study):
     start_elsewhere(study, {"x": 3.5}, beat_age=10_000)
     assert recover_interrupted(study, retry_configurations=True) == 1
     (queued,) = [t for t in study.trials if t.state == TrialState.WAITING]
-    assert queued.system_attrs["fixed_params"] == {"x": 3.5} and queued.user_attrs[RETRY_ATTR] == {"of": [0]}
+    assert queued.system_attrs["fixed_params"] == {"x": 3.5} and queued.user_attrs[RETRY_ATTR] == {
+        "of": [0]
+    }
     start_elsewhere(study, {"x": 4.5}, beat_age=10_000)
     assert recover_interrupted(study) == 1  # by default only grid points are queued again
     assert len([t for t in study.trials if t.state == TrialState.WAITING]) == 1

@@ -118,7 +118,7 @@ def test_random_search_end_to_end(digits, tmp_path, capsys):
     out = capsys.readouterr().out
     assert "Showing 2 best trials" in out and f"Score: {best[0].score}" in out
     frame = tuner.trials_dataframe()
-    assert len(frame) == 3 and {"units", "lr", "score", "std"} <= set(frame.columns)
+    assert len(frame) == 3 and {"param_units", "param_lr", "value", "std"} <= set(frame.columns)
 
 
 def test_rerun_resumes_with_a_message_and_overwrite_starts_over(digits, tmp_path, capsys):

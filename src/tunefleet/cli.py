@@ -26,22 +26,21 @@ import math
 import os
 import sys
 import traceback
+from collections import Counter
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any, NoReturn
 
 import optuna
 import typer
-from optuna.trial import FrozenTrial, TrialState
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from tunefleet.attrs import CV_ATTR, ERROR_ATTR, HP_ATTR, STATUS_ATTR
 from tunefleet.experiment import RESUME_MODES
+from tunefleet.records import StudyData, TrialRecord, study_data, trials_table
 from tunefleet.storage import open_storage
 from tunefleet.strategies import SAMPLERS
-from tunefleet.study import counts
 from tunefleet.urls import mask_url
 
 DEFAULT_STORAGE = "sqlite:///tunefleet.db"
@@ -139,45 +138,39 @@ def _load(storage: optuna.storages.BaseStorage, url: str, study: str | None) -> 
 
 
 # -- trials as rows ---------------------------------------------------------------------
-def _value(trial: FrozenTrial) -> Any:
-    if trial.values is None:
-        return None
-    return trial.values[0] if len(trial.values) == 1 else list(trial.values)
+def _note(record: TrialRecord) -> str:
+    if record.status:
+        return record.status
+    return "" if not record.error else " ".join(record.error.split())[:120]
 
 
-def _params(trial: FrozenTrial) -> dict[str, Any]:
-    return dict(trial.user_attrs.get(HP_ATTR) or trial.params)
+def _finite(value: Any) -> Any:
+    """``None`` for NaN (JSON has no NaN), else ``value``."""
+    return None if isinstance(value, float) and math.isnan(value) else value
 
 
-def _note(trial: FrozenTrial) -> str:
-    status = trial.user_attrs.get(STATUS_ATTR)
-    if status:
-        return str(status)
-    error = trial.user_attrs.get(ERROR_ATTR)
-    return "" if not error else " ".join(str(error).split())[:120]
+def trial_rows(
+    study: optuna.Study | StudyData, *, counted_only: bool = False
+) -> list[dict[str, Any]]:
+    """One dict per trial, read through :mod:`tunefleet.records`.
 
-
-def trial_rows(study: optuna.Study, *, counted_only: bool = False) -> list[dict[str, Any]]:
-    """One dict per trial: number, state, value, duration, params, per-fold scores, note.
-
+    The columns of ``trials_dataframe`` (``number``, ``state``, ``value``, a
+    ``value_<name>`` per further objective, ``std``, ``duration`` in seconds, ``error``,
+    ``status``), with the parameters as one dict ``params``, the per-fold test scores by
+    metric as ``cv`` and a one-line ``note`` (the status, else the error's start).
     ``counted_only`` leaves out trials that do not count (interrupted, surplus).
     """
+    data = study if isinstance(study, StudyData) else study_data(study)
+    _, table = trials_table(data)
     rows = []
-    for t in study.get_trials(deepcopy=False):
-        if counted_only and not counts(t):
+    for record, flat in zip(data.trials, table, strict=True):
+        if counted_only and not record.counted:
             continue
-        record = t.user_attrs.get(CV_ATTR) or {}
-        rows.append(
-            {
-                "number": t.number,
-                "state": t.state.name,
-                "value": _value(t),
-                "duration_s": None if t.duration is None else round(t.duration.total_seconds(), 3),
-                "params": _params(t),
-                "cv": record.get("test"),
-                "note": _note(t),
-            }
-        )
+        row = {k: _finite(v) for k, v in flat.items() if k not in ("error", "status")}
+        row = {k: v for k, v in row.items() if not k.startswith("param_")}
+        row["params"] = {k[len("param_") :]: v for k, v in flat.items() if k.startswith("param_")}
+        row.update(cv=record.cv, error=record.error, status=record.status, note=_note(record))
+        rows.append(row)
     return rows
 
 
@@ -211,80 +204,68 @@ def _write_csv(rows: list[dict[str, Any]], fields: list[str]) -> None:
 
 
 def _print_rows(rows: list[dict[str, Any]], fmt: Format, title: str) -> None:
-    names = _param_names(rows)
     if fmt is Format.json:
         _write_json(rows)
         return
+    names = _param_names(rows)
+    values = [k for k in (rows[0] if rows else {}) if k.startswith("value_")]
+    head = ["number", "state", "value", *values, "std", "duration"]
     flat = [
         {
-            "number": r["number"],
-            "state": r["state"],
-            "value": r["value"],
-            "duration_s": r["duration_s"],
+            **{k: r[k] for k in head},
             **{f"param_{n}": r["params"].get(n) for n in names},
-            "note": r["note"],
+            **{k: r[k] for k in ("error", "status", "note")},
         }
         for r in rows
     ]
     if fmt is Format.csv:
-        columns = ["number", "state", "value", "duration_s", *(f"param_{n}" for n in names)]
-        _write_csv(flat, [*columns, "note"])
+        _write_csv(flat, [*head, *(f"param_{n}" for n in names), "error", "status", "note"])
         return
     table = Table(title=title)
-    for column in ("trial", "state", "value", "seconds", *names, "note"):
+    shown = ["trial", "state", "value", *values, "std", "seconds", *names, "note"]
+    for column in shown:
         table.add_column(column, justify="left" if column in ("state", "note") else "right")
     for r in flat:
         table.add_row(
             str(r["number"]),
             r["state"],
-            _cell(r["value"]),
-            _cell(r["duration_s"]),
+            *(_cell(r[k]) for k in head[2:]),
             *(_cell(r[f"param_{n}"]) for n in names),
             _cell(r["note"]),
         )
     _out().print(table)
 
 
-def _best(study: optuna.Study) -> FrozenTrial | None:
-    try:
-        return study.best_trial
-    except (ValueError, RuntimeError):
-        return None
-
-
-def _print_best(study: optuna.Study, fmt: Format = Format.table) -> None:
-    best = _best(study)
-    if best is None and len(study.directions) > 1:
+def _print_best(data: StudyData, fmt: Format = Format.table) -> None:
+    best = data.best_trial
+    if best is None and data.multi_objective:
         _fail(
-            f"study {study.study_name!r} optimizes {len(study.directions)} objectives, so it has "
+            f"study {data.study_name!r} optimizes {len(data.directions)} objectives, so it has "
             "no single best trial: `tunefleet trials` lists every trial's values and "
             "`tunefleet report` draws the Pareto front."
         )
     if best is None:
-        _fail(f"study {study.study_name!r} has no completed trial yet.")
+        _fail(f"study {data.study_name!r} has no completed trial yet.")
+    params = best.param_values()
     if fmt is Format.json:
         _write_json(
-            {
-                "study": study.study_name,
-                "number": best.number,
-                "value": _value(best),
-                "params": _params(best),
-            }
+            {"study": data.study_name, "number": best.number, "value": best.value, "params": params}
         )
         return
     if fmt is Format.csv:
-        params = [{"parameter": k, "value": v} for k, v in _params(best).items()]
-        _write_csv(params, ["parameter", "value"])
+        _write_csv(
+            [{"parameter": k, "value": v} for k, v in params.items()], ["parameter", "value"]
+        )
         return
     console = _out()
     console.print(
-        f"Best trial of {study.study_name!r}: #{best.number}, value {_cell(_value(best))}",
+        f"Best trial of {data.study_name!r}: #{best.number}, value {_cell(best.value)}",
         highlight=False,
     )
     table = Table()
     table.add_column("parameter")
     table.add_column("value", justify="right")
-    for name, value in _params(best).items():
+    for name, value in params.items():
         table.add_row(name, _cell(value))
     console.print(table)
 
@@ -298,23 +279,23 @@ def studies(
     """List the studies in STORAGE with their trial counts and best values."""
     store = _existing_storage(storage)
     rows = []
-    for summary in optuna.get_all_study_summaries(store, include_best_trial=True):
-        study = optuna.load_study(study_name=summary.study_name, storage=store)
-        trials = study.get_trials(deepcopy=False)
-        count = {s: sum(t.state == s for t in trials) for s in TrialState}
-        best = summary.best_trial
+    for name in _study_names(store):
+        data = study_data(optuna.load_study(study_name=name, storage=store))
+        count = Counter(t.state for t in data.trials)
+        best = data.best_trial
+        starts = [t.start for t in data.trials if t.start is not None]
         rows.append(
             {
-                "study": summary.study_name,
-                "direction": ",".join(d.name.lower() for d in summary.directions),
-                "trials": len(trials),
-                "complete": count[TrialState.COMPLETE],
-                "pruned": count[TrialState.PRUNED],
-                "failed": count[TrialState.FAIL],
-                "running": count[TrialState.RUNNING],
-                "best_value": None if best is None else _value(best),
+                "study": name,
+                "direction": ",".join(data.directions),
+                "trials": len(data.trials),
+                "complete": count["COMPLETE"],
+                "pruned": count["PRUNED"],
+                "failed": count["FAIL"],
+                "running": count["RUNNING"],
+                "best_value": None if best is None else best.value,
                 "best_trial": None if best is None else best.number,
-                "started": None if summary.datetime_start is None else str(summary.datetime_start),
+                "started": str(min(starts)) if starts else None,
             }
         )
     if fmt is Format.json:
@@ -359,7 +340,7 @@ def best(
 ) -> None:
     """Show the best trial of a study and its parameters."""
     store = _existing_storage(storage)
-    _print_best(_load(store, storage, study), fmt)
+    _print_best(study_data(_load(store, storage, study)), fmt)
 
 
 @app.command()
@@ -634,10 +615,10 @@ def tune(
         _fail(f"{exc}\n(set TUNEFLEET_TRACEBACK=1 to see the traceback)")
     if result is None:
         _fail("the search stored no study.")
-    rows = trial_rows(result, counted_only=True)
-    _print_rows(rows, Format.table, f"trials of {result.study_name!r}")
-    if _best(result) is not None:
-        _print_best(result)
+    data = study_data(result)
+    _print_rows(trial_rows(data, counted_only=True), Format.table, f"trials of {data.study_name!r}")
+    if data.best_trial is not None:
+        _print_best(data)
 
 
 # -- report, dashboard, lr-find ---------------------------------------------------------

@@ -10,7 +10,9 @@ still running, from any process:
   a local Chrome/Chromium) or as a standalone HTML page; :func:`write_images` writes all;
 * the figure builders of :mod:`tunefleet.report.figures` (one module per figure
   family) return plotly figures for notebooks (``history_figure(study).show()``);
-* :func:`serve_dashboard` / :func:`start_dashboard`: optuna-dashboard on the storage.
+* :func:`serve_dashboard` / :func:`start_dashboard`: optuna-dashboard on the storage;
+* :func:`load_study_data` / :func:`study_data` / :func:`trials_dataframe`: the records
+  every table, figure and the CLI read (from :mod:`tunefleet.records`).
 
 Example:
 
@@ -30,8 +32,15 @@ Example:
 (an image format needs Chrome or Chromium; a ``.html`` path does not).
 """
 
+from tunefleet.records import (
+    ParamInfo,
+    StudyData,
+    TrialRecord,
+    load_study_data,
+    study_data,
+    trials_dataframe,
+)
 from tunefleet.report.dashboard import DashboardServer, serve_dashboard, start_dashboard
-from tunefleet.report.data import load_study_data, study_data
 from tunefleet.report.figures import (
     FIGURES,
     build_figures,
@@ -46,7 +55,6 @@ from tunefleet.report.figures import (
 )
 from tunefleet.report.html import render_report, write_report, write_study_report
 from tunefleet.report.importances import param_importances
-from tunefleet.report.records import ParamInfo, StudyData, TrialRecord
 from tunefleet.report.static import (
     plot_contour,
     plot_history,
@@ -92,6 +100,7 @@ __all__ = [
     "slice_figure",
     "start_dashboard",
     "study_data",
+    "trials_dataframe",
     "write_images",
     "write_report",
     "write_study_report",

@@ -23,11 +23,10 @@ import optuna
 import plotly
 import plotly.io as pio
 
+from tunefleet.records import StudyData, TrialRecord, as_study_data, load_study_data, study_data
 from tunefleet.report.assets import CSS, JS
-from tunefleet.report.data import as_study_data, load_study_data, study_data
 from tunefleet.report.figures import EVALUATOR_LABELS, build_figures
 from tunefleet.report.importances import param_importances
-from tunefleet.report.records import StudyData, TrialRecord
 from tunefleet.space import SearchSpace
 
 _SECTION_TITLES = {

@@ -9,7 +9,7 @@ from typing import Any
 import optuna
 from optuna.distributions import BaseDistribution, CategoricalDistribution, FloatDistribution
 
-from tunefleet.report.records import ParamInfo, StudyData, TrialRecord
+from tunefleet.records import ParamInfo, StudyData, TrialRecord
 
 _FANOVA_MAX_TRIALS = 200
 

@@ -21,9 +21,8 @@ import optuna
 import plotly.graph_objects as go
 import plotly.io as pio
 
+from tunefleet.records import StudyData, as_study_data
 from tunefleet.report import figures
-from tunefleet.report.data import as_study_data
-from tunefleet.report.records import StudyData
 from tunefleet.space import SearchSpace
 
 IMAGE_FORMATS = ("png", "svg", "pdf", "jpeg", "jpg", "webp")
@@ -168,7 +167,7 @@ _DOC = """Write the {what} of a study to ``path`` (PNG, SVG, PDF, JPEG, WebP or 
 
     Args:
         study: the study (``search.study_``, any ``optuna.Study``) or a
-            :class:`~tunefleet.report.records.StudyData`.
+            :class:`~tunefleet.records.StudyData`.
         path: the file; its suffix picks the format.
         space: the search's space, to decode parameters exactly (default: stored).
         width: image width in pixels (default 1000).
@@ -263,7 +262,7 @@ def write_images(
     ``pareto_front.png``, ``lr_finder.png`` (those that apply).
 
     Args:
-        study: the study or a :class:`~tunefleet.report.records.StudyData`.
+        study: the study or a :class:`~tunefleet.records.StudyData`.
         directory: the folder (created if needed).
         format: ``"png"``, ``"svg"``, ``"pdf"``, ``"jpeg"``, ``"webp"`` or ``"html"``.
         space: the search's space (default: stored).

@@ -34,7 +34,8 @@ from sklearn.metrics import check_scoring, get_scorer
 from sklearn.model_selection import check_cv
 from sklearn.model_selection._search import BaseSearchCV as _SklearnBaseSearchCV
 
-from tunefleet.attrs import ERROR_ATTR, OBJECTIVES_ATTR, STRATEGY_ATTR
+from tunefleet import records
+from tunefleet.attrs import ERROR_ATTR, STRATEGY_ATTR
 from tunefleet.dispatch import choose_executor, fleet_size, n_workers
 from tunefleet.experiment import check_resume, sklearn_experiment
 from tunefleet.objectives import Cost, Quantizer, make_quantizer, parse_objectives
@@ -584,30 +585,15 @@ class BaseSearchCV(_SklearnBaseSearchCV):
     def trials_dataframe(self) -> Any:
         """All trials of the study as a pandas DataFrame (one row per trial).
 
-        Columns: ``number``, ``state``, ``value``, ``duration``, one ``param_<name>``
-        column per searched parameter (original objects), ``error``. In a multi-objective
-        search ``value`` is the score and each objective has a ``value_<name>`` column.
+        Columns (those of every face, see :func:`tunefleet.records.trials_dataframe`):
+        ``number``, ``state``, ``value`` (the mean test score), a ``value_<name>`` column
+        per cost of a multi-objective search, ``std`` (of the test score over folds),
+        ``duration`` (seconds), one ``param_<name>`` column per searched parameter
+        (original objects), ``error``, ``status`` (why a trial does not count, if so).
         """
-        import pandas as pd
-
-        rows = []
-        cost_names = self.study_.user_attrs.get(OBJECTIVES_ATTR, [])
-        for t in self.study_.get_trials(deepcopy=False):
-            values = (
-                list(t.values) if t.values is not None else [None] * len(self.study_.directions)
-            )
-            row: dict[str, Any] = {
-                "number": t.number,
-                "state": t.state.name,
-                "value": values[0],
-                **{f"value_{n}": v for n, v in zip(cost_names, values[1:], strict=True)},
-                "duration": t.duration.total_seconds() if t.duration is not None else None,
-            }
-            for name, value in self.space_.decode(t.params).items():
-                row[f"param_{name}"] = value
-            row["error"] = t.user_attrs.get(ERROR_ATTR)
-            rows.append(row)
-        return pd.DataFrame(rows)
+        return records.trials_dataframe(
+            self.study_, decode=self.space_.decode, metric=self._scorers()[1]
+        )
 
 
 def _optuna_version() -> tuple[int, int]:

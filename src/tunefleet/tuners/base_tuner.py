@@ -31,6 +31,7 @@ from typing import Any, ClassVar
 
 import optuna
 
+from tunefleet import records
 from tunefleet.attrs import GRID_LIMIT_ATTR, OBJECTIVE_ATTR
 from tunefleet.dispatch import check_fleet, choose_executor, fleet_size, n_workers
 from tunefleet.experiment import check_resume, tuner_experiment
@@ -42,7 +43,6 @@ from tunefleet.strategies import DistinctSampler, make_pruner, make_sampler, pru
 from tunefleet.study import (
     Budget,
     check_study_name,
-    counts,
     enqueue_grid,
     open_study,
     recover_interrupted,
@@ -54,7 +54,7 @@ from tunefleet.tuners.hyperparameters import DeclaredSpace, HyperParameters
 from tunefleet.tuners.oracle import Oracle, as_objective, trial_state_counts
 from tunefleet.tuners.search_watch import SearchWatch
 from tunefleet.tuners.trial_runner import TrialRunner, check_model
-from tunefleet.tuners.tuner_results import load_models, print_summary, trials_frame
+from tunefleet.tuners.tuner_results import load_models, print_summary
 from tunefleet.urls import mask_url
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -627,14 +627,14 @@ class BaseTuner:
         print_summary(self.oracle.get_best_trials(num_trials), self.project_dir, self._objective)
 
     def trials_dataframe(self) -> Any:
-        """Every counted trial as a pandas DataFrame, one row per trial.
+        """Every trial as a pandas DataFrame, one row per trial.
 
-        Columns: ``trial``, ``state``, ``score``, ``std`` (over folds), ``duration_s``,
-        one column per hyperparameter, ``error``.
+        The columns of every face (see :func:`tunefleet.records.trials_dataframe`):
+        ``number``, ``state``, ``value`` (the objective), ``std`` (over folds),
+        ``duration`` (seconds), one ``param_<name>`` column per hyperparameter, ``error``,
+        ``status`` (why a trial does not count: interrupted, surplus; else missing).
         """
-        study = self._read_study()
-        frozen = [] if study is None else study.get_trials(deepcopy=False)
-        return trials_frame([(t, self.oracle._view(t)) for t in frozen if counts(t)])
+        return records.trials_dataframe(self._read_study(), decode=self._space.values_of)
 
     def __repr__(self) -> str:
         return (

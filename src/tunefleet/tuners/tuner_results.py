@@ -1,20 +1,18 @@
-"""A tuner's results read back from its study: the summary, the saved models, a table.
+"""A tuner's results read back from its study: the summary and the saved models.
 
-``BaseTuner.results_summary``, ``get_best_models`` and ``trials_dataframe`` call these
-with the trials the tuner's :class:`~tunefleet.tuners.Oracle` reads from the storage,
-so they answer for trials run by any process, in this session or before.
+``BaseTuner.results_summary`` and ``get_best_models`` call these with the trials the
+tuner's :class:`~tunefleet.tuners.Oracle` reads from the storage, so they answer for
+trials run by any process, in this session or before. The trials table
+(``trials_dataframe``) is every face's: :func:`tunefleet.records.trials_dataframe`.
 """
 
 from __future__ import annotations
 
-import math
 import os
 from collections.abc import Sequence
 from typing import Any
 
 import keras
-import numpy as np
-from optuna.trial import FrozenTrial
 
 from tunefleet.tuners.oracle import Objective, Trial
 
@@ -51,27 +49,3 @@ def load_models(trials: Sequence[Trial]) -> list[Any]:
                 "keras.saving.load_model(path, safe_mode=False).)"
             ) from exc
     return models
-
-
-def trials_frame(trials: Sequence[tuple[FrozenTrial, Trial]]) -> Any:
-    """A pandas DataFrame, one row per ``(stored trial, its Keras Tuner view)``.
-
-    Columns: ``trial``, ``state``, ``score``, ``std`` (over folds), ``duration_s``,
-    one column per hyperparameter, ``error``.
-    """
-    import pandas as pd
-
-    rows = []
-    for frozen, view in trials:
-        folds = view.cv_scores or []
-        row: dict[str, Any] = {
-            "trial": frozen.number,
-            "state": frozen.state.name,
-            "score": frozen.value,
-            "std": float(np.std(folds)) if len(folds) > 1 else math.nan,
-            "duration_s": frozen.duration.total_seconds() if frozen.duration else None,
-        }
-        row.update(view.hyperparameters.values)
-        row["error"] = view.error
-        rows.append(row)
-    return pd.DataFrame(rows)

@@ -1,6 +1,6 @@
 """Plotly figures of a stored study: history, parameters, importances, learning curves, fronts.
 
-Each function takes a :class:`~tunefleet.report.records.StudyData` (or an ``optuna.Study``)
+Each function takes a :class:`~tunefleet.records.StudyData` (or an ``optuna.Study``)
 and returns a ``plotly.graph_objects.Figure``, or ``None`` when the study holds nothing
 to draw (no complete trial, no parameter, no intermediate value, a single objective for
 the Pareto front, no LR finder run). The same figures go into the HTML report and, via
@@ -37,7 +37,7 @@ from __future__ import annotations
 import optuna
 import plotly.graph_objects as go
 
-from tunefleet.report.data import as_study_data
+from tunefleet.records import StudyData, as_study_data
 from tunefleet.report.figures.history import history_figure
 from tunefleet.report.figures.importance import importance_figure
 from tunefleet.report.figures.learning_curves import learning_curves_figure
@@ -47,7 +47,6 @@ from tunefleet.report.figures.pareto import pareto_front_figure
 from tunefleet.report.figures.slice import contour_figure, slice_figure
 from tunefleet.report.figures.style import COLORS, EVALUATOR_LABELS, WEBGL_THRESHOLD, ranked_params
 from tunefleet.report.importances import param_importances
-from tunefleet.report.records import StudyData
 
 __all__ = [
     "COLORS",

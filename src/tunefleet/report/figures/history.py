@@ -9,7 +9,7 @@ import optuna
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from tunefleet.report.data import as_study_data
+from tunefleet.records import StudyData, as_study_data
 from tunefleet.report.figures.style import (
     COLORS,
     HEIGHT,
@@ -18,7 +18,6 @@ from tunefleet.report.figures.style import (
     hover_text,
     scatter_type,
 )
-from tunefleet.report.records import StudyData
 
 
 def history_figure(data: StudyData | optuna.Study) -> go.Figure | None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import optuna
 import plotly.graph_objects as go
 
-from tunefleet.report.data import as_study_data
+from tunefleet.records import StudyData, as_study_data
 from tunefleet.report.figures.style import (
     EVALUATOR_LABELS,
     HEIGHT,
@@ -14,7 +14,6 @@ from tunefleet.report.figures.style import (
     ranked_params,
 )
 from tunefleet.report.importances import param_importances
-from tunefleet.report.records import StudyData
 
 
 def importance_figure(

@@ -10,9 +10,8 @@ import numpy as np
 import optuna
 import plotly.graph_objects as go
 
-from tunefleet.report.data import as_study_data
+from tunefleet.records import StudyData, as_study_data
 from tunefleet.report.figures.style import COLORS, HEIGHT, PALETTE, apply_layout
-from tunefleet.report.records import StudyData
 
 
 def _spread(items: Sequence[Any], n: int) -> list[Any]:

@@ -8,9 +8,8 @@ import numpy as np
 import optuna
 import plotly.graph_objects as go
 
-from tunefleet.report.data import as_study_data
+from tunefleet.records import StudyData, as_study_data
 from tunefleet.report.figures.style import COLORS, apply_layout
-from tunefleet.report.records import StudyData
 
 
 def lr_finder_figure(data: StudyData | optuna.Study) -> go.Figure | None:

@@ -10,9 +10,8 @@ import numpy as np
 import optuna
 import plotly.graph_objects as go
 
-from tunefleet.report.data import as_study_data
+from tunefleet.records import ParamInfo, StudyData, TrialRecord, as_study_data
 from tunefleet.report.figures.style import apply_layout, ranked_params, short_label
-from tunefleet.report.records import ParamInfo, StudyData, TrialRecord
 
 
 def _shared_params(data: StudyData, trials: Sequence[TrialRecord]) -> list[ParamInfo]:

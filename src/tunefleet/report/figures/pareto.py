@@ -6,7 +6,7 @@ import numpy as np
 import optuna
 import plotly.graph_objects as go
 
-from tunefleet.report.data import as_study_data
+from tunefleet.records import StudyData, as_study_data
 from tunefleet.report.figures.style import (
     COLORS,
     HOVER_PARAMS_MAX_TRIALS,
@@ -14,7 +14,6 @@ from tunefleet.report.figures.style import (
     hover_text,
     scatter_type,
 )
-from tunefleet.report.records import StudyData
 
 
 def pareto_front_figure(

@@ -11,7 +11,7 @@ import optuna
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from tunefleet.report.data import as_study_data
+from tunefleet.records import ParamInfo, StudyData, as_study_data
 from tunefleet.report.figures.style import (
     WEBGL_THRESHOLD,
     apply_layout,
@@ -19,7 +19,6 @@ from tunefleet.report.figures.style import (
     scatter_type,
     short_label,
 )
-from tunefleet.report.records import ParamInfo, StudyData
 
 
 def slice_figure(

@@ -6,7 +6,7 @@ from typing import Any
 
 import plotly.graph_objects as go
 
-from tunefleet.report.records import StudyData, TrialRecord
+from tunefleet.records import StudyData, TrialRecord
 
 WEBGL_THRESHOLD = 1000
 """Above this many points, scatter traces are drawn with WebGL."""
