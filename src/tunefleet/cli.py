@@ -37,6 +37,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from tunefleet.dispatch import BACKENDS
 from tunefleet.experiment import RESUME_MODES
 from tunefleet.records import StudyData, TrialRecord, study_data, trials_table
 from tunefleet.storage import open_storage
@@ -482,9 +483,15 @@ def _configure_tuner(
     jobs: int | None,
     strategy: str | None,
     resume: str | None = None,
+    backend: str | None = None,
+    ray_address: str | None = None,
 ) -> None:
     if resume is not None:
         tuner.resume = resume
+    if backend is not None:
+        tuner.backend = backend
+    if ray_address is not None:
+        tuner.ray_address = ray_address
     if trials is not None:
         if tuner._plans_trials:
             _fail(
@@ -518,12 +525,18 @@ def _configure_search_cv(
     jobs: int | None,
     strategy: str | None,
     resume: str | None = None,
+    backend: str | None = None,
+    ray_address: str | None = None,
 ) -> None:
     params = search.get_params(deep=False)
     name = type(search).__name__
     updates: dict[str, Any] = {}
     if resume is not None:
         updates["resume"] = resume
+    if backend is not None:
+        updates["backend"] = backend
+    if ray_address is not None:
+        updates["ray_address"] = ray_address
     if trials is not None:
         if "n_iter" not in params:
             _fail(f"--trials does not apply to {name}: it runs every point of its grid.", 2)
@@ -563,7 +576,10 @@ def tune(
     ] = None,
     study: Annotated[str | None, typer.Option("--study", "-s", help="Study name.")] = None,
     jobs: Annotated[
-        int | None, typer.Option("--jobs", "-j", min=1, help="Worker processes sharing the study.")
+        int | None,
+        typer.Option(
+            "--jobs", "-j", help="Trials at once: worker processes, or Ray actors (-1: all)."
+        ),
     ] = None,
     strategy: Annotated[
         str | None, typer.Option(help=f"Sampling strategy: {', '.join(SAMPLERS)}.")
@@ -573,6 +589,16 @@ def tune(
         typer.Option(
             help="'force': continue a stored study even if the experiment (estimator, "
             "scoring, cv, data) differs; 'auto' refuses it."
+        ),
+    ] = None,
+    backend: Annotated[
+        str | None,
+        typer.Option(help="Where trials run: 'local' (this machine) or 'ray' (a Ray cluster)."),
+    ] = None,
+    ray_address: Annotated[
+        str | None,
+        typer.Option(
+            help="The Ray cluster to connect to (default: RAY_ADDRESS, else a local one)."
         ),
     ] = None,
 ) -> None:
@@ -586,6 +612,8 @@ def tune(
         _fail(
             f"--strategy {strategy!r} is not a known strategy; expected one of {list(SAMPLERS)}.", 2
         )
+    if backend is not None and backend not in BACKENDS:
+        _fail(f"--backend {backend!r} is not a backend; expected one of {list(BACKENDS)}.", 2)
     if resume is not None and resume not in RESUME_MODES:
         _fail(f"--resume {resume!r} is not a resume mode; expected one of {list(RESUME_MODES)}.", 2)
     module = load_script(script)
@@ -594,9 +622,11 @@ def tune(
     own = search.storage if tuner else search.get_params(deep=False).get("storage")
     url = storage_url(storage) if storage is not None or own is None else None
     if tuner:
-        _configure_tuner(search, trials, url, study, jobs, strategy, resume)
+        _configure_tuner(search, trials, url, study, jobs, strategy, resume, backend, ray_address)
     else:
-        _configure_search_cv(search, trials, url, study, jobs, strategy, resume)
+        _configure_search_cv(
+            search, trials, url, study, jobs, strategy, resume, backend, ray_address
+        )
     try:
         if tuner:
             search.search(*xy, **fit_kwargs)

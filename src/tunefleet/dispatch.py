@@ -16,16 +16,14 @@ and :func:`choose_executor` picks the executor from the two.
 
 from __future__ import annotations
 
-import abc
 import logging
 import numbers
 import os
-from collections.abc import Callable
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 import optuna
-from optuna.trial import FrozenTrial
 
 from tunefleet.execution import (
     BatchRunner,
@@ -35,14 +33,12 @@ from tunefleet.execution import (
     run_trial_batches,
     run_trials,
 )
+from tunefleet.executor import Executor, Poll, TrialEnd
 from tunefleet.space import SearchSpace
 from tunefleet.storage import storage_url
 from tunefleet.study import Budget
 
 logger = logging.getLogger("tunefleet")
-
-TrialEnd = Callable[[FrozenTrial], None]
-Poll = Callable[[], None]
 
 
 def n_workers(n_jobs: Any, param: str = "n_jobs") -> int:
@@ -72,6 +68,30 @@ def n_workers(n_jobs: Any, param: str = "n_jobs") -> int:
     if n_jobs < 0:
         return max(1, (os.cpu_count() or 1) + 1 + int(n_jobs))
     return int(n_jobs)
+
+
+#: Where trials run: ``"local"`` (this process, fleets, ``n_jobs`` worker processes) or
+#: ``"ray"`` (actors on a Ray cluster).
+BACKENDS = ("local", "ray")
+#: Why a search on Ray trains one trial at a time per actor.
+RAY_ACTORS = 'backend="ray" trains one trial at a time in each Ray actor'
+
+
+def check_backend(backend: Any, param: str = "backend") -> str:
+    """``backend`` if it is one of :data:`BACKENDS`, else a ``ValueError`` naming ``param``.
+
+    Example:
+
+    >>> check_backend("ray")
+    'ray'
+    >>> check_backend("dask")
+    Traceback (most recent call last):
+    ...
+    ValueError: backend must be 'local' or 'ray', got 'dask'.
+    """
+    if backend not in BACKENDS:
+        raise ValueError(f"{param} must be 'local' or 'ray', got {backend!r}.")
+    return str(backend)
 
 
 def check_fleet(fleet: Any) -> None:
@@ -153,27 +173,6 @@ def fleet_size(
     if fleet is True or fleet == "auto":
         return default_fleet_size(strategy, n_trials) if default is None else int(default)
     return int(fleet)
-
-
-class Executor(abc.ABC):
-    """Runs trials of a study until its budget is spent (the dispatcher's interface).
-
-    ``on_trial_end`` is called with each trial this process finishes; ``poll`` is called
-    now and then while trials run elsewhere (worker processes, other machines), for
-    progress shown from the storage.
-    """
-
-    @abc.abstractmethod
-    def run(
-        self,
-        study: optuna.Study,
-        budget: Budget,
-        *,
-        grid_points: list[dict[str, Any]] | None = None,
-        on_trial_end: TrialEnd | None = None,
-        poll: Poll | None = None,
-    ) -> None:
-        """Run trials until ``budget`` is spent (grid: until the queue is empty)."""
 
 
 @dataclass
@@ -301,7 +300,7 @@ class ProcessPool(Executor):
 def choose_executor(
     objective: Objective,
     *,
-    n_workers: int = 1,
+    n_workers: int | None = 1,
     batch_size: int | None = None,
     run_batch: BatchRunner | None = None,
     sampler: str | optuna.samplers.BaseSampler = "random",
@@ -309,6 +308,9 @@ def choose_executor(
     seed: int | None = None,
     pruner: optuna.pruners.BasePruner | None = None,
     population_size: int | None = None,
+    backend: str = "local",
+    resources_per_trial: Mapping[str, Any] | None = None,
+    ray_address: str | None = None,
 ) -> Executor:
     """Where a search's trials run, chosen the same way for every face.
 
@@ -316,8 +318,10 @@ def choose_executor(
     ``run_batch``: :class:`FleetBatches`; else ``n_workers`` (from :func:`n_workers`)
     of 1: :class:`InProcess`; else a :class:`ProcessPool` of ``n_workers``, whose
     workers each make their own ``sampler`` (a strategy name over ``space``, or an
-    Optuna sampler) seeded from ``seed``, and use ``pruner``. An executor for other
-    machines plugs in here.
+    Optuna sampler) seeded from ``seed``, and use ``pruner``. With ``backend="ray"``
+    (see :func:`check_backend`): :class:`tunefleet.ray_workers.RayWorkers`, ``n_workers``
+    Ray actors (``None``: as many as the cluster holds) of ``resources_per_trial`` each,
+    on the cluster at ``ray_address``.
 
     Example:
 
@@ -331,11 +335,25 @@ def choose_executor(
     >>> type(choose_executor(objective, batch_size=8, run_batch=run_batch)).__name__
     'FleetBatches'
     """
+    if check_backend(backend) == "ray":
+        from tunefleet.ray_workers import RayWorkers
+
+        return RayWorkers(
+            objective,
+            sampler=sampler,
+            space=SearchSpace([[]]) if space is None else space,
+            seed=seed,
+            pruner=optuna.pruners.NopPruner() if pruner is None else pruner,
+            n_workers=n_workers,
+            population_size=population_size,
+            resources_per_trial=resources_per_trial,
+            address=ray_address,
+        )
     if batch_size is not None:
         if run_batch is None:
             raise ValueError("batch_size is given without run_batch, which trains a batch.")
         return FleetBatches(run_batch, batch_size)
-    if n_workers == 1:
+    if n_workers is None or n_workers == 1:
         return InProcess(objective)
     return ProcessPool(
         objective,

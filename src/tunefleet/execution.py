@@ -361,26 +361,37 @@ def _exit_with_parent(parent: int, interval: float = 0.2) -> None:
     threading.Thread(target=watch, name="tunefleet-parent-watch", daemon=True).start()
 
 
+def run_worker(job: WorkerJob, index: int, generation: int = 0) -> bool:
+    """Run worker ``index``'s share of ``job`` in this process (a worker process, a Ray actor).
+
+    Opens the study from ``job.storage_url`` with the worker's own sampler and runs
+    trials until the shared budget is spent. Returns ``True`` when it stopped after
+    ``job.max_trials_per_worker`` trials with budget left (a fresh worker should take
+    its place).
+    """
+    storage = open_storage(job.storage_url)
+    study = optuna.load_study(
+        study_name=job.study_name,
+        storage=storage,
+        sampler=_worker_sampler(job, index, generation),
+        pruner=job.pruner,
+    )
+    return run_trials(
+        study,
+        job.objective,
+        job.budget,
+        grid_points=job.grid_points,
+        max_trials=job.max_trials_per_worker,
+    )
+
+
 def _worker_main(
     job: WorkerJob, index: int, errors: Any, parent: int | None = None, generation: int = 0
 ) -> None:
     if parent is not None:
         _exit_with_parent(parent)
     try:
-        storage = open_storage(job.storage_url)
-        study = optuna.load_study(
-            study_name=job.study_name,
-            storage=storage,
-            sampler=_worker_sampler(job, index, generation),
-            pruner=job.pruner,
-        )
-        retired = run_trials(
-            study,
-            job.objective,
-            job.budget,
-            grid_points=job.grid_points,
-            max_trials=job.max_trials_per_worker,
-        )
+        retired = run_worker(job, index, generation)
     except BaseException as exc:
         errors.put((index, _picklable(exc), traceback.format_exc()))
         raise SystemExit(1) from None

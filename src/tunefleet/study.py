@@ -33,7 +33,7 @@ from __future__ import annotations
 import json
 import logging
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -271,6 +271,7 @@ def recover_interrupted(
     *,
     retry_configurations: bool = False,
     max_retries: int | None = None,
+    known_dead: Callable[[str], bool] | None = None,
 ) -> int:
     """Finish the trials of dead workers; run their configurations again, a bounded number of times.
 
@@ -282,6 +283,8 @@ def recover_interrupted(
     (``tunefleet:retry``). A configuration whose workers died ``max_retries`` times
     (default :data:`MAX_RETRIES`) is not queued again: its last trial ends failed, with
     an error saying so, and counts. Trials of live workers are left alone.
+    ``known_dead(owner)``: whether the caller knows worker ``owner`` to be dead (a Ray
+    actor the driver saw die), which needs no waiting for its heartbeat to go stale.
 
     Returns how many trials were recovered.
     """
@@ -290,7 +293,9 @@ def recover_interrupted(
     recovered = 0
     for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
         owner = trial.user_attrs.get(WORKER_ATTR)
-        if owner is None or not worker_dead(trial, owner):
+        if owner is None:
+            continue
+        if not (known_dead is not None and known_dead(owner)) and not worker_dead(trial, owner):
             continue
         ran = [*trial.user_attrs.get(RETRY_ATTR, {}).get("of", []), trial.number]
         again = len(ran) <= max_retries

@@ -48,6 +48,13 @@ class GridSearchCV(BaseSearchCV):
             :func:`tunefleet.keras.quantize` does) before it is scored and its costs are
             measured; ``best_estimator_`` is quantized the same way after the refit
             (``refit_time_`` includes it).
+        backend: ``"local"`` (this process, fleets, ``n_jobs`` worker processes) or
+            ``"ray"``: trials run in Ray actors on a cluster (``pip install
+            "tunefleet[ray]"``), ``n_jobs`` of them (``None``/-1: as many as the cluster
+            holds), each with ``resources_per_trial`` (default ``{"cpu": 1}``; ``"gpu"``,
+            ``"memory"`` and custom resources too), on the cluster at ``ray_address`` (or
+            ``RAY_ADDRESS``; otherwise a local one is started). ``storage`` must be a URL
+            every node reaches (see ``docs/cluster.md``).
 
     Example:
 
@@ -80,6 +87,9 @@ class GridSearchCV(BaseSearchCV):
         objectives: Any = None,
         compress: str | None = None,
         resume: str = "auto",
+        backend: str = "local",
+        resources_per_trial: dict[str, float] | None = None,
+        ray_address: str | None = None,
     ) -> None:
         super().__init__(
             estimator,
@@ -99,6 +109,9 @@ class GridSearchCV(BaseSearchCV):
             objectives=objectives,
             compress=compress,
             resume=resume,
+            backend=backend,
+            resources_per_trial=resources_per_trial,
+            ray_address=ray_address,
         )
         self.param_grid = param_grid
 
@@ -135,6 +148,9 @@ class SampledSearchCV(BaseSearchCV):
         objectives: Any = None,
         compress: str | None = None,
         resume: str = "auto",
+        backend: str = "local",
+        resources_per_trial: dict[str, float] | None = None,
+        ray_address: str | None = None,
     ) -> None:
         super().__init__(
             estimator,
@@ -155,6 +171,9 @@ class SampledSearchCV(BaseSearchCV):
             objectives=objectives,
             compress=compress,
             resume=resume,
+            backend=backend,
+            resources_per_trial=resources_per_trial,
+            ray_address=ray_address,
         )
         self.param_distributions = param_distributions
         self.n_iter = n_iter
@@ -174,8 +193,8 @@ class RandomizedSearchCV(SampledSearchCV):
         n_iter: number of trials in total (a resumed search counts stored trials).
         scoring, n_jobs, refit, cv, verbose, pre_dispatch, random_state, error_score,
             return_train_score: as in scikit-learn.
-        storage, study_name, pruner, progress, fleet, objectives, compress, resume: see
-            :class:`GridSearchCV`.
+        storage, study_name, pruner, progress, fleet, objectives, compress, resume, backend,
+            resources_per_trial, ray_address: see :class:`GridSearchCV`.
 
     Example:
 

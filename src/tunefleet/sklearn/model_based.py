@@ -65,6 +65,9 @@ class BayesSearchCV(SampledSearchCV):
         objectives: Any = None,
         compress: str | None = None,
         resume: str = "auto",
+        backend: str = "local",
+        resources_per_trial: dict[str, float] | None = None,
+        ray_address: str | None = None,
     ) -> None:
         super().__init__(
             estimator,
@@ -87,6 +90,9 @@ class BayesSearchCV(SampledSearchCV):
             objectives=objectives,
             compress=compress,
             resume=resume,
+            backend=backend,
+            resources_per_trial=resources_per_trial,
+            ray_address=ray_address,
         )
         self.sampler = sampler
 
@@ -172,6 +178,9 @@ class HyperbandSearchCV(SampledSearchCV):
         objectives: Any = None,
         compress: str | None = None,
         resume: str = "auto",
+        backend: str = "local",
+        resources_per_trial: dict[str, float] | None = None,
+        ray_address: str | None = None,
     ) -> None:
         super().__init__(
             estimator,
@@ -194,6 +203,9 @@ class HyperbandSearchCV(SampledSearchCV):
             objectives=objectives,
             compress=compress,
             resume=resume,
+            backend=backend,
+            resources_per_trial=resources_per_trial,
+            ray_address=ray_address,
         )
         self.resource = resource
         self.min_resource = min_resource
@@ -338,6 +350,9 @@ class EvolutionSearchCV(SampledSearchCV):
         objectives: Any = None,
         compress: str | None = None,
         resume: str = "auto",
+        backend: str = "local",
+        resources_per_trial: dict[str, float] | None = None,
+        ray_address: str | None = None,
     ) -> None:
         super().__init__(
             estimator,
@@ -360,6 +375,9 @@ class EvolutionSearchCV(SampledSearchCV):
             objectives=objectives,
             compress=compress,
             resume=resume,
+            backend=backend,
+            resources_per_trial=resources_per_trial,
+            ray_address=ray_address,
         )
         self.algorithm = algorithm
         self.population_size = population_size

@@ -36,10 +36,11 @@ from sklearn.model_selection._search import BaseSearchCV as _SklearnBaseSearchCV
 
 from tunefleet import records
 from tunefleet.attrs import ERROR_ATTR, STRATEGY_ATTR
-from tunefleet.dispatch import choose_executor, fleet_size, n_workers
+from tunefleet.dispatch import RAY_ACTORS, check_backend, choose_executor, fleet_size, n_workers
 from tunefleet.experiment import check_resume, sklearn_experiment
 from tunefleet.objectives import Cost, Quantizer, make_quantizer, parse_objectives
 from tunefleet.progress import SearchProgress
+from tunefleet.ray_workers import actor_options
 from tunefleet.results import cv_results, finished_trials, pareto_trials
 from tunefleet.space import SearchSpace
 from tunefleet.storage import open_storage, storage_url
@@ -127,6 +128,9 @@ class BaseSearchCV(_SklearnBaseSearchCV):
         objectives: Any = None,
         compress: str | None = None,
         resume: str = "auto",
+        backend: str = "local",
+        resources_per_trial: dict[str, float] | None = None,
+        ray_address: str | None = None,
     ) -> None:
         super().__init__(
             estimator=estimator,
@@ -148,6 +152,9 @@ class BaseSearchCV(_SklearnBaseSearchCV):
         self.objectives = objectives
         self.compress = compress
         self.resume = resume
+        self.backend = backend
+        self.resources_per_trial = resources_per_trial
+        self.ray_address = ray_address
 
     # -- the one hook -------------------------------------------------------------------
     def _strategy(
@@ -325,6 +332,9 @@ class BaseSearchCV(_SklearnBaseSearchCV):
         )
         self._check_space_names(strategy.space)
         n_jobs = self._n_workers()
+        on_ray = check_backend(self.backend) == "ray"
+        if on_ray:
+            actor_options(self.resources_per_trial)  # refuse bad resources before any trial
         fleet_batch = self._fleet_batch(strategy, n_jobs, fit_params, bool(costs))
         experiment = sklearn_experiment(
             self.estimator,
@@ -339,11 +349,16 @@ class BaseSearchCV(_SklearnBaseSearchCV):
 
         storage = open_storage(self.storage)
         temporary = None
-        if n_jobs > 1 and storage_url(storage) is None:
+        if (n_jobs > 1 or on_ray) and storage_url(storage) is None:
             if not isinstance(storage, optuna.storages.InMemoryStorage):
+                who = (
+                    "backend='ray' runs Ray actors"
+                    if on_ray
+                    else (f"n_jobs={self.n_jobs} runs worker processes")
+                )
                 raise ValueError(
-                    f"n_jobs={self.n_jobs} runs worker processes, which need a database storage "
-                    "URL (e.g. 'sqlite:///tune.db'); got a storage object without one."
+                    f"{who}, which need a database storage URL (e.g. 'sqlite:///tune.db'); "
+                    "got a storage object without one."
                 )
             handle, temporary = tempfile.mkstemp(prefix="tunefleet-", suffix=".db")
             os.close(handle)
@@ -367,7 +382,7 @@ class BaseSearchCV(_SklearnBaseSearchCV):
                     warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
                     study.set_metric_names([primary, *(c.name for c in costs)])
             grid_points = strategy.space.grid() if strategy.grid else None
-            recover_interrupted(study, grid_points)
+            recover_interrupted(study, grid_points, retry_configurations=True)
             if grid_points is not None:
                 enqueue_grid(study, grid_points, created)
             objective = CrossValidation(
@@ -417,8 +432,8 @@ class BaseSearchCV(_SklearnBaseSearchCV):
 
         ``costs``: the search has objectives (a multi-objective study).
         """
-        reason = None
-        if self.fleet is not False and self.fleet is not None:
+        reason = RAY_ACTORS if self.backend == "ray" else None
+        if reason is None and self.fleet is not False and self.fleet is not None:
             reason = fleet_unsupported_reason(self.estimator, fit_params, self.return_train_score)
         if reason is None and strategy.resource is not None:
             reason = f"Hyperband over {strategy.resource.kind} refits per rung"
@@ -476,9 +491,10 @@ class BaseSearchCV(_SklearnBaseSearchCV):
 
             watch = refresh if bar.enabled or self.verbose > 1 else None
             fleet = FleetCrossValidation(objective) if fleet_batch is not None else None
+            on_ray = self.backend == "ray"
             executor = choose_executor(
                 objective,
-                n_workers=n_jobs,
+                n_workers=self.n_jobs if on_ray else n_jobs,
                 batch_size=fleet_batch,
                 run_batch=None if fleet is None else fleet.run_batch,
                 sampler=strategy.sampler,
@@ -486,6 +502,9 @@ class BaseSearchCV(_SklearnBaseSearchCV):
                 seed=self._seed,
                 pruner=strategy.pruner,
                 population_size=strategy.population_size,
+                backend=self.backend,
+                resources_per_trial=self.resources_per_trial,
+                ray_address=self.ray_address,
             )
             executor.run(study, budget, grid_points=grid_points, on_trial_end=watch, poll=watch)
             if fleet is not None:

@@ -33,10 +33,18 @@ import optuna
 
 from tunefleet import records
 from tunefleet.attrs import GRID_LIMIT_ATTR, OBJECTIVE_ATTR
-from tunefleet.dispatch import check_fleet, choose_executor, fleet_size, n_workers
+from tunefleet.dispatch import (
+    RAY_ACTORS,
+    check_backend,
+    check_fleet,
+    choose_executor,
+    fleet_size,
+    n_workers,
+)
 from tunefleet.experiment import check_resume, tuner_experiment
 from tunefleet.keras.memory import clear_session, release_memory
 from tunefleet.progress import SearchProgress
+from tunefleet.ray_workers import actor_options
 from tunefleet.space import SearchSpace
 from tunefleet.storage import open_storage, storage_url
 from tunefleet.strategies import DistinctSampler, make_pruner, make_sampler, prunes
@@ -107,6 +115,12 @@ class BaseTuner:
             refused before any trial, naming what differs, with nothing stored changed.
             ``"force"``: continue it anyway (logged as a warning and recorded in the
             study); a different space or objective is still refused.
+        backend: ``"local"`` (this process, fleets, ``n_jobs`` worker processes) or
+            ``"ray"``: trials run in Ray actors on a cluster (``pip install
+            "tunefleet[ray]"``), ``n_jobs`` of them (``None``/-1: as many as the cluster
+            holds), each with ``resources_per_trial`` (default ``{"cpu": 1}``), on the
+            cluster at ``ray_address`` (or ``RAY_ADDRESS``; otherwise a local one). The
+            study's storage must be reachable from every node (see ``docs/cluster.md``).
 
     Example:
 
@@ -161,6 +175,9 @@ class BaseTuner:
         max_model_size: int | None = None,
         fleet: bool | int | str = "auto",
         resume: str = "auto",
+        backend: str = "local",
+        resources_per_trial: dict[str, float] | None = None,
+        ray_address: str | None = None,
         distribution_strategy: Any = None,
         logger: Any = None,
         tuner_id: str | None = None,
@@ -191,6 +208,9 @@ class BaseTuner:
         self.max_model_size = max_model_size
         self.fleet = fleet
         self.resume = resume
+        self.backend = backend
+        self.resources_per_trial = resources_per_trial
+        self.ray_address = ray_address
         self.tuner_id = tuner_id
         for name, value in (("distribution_strategy", distribution_strategy), ("logger", logger)):
             if value is not None:
@@ -257,6 +277,14 @@ class BaseTuner:
         check_resume(self.resume)
         check_fleet(self.fleet)
         n_workers(self.n_jobs)
+        if check_backend(self.backend) == "ray":
+            actor_options(self.resources_per_trial)
+            if self._plans_trials:
+                raise ValueError(
+                    f"backend='ray': {type(self).__name__} runs its synchronous brackets in "
+                    "this process; use backend='local', or a RandomSearch/BayesianOptimization "
+                    "tuner with pruner='hyperband' on Ray."
+                )
         cv = self.cv
         if cv is not None and not hasattr(cv, "split"):
             self._check_int("cv", cv, 2, allow_none=True)
@@ -454,7 +482,7 @@ class BaseTuner:
         workers = n_workers(self.n_jobs)
         grid = self._recorded.grid() if self._grid() else None  # type: ignore[union-attr]
         study, created, sampler = self._open_study(self._experiment(fit_args, fit_kwargs, splits))
-        recover_interrupted(study, grid)
+        recover_interrupted(study, grid, retry_configurations=not self._plans_trials)
         runner = TrialRunner(
             hypermodel=self.hypermodel,
             space=self._space,
@@ -518,8 +546,8 @@ class BaseTuner:
         """
         from tunefleet.tuners.fleet import fleet_unsupported_reason
 
-        reason = None
-        if self.fleet is not False and self.fleet is not None:
+        reason = RAY_ACTORS if self.backend == "ray" else None
+        if reason is None and self.fleet is not False and self.fleet is not None:
             reason = fleet_unsupported_reason(runner, fit_args, fit_kwargs)
         return fleet_size(
             self.fleet,
@@ -597,12 +625,15 @@ class BaseTuner:
                 fleet = TunerFleet(runner)
             executor = choose_executor(
                 runner,
-                n_workers=workers,
+                n_workers=self.n_jobs if self.backend == "ray" else workers,
                 batch_size=self._fleet_batch,
                 run_batch=None if fleet is None else fleet.run_batch,
                 sampler=sampler,
                 seed=self.seed,
                 pruner=self._pruner(),
+                backend=self.backend,
+                resources_per_trial=self.resources_per_trial,
+                ray_address=self.ray_address,
             )
             executor.run(study, budget, grid_points=grid, on_trial_end=watch, poll=watch.poll)
             if fleet is not None:
