@@ -433,3 +433,54 @@ def test_the_examples_run_with_tunefleet_tune(tmp_path, example, study):
     assert done.returncode == 0, done.stderr[-3000:]
     assert f"Best trial of '{study}'" in done.stdout
     assert [t.state.name for t in trials_of(db, study)] == ["COMPLETE"] * 2
+
+
+@pytest.mark.slow
+def test_workers_join_a_running_study_and_share_its_budget(tmp_path):
+    script = tmp_path / "slow_search.py"
+    script.write_text(SLOW_SCRIPT)
+    db = tmp_path / "shared.db"
+    started = cli("tune", script, "--storage", db, "--trials", 1, cwd=tmp_path)
+    assert started.returncode == 0, started.stderr[-2000:]
+    workers = [
+        subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "tunefleet",
+                "worker",
+                str(db),
+                str(script),
+                "--study",
+                "slow",
+                "--trials",
+                "8",
+            ],
+            cwd=tmp_path,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(2)
+    ]
+    outputs = [w.communicate(timeout=300) for w in workers]
+    assert [w.returncode for w in workers] == [0, 0], outputs
+    counted = [t for t in trials_of(db, "slow") if counts(t)]
+    assert len(counted) == 8 and all(t.state.name == "COMPLETE" for t in counted)
+    ran = [int(out.split(" ran ")[1].split(" ")[0]) for out, _ in outputs]
+    assert sum(ran) == 7  # the tune run made the first
+    owners = {t.user_attrs["tunefleet:worker"].split(":")[1] for t in counted[1:]}
+    assert owners == {str(w.pid) for w, n in zip(workers, ran, strict=True) if n}
+
+
+def test_a_worker_needs_the_study_to_exist(tmp_path):
+    script = tmp_path / "slow_search.py"
+    script.write_text(SLOW_SCRIPT)
+    db = tmp_path / "shared.db"
+    optuna.create_study(storage=open_storage(f"sqlite:///{db}"), study_name="other")
+    result = invoke("worker", db, script, "--study", "slow")
+    assert result.exit_code != 0
+    assert "no study 'slow'" in result.output and "'other'" in result.output
+    assert [
+        s.study_name for s in optuna.get_all_study_summaries(open_storage(f"sqlite:///{db}"))
+    ] == ["other"]

@@ -37,6 +37,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from tunefleet.attrs import WORKER_ATTR
 from tunefleet.dispatch import BACKENDS
 from tunefleet.experiment import RESUME_MODES
 from tunefleet.records import StudyData, TrialRecord, study_data, trials_table
@@ -627,13 +628,23 @@ def tune(
         _configure_search_cv(
             search, trials, url, study, jobs, strategy, resume, backend, ray_address
         )
+    result = _run_search(search, xy, fit_kwargs)
+    if result is None:
+        _fail("the search stored no study.")
+    data = study_data(result)
+    _print_rows(trial_rows(data, counted_only=True), Format.table, f"trials of {data.study_name!r}")
+    if data.best_trial is not None:
+        _print_best(data)
+
+
+def _run_search(search: Any, xy: tuple[Any, Any], fit_kwargs: dict[str, Any]) -> Any:
+    """Run a configured search or tuner; its study, or a clean exit on Ctrl-C and errors."""
     try:
-        if tuner:
+        if _is_tuner(search):
             search.search(*xy, **fit_kwargs)
-            result = search.oracle.study
-        else:
-            search.fit(*xy, **fit_kwargs)
-            result = search.study_
+            return search.oracle.study
+        search.fit(*xy, **fit_kwargs)
+        return search.study_
     except KeyboardInterrupt:
         Console(stderr=True).print(
             "\nInterrupted. Completed trials are stored; run the same command again to resume."
@@ -643,12 +654,40 @@ def tune(
         if os.environ.get("TUNEFLEET_TRACEBACK"):
             raise
         _fail(f"{exc}\n(set TUNEFLEET_TRACEBACK=1 to see the traceback)")
-    if result is None:
-        _fail("the search stored no study.")
-    data = study_data(result)
-    _print_rows(trial_rows(data, counted_only=True), Format.table, f"trials of {data.study_name!r}")
-    if data.best_trial is not None:
-        _print_best(data)
+
+
+@app.command()
+def worker(
+    storage: Annotated[str, typer.Argument(help="The running study's storage URL or SQLite file.")],
+    script: Annotated[Path, typer.Argument(help="The Python file that defines the search.")],
+    study: Annotated[str, typer.Option("--study", "-s", help="The study to join.")],
+    trials: Annotated[
+        int | None,
+        typer.Option("--trials", "-n", min=1, help="Trials in all, if the study's run set it."),
+    ] = None,
+) -> None:
+    """Join a running study from any machine and run its trials until its budget is spent.
+
+    For clusters without Ray (Slurm job arrays, SSH): start the search once (`tunefleet tune SCRIPT.py --storage URL --study NAME`), then run `tunefleet worker URL SCRIPT.py --study NAME` on as many machines as you like. Each asks trials within the study's budget, runs them and tells them; a worker does not refit the best model (the `tune` run, or a later one, does). The study must exist; a worker that dies mid-trial leaves its trial to be run again.
+    """
+    url = storage_url(storage)
+    _load(_existing_storage(storage), url, study)  # it must exist: a worker joins
+    module = load_script(script)
+    search, xy, fit_kwargs = _script_objects(module, script)
+    if _is_tuner(search):
+        _configure_tuner(search, trials, url, study, None, None)
+    else:
+        _configure_search_cv(search, trials, url, study, None, None)
+        search.set_params(refit=False)
+    result = _run_search(search, xy, fit_kwargs)
+    mine = [
+        t
+        for t in result.get_trials(deepcopy=False)
+        if str(t.user_attrs.get(WORKER_ATTR, "")).split(":")[1:2] == [str(os.getpid())]
+    ]
+    Console().print(
+        f"worker {os.getpid()}: ran {len(mine)} trial(s) of study {study!r}; its budget is spent."
+    )
 
 
 # -- report, dashboard, lr-find ---------------------------------------------------------
