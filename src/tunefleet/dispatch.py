@@ -28,14 +28,12 @@ import optuna
 from tunefleet.execution import (
     BatchRunner,
     Objective,
-    WorkerJob,
     run_in_processes,
     run_trial_batches,
     run_trials,
 )
-from tunefleet.executor import Executor, Poll, TrialEnd
+from tunefleet.executor import Executor, Poll, TrialEnd, WorkerPool
 from tunefleet.space import SearchSpace
-from tunefleet.storage import storage_url
 from tunefleet.study import Budget
 
 logger = logging.getLogger("tunefleet")
@@ -251,21 +249,13 @@ class FleetBatches(Executor):
 
 
 @dataclass
-class ProcessPool(Executor):
+class ProcessPool(WorkerPool):
     """``n_workers`` worker processes (spawned, safe with JAX) on the study's database.
 
     Each worker opens the study from its storage URL, makes its own sampler (seeded
     apart from the others) and runs trials until the shared budget is spent. The
     objective and the sampler are pickled into the workers.
     """
-
-    objective: Objective
-    sampler: str | optuna.samplers.BaseSampler
-    space: SearchSpace
-    seed: int | None
-    pruner: optuna.pruners.BasePruner
-    n_workers: int
-    population_size: int | None = None
 
     def run(
         self,
@@ -276,25 +266,10 @@ class ProcessPool(Executor):
         on_trial_end: TrialEnd | None = None,
         poll: Poll | None = None,
     ) -> None:
-        url = storage_url(study._storage)
-        if url is None:
-            raise ValueError(
-                f"n_jobs={self.n_workers} runs worker processes, which need a database "
-                "storage URL (e.g. 'sqlite:///tune.db')."
-            )
-        job = WorkerJob(
-            storage_url=url,
-            study_name=study.study_name,
-            sampler=self.sampler,
-            space=self.space,
-            seed=self.seed,
-            pruner=self.pruner,
-            objective=self.objective,
-            budget=budget,
-            grid_points=grid_points,
-            population_size=self.population_size,
+        job = self.worker_job(
+            study, budget, grid_points, f"n_jobs={self.n_workers} runs worker processes"
         )
-        run_in_processes(job, self.n_workers, poll=poll)
+        run_in_processes(job, self.n_workers or 1, poll=poll)
 
 
 def choose_executor(

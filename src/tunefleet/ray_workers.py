@@ -38,10 +38,8 @@ from typing import Any
 import optuna
 
 from tunefleet import liveness
-from tunefleet.execution import Objective, WorkerJob, run_worker
-from tunefleet.executor import Executor, Poll, TrialEnd
-from tunefleet.space import SearchSpace
-from tunefleet.storage import storage_url
+from tunefleet.execution import WorkerJob, run_worker
+from tunefleet.executor import Poll, TrialEnd, WorkerPool
 from tunefleet.study import Budget, recover_interrupted
 
 logger = logging.getLogger("tunefleet")
@@ -132,7 +130,7 @@ def cluster_slots(ray: Any, options: Mapping[str, Any]) -> int:
 
 
 @dataclass
-class RayWorkers(Executor):
+class RayWorkers(WorkerPool):
     """``n_workers`` Ray actors (``None`` or -1: as many as the cluster's resources hold).
 
     Each opens the study from its storage URL (which every node must reach: PostgreSQL
@@ -140,13 +138,6 @@ class RayWorkers(Executor):
     shared budget is spent.
     """
 
-    objective: Objective
-    sampler: str | optuna.samplers.BaseSampler
-    space: SearchSpace
-    seed: int | None
-    pruner: optuna.pruners.BasePruner
-    n_workers: int | None = None
-    population_size: int | None = None
     resources_per_trial: Mapping[str, Any] | None = None
     address: str | None = None
     options: dict[str, Any] = field(init=False)
@@ -163,24 +154,11 @@ class RayWorkers(Executor):
         on_trial_end: TrialEnd | None = None,
         poll: Poll | None = None,
     ) -> None:
-        url = storage_url(study._storage)
-        if url is None:
-            raise ValueError(
-                'backend="ray" runs trials in Ray actors, which open the study from its '
-                "storage URL: give storage= one they can reach (postgresql://... on a "
-                "cluster; sqlite:///... or journal:///... on one machine)."
-            )
-        job = WorkerJob(
-            storage_url=url,
-            study_name=study.study_name,
-            sampler=self.sampler,
-            space=self.space,
-            seed=self.seed,
-            pruner=self.pruner,
-            objective=self.objective,
-            budget=budget,
-            grid_points=grid_points,
-            population_size=self.population_size,
+        job = self.worker_job(
+            study,
+            budget,
+            grid_points,
+            'backend="ray" runs trials in Ray actors',
             max_trials_per_worker=None,
         )
         ray = connect(self.address)

@@ -25,16 +25,12 @@ class BayesianOptimization(BaseTuner):
     Example:
 
     >>> import tempfile
-    >>> import keras
+    >>> from tunefleet.keras import build_mlp
     >>> from sklearn.datasets import load_iris
     >>> import tunefleet as kt
     >>> x, y = load_iris(return_X_y=True)
     >>> def build_model(hp):
-    ...     model = keras.Sequential([keras.Input((4,)),
-    ...         keras.layers.Dense(hp.Int("units", 4, 16), activation="relu"),
-    ...         keras.layers.Dense(3, activation="softmax")])
-    ...     model.compile("adam", "sparse_categorical_crossentropy", metrics=["accuracy"])
-    ...     return model
+    ...     return build_mlp((4,), "multiclass:3", n_hidden=1, n_neurons=hp.Int("units", 4, 16))
     >>> tuner = kt.BayesianOptimization(build_model, objective="val_accuracy", max_trials=2,
     ...                                 num_initial_points=1, seed=0,
     ...                                 directory=tempfile.mkdtemp(), project_name="bo")

@@ -257,16 +257,12 @@ class Oracle:
     Example:
 
     >>> import tempfile
-    >>> import keras
+    >>> from tunefleet.keras import build_mlp
     >>> from sklearn.datasets import load_iris
     >>> import tunefleet as kt
     >>> x, y = load_iris(return_X_y=True)
     >>> def build_model(hp):
-    ...     model = keras.Sequential([keras.Input((4,)),
-    ...         keras.layers.Dense(hp.Choice("units", [4, 8]), activation="relu"),
-    ...         keras.layers.Dense(3, activation="softmax")])
-    ...     model.compile("adam", "sparse_categorical_crossentropy", metrics=["accuracy"])
-    ...     return model
+    ...     return build_mlp((4,), "multiclass:3", n_hidden=1, n_neurons=hp.Choice("units", [4, 8]))
     >>> tuner = kt.GridSearch(build_model, objective="val_accuracy",
     ...                       directory=tempfile.mkdtemp(), project_name="oracle")
     >>> tuner.oracle.objective, tuner.oracle.get_best_trials()
