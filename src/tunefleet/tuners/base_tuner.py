@@ -613,7 +613,9 @@ class BaseTuner:
             f"{self._objective.name!r} ({self._objective.direction}).",
             flush=True,
         )
-        watch = SearchWatch(self, study, display)
+        watch = SearchWatch(
+            self.oracle, self._objective, self.max_consecutive_failed_trials, study, display
+        )
         with SearchProgress(
             total, done=total - remaining, description=type(self).__name__, enabled=self.progress
         ) as bar:

@@ -27,14 +27,14 @@ from tunefleet.fleet.export import export_trial
 from tunefleet.fleet.introspect import UnsupportedModelError
 from tunefleet.fleet_batch import FitData, FleetBatch, Member, Row
 from tunefleet.keras.memory import release_memory
-from tunefleet.tuners.fleet import FixedBuild, ObjectiveInLogs, fit_xy, model_to_save
-from tunefleet.tuners.hyperband import (
+from tunefleet.tuners.brackets import (
     Bracket,
     BracketMember,
     checkpoint_path,
     load_checkpoint,
     remove_checkpoints,
 )
+from tunefleet.tuners.fleet import FixedBuild, ObjectiveInLogs, fit_xy, model_to_save
 from tunefleet.tuners.trial_runner import FATAL_ERRORS
 
 logger = logging.getLogger("tunefleet")
@@ -89,7 +89,7 @@ class RoundFleet(ObjectiveInLogs):
             chunk = members[start : start + self.batch_size]
             solo = self._advance_chunk(bracket, chunk, target)
             for member in solo:
-                bracket._advance(member, target)
+                bracket.advance_one(member, target)
 
     def _advance_chunk(
         self, bracket: Bracket, members: list[BracketMember], target: int
@@ -118,7 +118,7 @@ class RoundFleet(ObjectiveInLogs):
                 except FATAL_ERRORS:
                     raise
                 except Exception as exc:  # the user's build failed: the configuration fails
-                    bracket._fail(member, exc)
+                    bracket.fail(member, exc)
                     continue
                 batch_size = int(runner.fit_kwargs_for(member.hp).get("batch_size") or 32)
                 rows.append(
@@ -129,7 +129,7 @@ class RoundFleet(ObjectiveInLogs):
                         batch_size,
                         epochs=target - first_epoch,
                         run=run,
-                        step_offset=run * bracket.tuner.max_epochs,
+                        step_offset=run * bracket.max_epochs,
                         first_epoch=first_epoch,
                         best=member.best[run],
                     )
@@ -140,7 +140,7 @@ class RoundFleet(ObjectiveInLogs):
             if member.done:  # failed on a later run: this round's checkpoints are moot
                 remove_checkpoints(runner.project_dir, saved[id(member)])
             elif not any(member is m for m in solo):
-                bracket._record_round(member, target, saved[id(member)])
+                bracket.record_round(member, target, saved[id(member)])
         return solo
 
     def _fit_run(

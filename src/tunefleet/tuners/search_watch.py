@@ -9,7 +9,6 @@ trial.
 from __future__ import annotations
 
 import time
-from typing import TYPE_CHECKING
 
 import optuna
 from optuna.trial import FrozenTrial, TrialState
@@ -17,17 +16,23 @@ from optuna.trial import FrozenTrial, TrialState
 from tunefleet.attrs import ERROR_ATTR, HP_ATTR
 from tunefleet.progress import SearchProgress
 from tunefleet.study import counts
-from tunefleet.tuners.oracle import Trial
-
-if TYPE_CHECKING:
-    from tunefleet.tuners.base_tuner import BaseTuner
+from tunefleet.tuners.oracle import Objective, Oracle, Trial
 
 
 class SearchWatch:
     """After each trial: one line (when no bar is shown), the bar, the failure streak."""
 
-    def __init__(self, tuner: BaseTuner, study: optuna.Study, display: int) -> None:
-        self.tuner = tuner
+    def __init__(
+        self,
+        oracle: Oracle,
+        objective: Objective,
+        max_consecutive_failed_trials: int | None,
+        study: optuna.Study,
+        display: int,
+    ) -> None:
+        self.oracle = oracle
+        self.objective = objective
+        self.max_consecutive_failed_trials = max_consecutive_failed_trials
         self.study = study
         self.display = display
         self.bar: SearchProgress | None = None
@@ -35,11 +40,11 @@ class SearchWatch:
         self.start = time.perf_counter()
 
     def _best(self) -> Trial | None:
-        best = self.tuner.oracle.get_best_trials(1)
+        best = self.oracle.get_best_trials(1)
         return best[0] if best else None
 
     def __call__(self, frozen: FrozenTrial) -> None:
-        objective = self.tuner._objective
+        objective = self.objective
         best = self._best()
         if self.bar is not None and self.bar.enabled:
             self.poll()
@@ -55,7 +60,7 @@ class SearchWatch:
         self._streak(frozen)
 
     def _streak(self, frozen: FrozenTrial) -> None:
-        limit = self.tuner.max_consecutive_failed_trials
+        limit = self.max_consecutive_failed_trials
         if frozen.state == TrialState.FAIL:
             self.streak.append(frozen.user_attrs.get(ERROR_ATTR, "unknown error"))
         else:
@@ -84,7 +89,7 @@ class SearchWatch:
             print(f"Search done in {elapsed:.1f}s; no trial completed.", flush=True)
             return
         print(
-            f"Search done in {elapsed:.1f}s. Best {self.tuner._objective.name}: "
+            f"Search done in {elapsed:.1f}s. Best {self.objective.name}: "
             f"{best.score:.4g} (trial {best.trial_id}) {best.hyperparameters.values}",
             flush=True,
         )
