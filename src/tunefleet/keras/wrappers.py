@@ -204,7 +204,9 @@ class _KerasWrapperBase(ParameterRouting):
         Args:
             X: Training inputs, array-like of shape ``(n_samples, n_features, ...)``.
             y: Training targets.
-            sample_weight: Optional per-sample weights.
+            sample_weight: Optional non-negative per-sample weights, not all zero; a
+                weight counts like repeating the sample, as in scikit-learn (samples of
+                weight 0 are left out, the others rescaled to average 1).
             **kwargs: Overrides of the fit parameters (``epochs``, ``batch_size``,
                 ``verbose``, ``callbacks``, ``validation_split``, ``validation_data``,
                 ``shuffle`` and, for classifiers, ``class_weight``) for this call.
@@ -213,6 +215,8 @@ class _KerasWrapperBase(ParameterRouting):
             The fitted estimator.
 
         Raises:
+            ValueError: Without exactly one build function (``build_fn=`` or ``model=``),
+                with ``y=None``, or with invalid sample weights.
             FloatingPointError: If the training loss became NaN or infinite.
         """
         self._check_routing()
@@ -359,8 +363,10 @@ class KerasClassifier(ClassifierMixin, ClassifierTargets, _KerasWrapperBase):
 
     Args:
         build_fn: Function returning a compiled ``keras.Model`` (the tf.keras name).
-        model: The same, under scikeras' name; give exactly one of the two. After
-            fitting, ``.model`` returns the fitted Keras model when this is None.
+        model: The same, under scikeras' name; give exactly one of the two (as
+            scikit-learn's rules ask, the constructor stores its arguments and ``fit``
+            checks them). After fitting, ``.model`` returns the fitted Keras model when
+            this is None.
         epochs: Number of epochs to train.
         batch_size: Batch size (Keras' default of 32 if None).
         verbose: Keras verbosity of ``fit``.
@@ -447,7 +453,9 @@ class KerasClassifier(ClassifierMixin, ClassifierTargets, _KerasWrapperBase):
         Args:
             X: Training inputs, array-like of shape ``(n_samples, n_features, ...)``.
             y: Labels of shape ``(n_samples,)`` (any kind) or one-hot rows.
-            sample_weight: Optional per-sample weights.
+            sample_weight: Optional non-negative per-sample weights, not all zero; a
+                weight counts like repeating the sample, as in scikit-learn (samples of
+                weight 0 are left out, the others rescaled to average 1).
             **kwargs: Overrides of the fit parameters (``epochs``, ``batch_size``,
                 ``verbose``, ``callbacks``, ``validation_split``, ``validation_data``,
                 ``class_weight``, ``shuffle``) for this call.
@@ -456,6 +464,8 @@ class KerasClassifier(ClassifierMixin, ClassifierTargets, _KerasWrapperBase):
             The fitted estimator.
 
         Raises:
+            ValueError: Without exactly one build function (``build_fn=`` or ``model=``),
+                with ``y=None``, or with invalid sample weights.
             FloatingPointError: If the training loss became NaN or infinite.
         """
         return super().fit(X, y, sample_weight=sample_weight, **kwargs)
@@ -513,8 +523,10 @@ class KerasRegressor(RegressorMixin, RegressorTargets, _KerasWrapperBase):
 
     Args:
         build_fn: Function returning a compiled ``keras.Model`` (the tf.keras name).
-        model: The same, under scikeras' name; give exactly one of the two. After
-            fitting, ``.model`` returns the fitted Keras model when this is None.
+        model: The same, under scikeras' name; give exactly one of the two (as
+            scikit-learn's rules ask, the constructor stores its arguments and ``fit``
+            checks them). After fitting, ``.model`` returns the fitted Keras model when
+            this is None.
         epochs: Number of epochs to train.
         batch_size: Batch size (Keras' default of 32 if None).
         verbose: Keras verbosity of ``fit``.
@@ -587,7 +599,9 @@ class KerasRegressor(RegressorMixin, RegressorTargets, _KerasWrapperBase):
         Args:
             X: Training inputs, array-like of shape ``(n_samples, n_features, ...)``.
             y: Targets of shape ``(n_samples,)`` or ``(n_samples, n_outputs)``.
-            sample_weight: Optional per-sample weights.
+            sample_weight: Optional non-negative per-sample weights, not all zero; a
+                weight counts like repeating the sample, as in scikit-learn (samples of
+                weight 0 are left out, the others rescaled to average 1).
             **kwargs: Overrides of the fit parameters (``epochs``, ``batch_size``,
                 ``verbose``, ``callbacks``, ``validation_split``, ``validation_data``,
                 ``shuffle``) for this call.
@@ -596,6 +610,8 @@ class KerasRegressor(RegressorMixin, RegressorTargets, _KerasWrapperBase):
             The fitted estimator.
 
         Raises:
+            ValueError: Without exactly one build function (``build_fn=`` or ``model=``),
+                with ``y=None``, or with invalid sample weights.
             FloatingPointError: If the training loss became NaN or infinite.
         """
         return super().fit(X, y, sample_weight=sample_weight, **kwargs)
