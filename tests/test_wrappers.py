@@ -230,14 +230,60 @@ def test_build_fn_and_model_forms_train_and_predict(iris):
     "kwargs",
     [{}, {"build_fn": build_clf, "model": build_clf}, {"build_fn": 3}, {"model": "adam"}],
 )
-def test_exactly_one_of_build_fn_and_model(kwargs):
+def test_exactly_one_of_build_fn_and_model(kwargs, iris):
+    # scikit-learn's rule: the constructor stores its arguments, fit validates them
+    est = KerasClassifier(**kwargs)
+    params = est.get_params()
+    assert params["build_fn"] is kwargs.get("build_fn")
+    assert params["model"] is kwargs.get("model")
+    assert clone(est).get_params()["build_fn"] is kwargs.get("build_fn")
     with pytest.raises(ValueError, match=r"build_fn=.*model="):
-        KerasClassifier(**kwargs)
+        est.fit(*iris)
+    with pytest.raises(ValueError, match=r"build_fn=.*model="):
+        est.check_build()
+    assert not hasattr(est, "model_")
 
 
-def test_model_instance_is_rejected_with_advice():
+def test_model_instance_is_rejected_with_advice(iris):
+    est = KerasClassifier(model=build_clf())
     with pytest.raises(TypeError, match="function that builds and compiles"):
-        KerasClassifier(model=build_clf())
+        est.fit(*iris)
+
+
+def test_build_arguments_given_before_the_build_function_are_checked_at_fit(iris):
+    est = KerasClassifier(units=4, unitz=5)  # no build function yet: names unchecked
+    assert est.get_params()["units"] == 4
+    est.set_params(build_fn=build_clf)
+    with pytest.raises(ValueError, match=r"Invalid parameter 'unitz'.*'units'"):
+        est.fit(*iris)
+    est = KerasClassifier(model__units=4, epochs=1, batch_size=BIG_BATCH)
+    est.set_params(model=build_clf).fit(*iris)
+    assert est.model_.layers[0].units == 4
+
+
+def test_zero_and_negative_sample_weights(iris):
+    X, y = iris
+    est = KerasClassifier(build_clf, epochs=1, batch_size=BIG_BATCH)
+    with pytest.raises(ValueError, match="at least one non-zero"):
+        est.fit(X, y, sample_weight=np.zeros(len(y)))
+    with pytest.raises(ValueError, match="Negative"):
+        est.fit(X, y, sample_weight=-np.ones(len(y)))
+    with pytest.raises(ValueError, match=r"shape \(150,\)"):
+        est.fit(X, y, sample_weight=np.ones(3))
+    with pytest.raises(ValueError, match="requires y to be passed"):
+        est.fit(X, None)
+
+
+def test_sample_weights_count_like_repeated_samples(regression):
+    """Weights rescaled to mean 1, zero weights left out: repeated rows, in full batches."""
+    X, y = regression
+    X, y = X[:40], y[:40]
+    w = np.random.default_rng(0).integers(0, 4, size=len(y))
+    kw = {"epochs": 3, "batch_size": BIG_BATCH, "random_state": 0, "shuffle": False}
+    repeated = KerasRegressor(build_reg, **kw).fit(X.repeat(w, axis=0), y.repeat(w))
+    weighted = KerasRegressor(build_reg, **kw).fit(X, y, sample_weight=w * 10.0)
+    np.testing.assert_allclose(repeated.history_["loss"], weighted.history_["loss"], rtol=1e-5)
+    np.testing.assert_allclose(repeated.predict(X), weighted.predict(X), rtol=1e-5, atol=1e-6)
 
 
 def test_get_params_lists_fit_params_and_signature_defaults():

@@ -166,7 +166,13 @@ class ParameterRouting(BaseEstimator):
             setattr(self, name, value)
         self.random_state = random_state
         self._build_kwargs: dict[str, Any] = {}
-        fn = self._check_build_fn_choice(build_fn, model)
+        # Values are stored unchecked (scikit-learn's rule: ``fit`` validates them). Only
+        # names that cannot be sorted into parameters are refused here, like Python
+        # refuses an unexpected keyword argument; that needs a build function to read.
+        fn = self._build_fn_or_none(build_fn, model)
+        if fn is None:
+            self._build_kwargs.update(self._strip_prefixes(build_kwargs))
+            return
         self._check_build_arg_names(fn)
         canonical = self._canonical_build_kwargs(fn, build_kwargs, where="__init__")
         self._build_kwargs.update(canonical)
@@ -204,9 +210,42 @@ class ParameterRouting(BaseEstimator):
             )
         return given[0]
 
+    @classmethod
+    def _build_fn_or_none(cls, build_fn: Any, model: Any) -> Callable[..., keras.Model] | None:
+        """The build function if ``build_fn``/``model`` name exactly one, else None."""
+        try:
+            return cls._check_build_fn_choice(build_fn, model)
+        except InvalidParameterError:
+            return None
+
     @property
     def _build_callable(self) -> Callable[..., keras.Model]:
         return self._check_build_fn_choice(self.build_fn, self._model_arg)
+
+    def _check_routing(self) -> Callable[..., keras.Model]:
+        """Validate what the constructor and ``set_params`` stored; return the build function.
+
+        Called by ``fit`` (and ``check_build``): a missing or invalid ``build_fn``/``model``,
+        a build-function argument named like a wrapper parameter, or a stored argument the
+        build function does not take is reported here, naming the parameter.
+        """
+        fn = self._build_callable
+        self._check_build_arg_names(fn)
+        self._canonical_build_kwargs(fn, self._build_kwargs, where="fit")
+        return fn
+
+    @staticmethod
+    def _strip_prefixes(kwargs: Mapping[str, Any]) -> dict[str, Any]:
+        """Build-function arguments without ``model__``/``build_fn__`` (names unchecked)."""
+        out: dict[str, Any] = {}
+        for name, value in kwargs.items():
+            key = next((name[len(p) :] for p in ROUTING_PREFIXES if name.startswith(p)), name)
+            if key in out:
+                raise InvalidParameterError(
+                    f"Parameter {key!r} given twice (also as a model__/build_fn__ alias)."
+                )
+            out[key] = value
+        return out
 
     def _own_param_names(self) -> list[str]:
         return ["build_fn", "model", *self._fit_param_names, "random_state"]
@@ -301,8 +340,13 @@ class ParameterRouting(BaseEstimator):
         )
 
     def _build_params(self) -> dict[str, Any]:
-        """Build-function arguments: given values, else the function's defaults."""
-        fn = self._build_callable
+        """Build-function arguments: given values, else the function's defaults.
+
+        Without a valid build function (``fit`` will say so), the given values only.
+        """
+        fn = self._build_fn_or_none(self.build_fn, self._model_arg)
+        if fn is None:
+            return dict(self._build_kwargs)
         params, var_kw = self._signature(fn)
         own = set(self._own_param_names())
         out: dict[str, Any] = {}
@@ -354,18 +398,21 @@ class ParameterRouting(BaseEstimator):
             return self
         build_fn = params.get("build_fn", self.build_fn)
         model_arg = params.get("model", self._model_arg)
-        fn = self._check_build_fn_choice(build_fn, model_arg)
+        old_fn = self._build_fn_or_none(self.build_fn, self._model_arg)
+        fn = self._build_fn_or_none(build_fn, model_arg)
         own = set(self._own_param_names())
-        build_updates = self._canonical_build_kwargs(
-            fn, {k: v for k, v in params.items() if k not in own}, where="set_params"
-        )
+        given = {k: v for k, v in params.items() if k not in own}
+        if fn is None:  # no valid build function to check names against: fit will
+            build_updates = self._strip_prefixes(given)
+        else:
+            build_updates = self._canonical_build_kwargs(fn, given, where="set_params")
         for name in ("build_fn", "model"):
             if name in params:
                 setattr(self, "_model_arg" if name == "model" else name, params[name])
         for name, value in params.items():
             if name in own and name not in ("build_fn", "model"):
                 setattr(self, name, value)
-        if "build_fn" in params or "model" in params:
+        if fn is not None and old_fn is not None and ("build_fn" in params or "model" in params):
             # keep only the arguments the (possibly new) build function accepts
             params_fn, var_kw = self._signature(fn)
             if not var_kw:
@@ -398,8 +445,7 @@ class ParameterRouting(BaseEstimator):
     def _build_kwargs_for_call(
         self, meta: dict[str, Any] | None, fit_params: Mapping[str, Any] | None = None
     ) -> dict[str, Any]:
-        fn = self._build_callable
-        self._check_build_arg_names(fn)  # also for a build_fn set after __init__
+        fn = self._check_routing()  # also for a build_fn set after __init__
         params, _ = self._signature(fn)
         kwargs = {k: fresh_keras_objects(to_python(v)) for k, v in self._build_params().items()}
         if META_ARG in params:

@@ -5,6 +5,8 @@ output: 0/1 for one sigmoid unit, integer codes for a sparse loss, else one-hot 
 and maps ``class_weight`` to those codes. `RegressorTargets` checks that the targets'
 columns match the model's outputs. Both check the model built for a fit
 (``_configure_target``) and keep what prediction needs on the estimator.
+`check_sample_weight` and `drop_unweighted` make sample weights count like repeated
+samples, as in scikit-learn.
 """
 
 from __future__ import annotations
@@ -138,7 +140,7 @@ class ClassifierTargets:
         if self.n_classes_ < 2:
             raise ValueError(
                 f"{type(self).__name__} needs samples of at least 2 classes; y has only "
-                f"{self.classes_.tolist()!r}."
+                f"1 class: {self.classes_.tolist()!r}."
             )
         if X.shape[0] != y.shape[0]:
             raise ValueError(f"X has {X.shape[0]} samples but y has {y.shape[0]}.")
@@ -286,3 +288,61 @@ class RegressorTargets:
         if n_outputs != self.n_outputs_:
             raise ValueError(f"y has {n_outputs} columns, expected {self.n_outputs_}.")
         return y.astype("float32")
+
+
+def check_sample_weight(sample_weight: Any, n_samples: int) -> np.ndarray | None:
+    """Check ``sample_weight`` of a fit on ``n_samples`` samples; return it as float32.
+
+    Weights must be one finite, non-negative number per sample, not all zero.
+
+    Example:
+
+    >>> check_sample_weight([1, 0, 2], 3)
+    array([1., 0., 2.], dtype=float32)
+    >>> check_sample_weight([0, 0], 2)
+    Traceback (most recent call last):
+    ...
+    ValueError: Sample weights must contain at least one non-zero number.
+    """
+    if sample_weight is None:
+        return None
+    weights = np.asarray(sample_weight, dtype="float64")
+    if weights.ndim == 0:
+        weights = np.full(n_samples, float(weights))
+    if weights.ndim != 1 or weights.shape[0] != n_samples:
+        raise ValueError(
+            f"sample_weight must be one weight per sample: shape ({n_samples},), got "
+            f"{weights.shape}."
+        )
+    if not np.isfinite(weights).all():
+        raise ValueError("sample_weight contains NaN or infinity.")
+    if (weights < 0).any():
+        raise ValueError("Negative values in sample_weight are not allowed.")
+    if not weights.any():
+        raise ValueError("Sample weights must contain at least one non-zero number.")
+    return weights.astype("float32")
+
+
+def drop_unweighted(
+    X: np.ndarray, y: np.ndarray, sample_weight: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Leave out samples of weight 0 and rescale the other weights to average 1.
+
+    So a weight counts like repeating the sample, as in scikit-learn: Keras averages a
+    batch's weighted losses over the batch's size, so weights that average 1 make one
+    batch's loss the weighted mean ``sum(w * loss) / sum(w)``, the mean loss of the data
+    with each sample repeated ``w`` times; the scale of the weights changes nothing.
+
+    Example:
+
+    >>> import numpy as np
+    >>> X, y = np.arange(4.0).reshape(4, 1), np.arange(4.0)
+    >>> X2, y2, w2 = drop_unweighted(X, y, np.array([2.0, 0.0, 1.0, 1.0]))
+    >>> X2[:, 0].tolist(), w2.tolist()
+    ([0.0, 2.0, 3.0], [1.5, 0.75, 0.75])
+    """
+    keep = sample_weight > 0
+    if not keep.all():
+        X, y, sample_weight = X[keep], y[keep], sample_weight[keep]
+    scale = sample_weight.shape[0] / float(sample_weight.astype("float64").sum())
+    return X, y, (sample_weight * scale).astype("float32")

@@ -34,7 +34,12 @@ from tunefleet.keras.fit_monitor import FitMonitor
 from tunefleet.keras.initializer_draws import shared_draw_programs
 from tunefleet.keras.memory import clear_session, release_memory
 from tunefleet.keras.routing import ParameterRouting, callable_name, to_python
-from tunefleet.keras.targets import ClassifierTargets, RegressorTargets
+from tunefleet.keras.targets import (
+    ClassifierTargets,
+    RegressorTargets,
+    check_sample_weight,
+    drop_unweighted,
+)
 from tunefleet.keras.user_callbacks import fresh_callbacks
 
 __all__ = ["KerasClassifier", "KerasRegressor"]
@@ -135,6 +140,7 @@ class _KerasWrapperBase(ParameterRouting):
             y: Optional training targets (needed when ``X`` is given).
             quantize: Optional quantization mode to check (searches' ``compress=``).
         """
+        self._check_routing()
         probe = self
         Xa = meta = None
         if X is not None:
@@ -198,7 +204,9 @@ class _KerasWrapperBase(ParameterRouting):
         Args:
             X: Training inputs, array-like of shape ``(n_samples, n_features, ...)``.
             y: Training targets.
-            sample_weight: Optional per-sample weights.
+            sample_weight: Optional non-negative per-sample weights, not all zero; a
+                weight counts like repeating the sample, as in scikit-learn (samples of
+                weight 0 are left out, the others rescaled to average 1).
             **kwargs: Overrides of the fit parameters (``epochs``, ``batch_size``,
                 ``verbose``, ``callbacks``, ``validation_split``, ``validation_data``,
                 ``shuffle`` and, for classifiers, ``class_weight``) for this call.
@@ -207,23 +215,26 @@ class _KerasWrapperBase(ParameterRouting):
             The fitted estimator.
 
         Raises:
+            ValueError: Without exactly one build function (``build_fn=`` or ``model=``),
+                with ``y=None``, or with invalid sample weights.
             FloatingPointError: If the training loss became NaN or infinite.
         """
+        self._check_routing()
         params = self._resolve_fit_params(kwargs)
         self._release()
+        if y is None:
+            raise ValueError(
+                f"{type(self).__name__} requires y to be passed, but the target y is None."
+            )
         X = self._validate_X(X, reset=True)
         meta = self._fit_target(y, X)
+        sample_weight = check_sample_weight(sample_weight, X.shape[0])
         model = self._build(meta, params, release=True)
         try:
             self._configure_target(model, X)
             y_fit = self._encode_target(y)
             if sample_weight is not None:
-                sample_weight = np.asarray(sample_weight, dtype="float32").reshape(-1)
-                if sample_weight.shape[0] != X.shape[0]:
-                    raise ValueError(
-                        f"sample_weight has {sample_weight.shape[0]} entries for "
-                        f"{X.shape[0]} samples."
-                    )
+                X, y_fit, sample_weight = drop_unweighted(X, y_fit, sample_weight)
             validation_data = params.pop("validation_data")
             if validation_data is not None:
                 validation_data = self._prepare_validation_data(validation_data)
@@ -283,7 +294,8 @@ class _KerasWrapperBase(ParameterRouting):
 
     def __sklearn_tags__(self) -> Any:
         tags = super().__sklearn_tags__()
-        tags.non_deterministic = True
+        # Fits are reproducible when seeded (keras.utils.set_random_seed before building).
+        tags.non_deterministic = self.random_state is None
         return tags
 
     # --------------------------------------------------------- subclass interface
@@ -351,8 +363,10 @@ class KerasClassifier(ClassifierMixin, ClassifierTargets, _KerasWrapperBase):
 
     Args:
         build_fn: Function returning a compiled ``keras.Model`` (the tf.keras name).
-        model: The same, under scikeras' name; give exactly one of the two. After
-            fitting, ``.model`` returns the fitted Keras model when this is None.
+        model: The same, under scikeras' name; give exactly one of the two (as
+            scikit-learn's rules ask, the constructor stores its arguments and ``fit``
+            checks them). After fitting, ``.model`` returns the fitted Keras model when
+            this is None.
         epochs: Number of epochs to train.
         batch_size: Batch size (Keras' default of 32 if None).
         verbose: Keras verbosity of ``fit``.
@@ -439,7 +453,9 @@ class KerasClassifier(ClassifierMixin, ClassifierTargets, _KerasWrapperBase):
         Args:
             X: Training inputs, array-like of shape ``(n_samples, n_features, ...)``.
             y: Labels of shape ``(n_samples,)`` (any kind) or one-hot rows.
-            sample_weight: Optional per-sample weights.
+            sample_weight: Optional non-negative per-sample weights, not all zero; a
+                weight counts like repeating the sample, as in scikit-learn (samples of
+                weight 0 are left out, the others rescaled to average 1).
             **kwargs: Overrides of the fit parameters (``epochs``, ``batch_size``,
                 ``verbose``, ``callbacks``, ``validation_split``, ``validation_data``,
                 ``class_weight``, ``shuffle``) for this call.
@@ -448,6 +464,8 @@ class KerasClassifier(ClassifierMixin, ClassifierTargets, _KerasWrapperBase):
             The fitted estimator.
 
         Raises:
+            ValueError: Without exactly one build function (``build_fn=`` or ``model=``),
+                with ``y=None``, or with invalid sample weights.
             FloatingPointError: If the training loss became NaN or infinite.
         """
         return super().fit(X, y, sample_weight=sample_weight, **kwargs)
@@ -505,8 +523,10 @@ class KerasRegressor(RegressorMixin, RegressorTargets, _KerasWrapperBase):
 
     Args:
         build_fn: Function returning a compiled ``keras.Model`` (the tf.keras name).
-        model: The same, under scikeras' name; give exactly one of the two. After
-            fitting, ``.model`` returns the fitted Keras model when this is None.
+        model: The same, under scikeras' name; give exactly one of the two (as
+            scikit-learn's rules ask, the constructor stores its arguments and ``fit``
+            checks them). After fitting, ``.model`` returns the fitted Keras model when
+            this is None.
         epochs: Number of epochs to train.
         batch_size: Batch size (Keras' default of 32 if None).
         verbose: Keras verbosity of ``fit``.
@@ -579,7 +599,9 @@ class KerasRegressor(RegressorMixin, RegressorTargets, _KerasWrapperBase):
         Args:
             X: Training inputs, array-like of shape ``(n_samples, n_features, ...)``.
             y: Targets of shape ``(n_samples,)`` or ``(n_samples, n_outputs)``.
-            sample_weight: Optional per-sample weights.
+            sample_weight: Optional non-negative per-sample weights, not all zero; a
+                weight counts like repeating the sample, as in scikit-learn (samples of
+                weight 0 are left out, the others rescaled to average 1).
             **kwargs: Overrides of the fit parameters (``epochs``, ``batch_size``,
                 ``verbose``, ``callbacks``, ``validation_split``, ``validation_data``,
                 ``shuffle``) for this call.
@@ -588,9 +610,16 @@ class KerasRegressor(RegressorMixin, RegressorTargets, _KerasWrapperBase):
             The fitted estimator.
 
         Raises:
+            ValueError: Without exactly one build function (``build_fn=`` or ``model=``),
+                with ``y=None``, or with invalid sample weights.
             FloatingPointError: If the training loss became NaN or infinite.
         """
         return super().fit(X, y, sample_weight=sample_weight, **kwargs)
+
+    def __sklearn_tags__(self) -> Any:
+        tags = super().__sklearn_tags__()
+        tags.target_tags.multi_output = True  # y of shape (n_samples, n_outputs)
+        return tags
 
     def predict(self, X: Any) -> np.ndarray:
         """Predicted targets: 1-D for single-output models, else ``(n_samples, n_outputs)``.
@@ -601,7 +630,7 @@ class KerasRegressor(RegressorMixin, RegressorTargets, _KerasWrapperBase):
         Returns:
             Array of predictions.
         """
-        out = self._predict_raw(X)
+        out = self._predict_raw(X).astype(np.float64)
         if out.ndim == 2 and out.shape[1] == 1:
             out = out[:, 0]
         return out
