@@ -310,19 +310,19 @@ def choose_executor(
     >>> type(choose_executor(objective, batch_size=8, run_batch=run_batch)).__name__
     'FleetBatches'
     """
+    workers: dict[str, Any] = {
+        "sampler": sampler,
+        "space": SearchSpace([[]]) if space is None else space,
+        "seed": seed,
+        "pruner": optuna.pruners.NopPruner() if pruner is None else pruner,
+        "n_workers": n_workers,
+        "population_size": population_size,
+    }
     if check_backend(backend) == "ray":
         from tunefleet.ray_workers import RayWorkers
 
         return RayWorkers(
-            objective,
-            sampler=sampler,
-            space=SearchSpace([[]]) if space is None else space,
-            seed=seed,
-            pruner=optuna.pruners.NopPruner() if pruner is None else pruner,
-            n_workers=n_workers,
-            population_size=population_size,
-            resources_per_trial=resources_per_trial,
-            address=ray_address,
+            objective, **workers, resources_per_trial=resources_per_trial, address=ray_address
         )
     if batch_size is not None:
         if run_batch is None:
@@ -330,12 +330,4 @@ def choose_executor(
         return FleetBatches(run_batch, batch_size)
     if n_workers is None or n_workers == 1:
         return InProcess(objective)
-    return ProcessPool(
-        objective,
-        sampler=sampler,
-        space=SearchSpace([[]]) if space is None else space,
-        seed=seed,
-        pruner=optuna.pruners.NopPruner() if pruner is None else pruner,
-        n_workers=n_workers,
-        population_size=population_size,
-    )
+    return ProcessPool(objective, **workers)
