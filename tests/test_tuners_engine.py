@@ -12,7 +12,7 @@ from sklearn.linear_model import LogisticRegression
 import tunefleet
 import tunefleet as kt
 import tunefleet.dispatch as dispatch
-import tunefleet.tuners.hyperband as hyperband_module
+import tunefleet.tuners.brackets as brackets_module
 from tunefleet.attrs import CV_ATTR, PROGRESS_ATTR
 from tunefleet.study import counts
 
@@ -182,7 +182,7 @@ def test_hyperband_trial_finished_elsewhere_before_it_is_told(tmp_path, digits, 
     x, y, xv, yv = digits
     url = f"sqlite:///{tmp_path / 'hb' / 'study.db'}"
     finished = []
-    write_results = hyperband_module.Bracket._write_results
+    write_results = brackets_module.Bracket._write_results
 
     def finish_first(self, member, extra=None):
         if not finished:  # the first loser of a round: finished by another process now
@@ -191,7 +191,7 @@ def test_hyperband_trial_finished_elsewhere_before_it_is_told(tmp_path, digits, 
             finished.append(member.trial.number)
         write_results(self, member, extra)
 
-    monkeypatch.setattr(hyperband_module.Bracket, "_write_results", finish_first)
+    monkeypatch.setattr(brackets_module.Bracket, "_write_results", finish_first)
     tuner = kt.Hyperband(
         build_model,
         "val_accuracy",
@@ -218,7 +218,7 @@ def test_hyperband_member_finished_elsewhere_between_rounds_gives_its_place(
     # the best of the others.
     x, y, xv, yv = digits
     url = f"sqlite:///{tmp_path / 'hb' / 'study.db'}"
-    promote = hyperband_module.Bracket._promote
+    promote = brackets_module.Bracket._promote
     finished = []
 
     def finish_best_then_promote(self, r, keep):
@@ -229,7 +229,7 @@ def test_hyperband_member_finished_elsewhere_between_rounds_gives_its_place(
             finished.append(best.trial.number)
         promote(self, r, keep)
 
-    monkeypatch.setattr(hyperband_module.Bracket, "_promote", finish_best_then_promote)
+    monkeypatch.setattr(brackets_module.Bracket, "_promote", finish_best_then_promote)
     tuner = kt.Hyperband(
         build_model,
         "val_accuracy",
