@@ -20,8 +20,11 @@ def test_the_quick_scaling_benchmark_reports_rates_and_storage_work(tmp_path):
     out = tmp_path / "scaling.json"
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT / "src"), str(ROOT / "tests")])}
     done = subprocess.run(
-        [sys.executable, str(ROOT / "benchmarks" / "scaling.py"), "--quick"]
-        + ["--storages", "sqlite", "--delay", "0.05", "--json", str(out)],
+        [
+            sys.executable,
+            str(ROOT / "benchmarks" / "scaling.py"),
+            *("--quick", "--storages", "sqlite", "--delay", "0.05", "--json", str(out)),
+        ],
         capture_output=True,
         text=True,
         env=env,
