@@ -95,9 +95,9 @@ class Postgres:
             sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
             import postgres
 
-            cls.server = postgres.from_environment() or postgres.start_server(
-                Path(tempfile.mkdtemp()) / "pg"
-            )
+            folder = tempfile.mkdtemp()
+            os.chmod(folder, 0o755)  # the server runs as the postgres user when we are root
+            cls.server = postgres.from_environment() or postgres.start_server(Path(folder) / "pg")
         return cls.server.create_database()
 
     @classmethod
