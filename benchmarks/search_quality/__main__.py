@@ -22,9 +22,9 @@ import time
 
 os.environ.setdefault("KERAS_BACKEND", "jax")
 
-from benchmarks.search_quality.optimizers import OPTIMIZERS  # noqa: E402
-from benchmarks.search_quality.problems import DATASETS, MODELS_CLF  # noqa: E402
-from benchmarks.search_quality.suite import format_table, plot, run_suite, table  # noqa: E402
+from benchmarks.search_quality.optimizers import OPTIMIZERS
+from benchmarks.search_quality.problems import DATASETS, MODELS_CLF
+from benchmarks.search_quality.suite import format_table, plot, run_suite, table
 
 QUICK = {
     "problems": "DT-wine,kNN-breast,linear-diabetes",

@@ -12,7 +12,6 @@ import warnings
 from collections.abc import Callable
 
 import numpy as np
-
 from benchmarks.search_quality.problems import Problem
 
 

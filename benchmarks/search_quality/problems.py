@@ -69,12 +69,13 @@ MLP_COMMON = [
     _p("tol", "real", 1e-5, 1e-1, "log"),
     _p("validation_fraction", "real", 0.1, 0.9),
 ]
-MLP_ADAM = MLP_COMMON + [
+MLP_ADAM = [
+    *MLP_COMMON,
     _p("beta_1", "real", 0.5, 0.99),
-    _p("beta_2", "real", 0.9, 1.0 - 1e-6),
-    _p("epsilon", "real", 1e-9, 1e-6, "log"),
+    _p("beta_2", "real", 0.9, 1.0 - 1e-06),
+    _p("epsilon", "real", 1e-09, 1e-06, "log"),
 ]
-MLP_SGD = MLP_COMMON + [_p("power_t", "real", 0.1, 0.9), _p("momentum", "real", 0.001, 0.999)]
+MLP_SGD = [*MLP_COMMON, _p("power_t", "real", 0.1, 0.9), _p("momentum", "real", 0.001, 0.999)]
 ADA = [_p("n_estimators", "int", 10, 100), _p("learning_rate", "real", 1e-4, 1e1, "log")]
 LINEAR_CLF = [_p("C", "real", 1e-2, 1e2, "log"), _p("intercept_scaling", "real", 1e-2, 1e2, "log")]
 # Bayesmark's regression lasso/ridge also search booleans (fit_intercept, normalize,
@@ -198,7 +199,7 @@ class Problem:
         for p in self.space:
             v = float(params[p.name])
             v = min(max(v, p.low), p.high)
-            out[p.name] = int(round(v)) if p.kind == "int" else v
+            out[p.name] = round(v) if p.kind == "int" else v
         return out
 
     def loss(self, params: dict[str, Any]) -> float:

@@ -16,7 +16,6 @@ import traceback
 from dataclasses import dataclass, field
 
 import numpy as np
-
 from benchmarks.search_quality.optimizers import OPTIMIZERS, NotInstalled
 from benchmarks.search_quality.problems import Problem
 
@@ -118,7 +117,9 @@ def table(
         for budget in budgets:
             values = by.get((name, budget))
             if not values:
-                rows.append({"optimizer": name, "budget": budget, "status": missing.get(name, "no runs")})
+                rows.append(
+                    {"optimizer": name, "budget": budget, "status": missing.get(name, "no runs")}
+                )
                 continue
             mean, low, high = mean_ci(values)
             seconds = [r.seconds for r in runs if r.optimizer == name and r.budget == budget]
