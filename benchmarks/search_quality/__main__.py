@@ -1,0 +1,118 @@
+"""Search quality, Bayesmark-style: optimizers side by side on scikit-learn tuning problems.
+
+Usage::
+
+    python -m benchmarks.search_quality --quick          # a few minutes
+    python -m benchmarks.search_quality --full           # the suite (see docs/benchmarks.md)
+    python -m benchmarks.search_quality --problems kNN-iris,DT-wine --budgets 32 --seeds 3 \\
+        --optimizers random,"optuna TPE" --json out.json --plot out.html
+
+Prints a Markdown table (mean normalised score with a 95% bootstrap interval, per optimizer
+and budget); optimizers whose package is missing get a "not installed" row.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import sys
+import time
+
+os.environ.setdefault("KERAS_BACKEND", "jax")
+
+from benchmarks.search_quality.optimizers import OPTIMIZERS
+from benchmarks.search_quality.problems import DATASETS, MODELS_CLF
+from benchmarks.search_quality.suite import format_table, plot, run_suite, table
+
+QUICK = {
+    "problems": "DT-wine,kNN-breast,linear-diabetes",
+    "budgets": "16",
+    "seeds": 2,
+    "optimizers": "random,tunefleet BayesSearchCV (default),optuna TPE,hyperopt TPE",
+}
+# Every model family once, on a data set where it is cheap enough (SVM with probabilities
+# and the MLPs are the slow fits: they get the small data sets).
+FULL = {
+    "problems": "kNN-digits,SVM-wine,DT-breast,RF-wine,MLP-adam-iris,MLP-sgd-diabetes,"
+    "ada-breast,lasso-wine,linear-diabetes",
+    "budgets": "16,32,64",
+    "seeds": 5,
+    "optimizers": ",".join(OPTIMIZERS),
+}
+
+
+def parse_problems(text: str) -> list[tuple[str, str]]:
+    """``model-dataset`` names, comma separated (``all`` for every model on every data set)."""
+    if text == "all":
+        return [(m, d) for m in MODELS_CLF for d in DATASETS]
+    out = []
+    for item in text.split(","):
+        model, _, dataset = item.strip().rpartition("-")
+        if model not in MODELS_CLF or dataset not in DATASETS:
+            raise SystemExit(
+                f"--problems: {item!r} is not model-dataset with model in {list(MODELS_CLF)} "
+                f"and dataset in {list(DATASETS)}"
+            )
+        out.append((model, dataset))
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the suite; print the table; write JSON and a plot when asked."""
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true", help="a few minutes: " + str(QUICK))
+    parser.add_argument("--full", action="store_true", help="the whole suite: " + str(FULL))
+    parser.add_argument("--problems")
+    parser.add_argument("--budgets")
+    parser.add_argument("--seeds", type=int)
+    parser.add_argument("--optimizers", help=f"comma separated, from {list(OPTIMIZERS)}")
+    parser.add_argument("--json", help="write runs and table to this file")
+    parser.add_argument("--plot", help="write a plotly HTML plot to this file")
+    args = parser.parse_args(argv)
+    preset = FULL if args.full else QUICK
+    problems = parse_problems(args.problems or preset["problems"])
+    budgets = [int(b) for b in (args.budgets or preset["budgets"]).split(",")]
+    seeds = args.seeds or preset["seeds"]
+    optimizers = [o.strip() for o in (args.optimizers or preset["optimizers"]).split(",")]
+    unknown = [o for o in optimizers if o not in OPTIMIZERS]
+    if unknown:
+        raise SystemExit(f"--optimizers: unknown {unknown}; expected names from {list(OPTIMIZERS)}")
+    if "random" not in optimizers:
+        optimizers.insert(0, "random")  # the score's zero is random search
+    print(
+        f"machine: {platform.machine()}, {os.cpu_count()} CPUs, load {os.getloadavg()[0]:.1f}; "
+        f"{len(problems)} problems, budgets {budgets}, {seeds} seeds",
+        flush=True,
+    )
+    start = time.perf_counter()
+    runs, missing, built = run_suite(
+        problems, optimizers, budgets, seeds, log=lambda s: print(s, flush=True)
+    )
+    rows = table(runs, missing, optimizers, budgets)
+    print()
+    print(format_table(rows))
+    fits = sum(p.fits for p in built.values())
+    hits = sum(len(r.losses) for r in runs if r.optimizer != "tunefleet BayesSearchCV (default)")
+    print(f"\n{time.perf_counter() - start:.0f} s; {fits} fits for {hits} cached evaluations")
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(
+                {
+                    "problems": [f"{m}-{d}" for m, d in problems],
+                    "budgets": budgets,
+                    "seeds": seeds,
+                    "table": rows,
+                    "runs": [r.__dict__ for r in runs],
+                },
+                f,
+                indent=1,
+            )
+    if args.plot:
+        plot(rows, args.plot)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

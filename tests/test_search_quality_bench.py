@@ -1,0 +1,57 @@
+"""The search-quality benchmark (benchmarks/search_quality) runs and prints its table.
+
+A tiny version (one problem, budget 8, one seed): the table's structure is checked, not
+its numbers.
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from benchmarks.search_quality.__main__ import main, parse_problems
+from benchmarks.search_quality.problems import Problem
+from benchmarks.search_quality.suite import mean_ci
+
+OPTIMIZERS = ["random", "tunefleet BayesSearchCV (default)", "optuna TPE"]
+
+
+def test_tiny_suite_prints_and_writes_its_table(tmp_path, capsys):
+    out = tmp_path / "sq.json"
+    plot = tmp_path / "sq.html"
+    main(
+        [
+            "--problems", "DT-wine", "--budgets", "8", "--seeds", "1",
+            "--optimizers", ",".join(OPTIMIZERS), "--json", str(out), "--plot", str(plot),
+        ]
+    )  # fmt: skip
+    printed = capsys.readouterr().out
+    assert "| optimizer | budget | score (mean) | 95% CI | runs | median s/run |" in printed
+    data = json.loads(out.read_text())
+    rows = data["table"]
+    assert [r["optimizer"] for r in rows] == OPTIMIZERS
+    for row in rows:
+        assert row["status"] == "ok" and row["budget"] == 8 and row["runs"] == 1
+        assert row["ci_low"] <= row["score"] <= row["ci_high"]
+        assert row["score"] <= 100.0
+    # The best run on the problem defines 100.
+    assert max(r["score"] for r in rows) == 100.0
+    assert all(len(run["losses"]) == 8 for run in data["runs"])
+    assert "plotly" in plot.read_text()
+
+
+def test_a_repeated_point_is_not_refit():
+    problem = Problem.make("kNN", "iris")
+    first = problem.loss({"n_neighbors": 5, "p": 2})
+    assert problem.loss({"n_neighbors": 5.2, "p": 2.0}) == first
+    assert problem.fits == 1
+
+
+def test_unknown_problem_names_the_parameter():
+    with pytest.raises(SystemExit, match="--problems: 'SVM-boston'"):
+        parse_problems("SVM-boston")
+
+
+def test_mean_ci_brackets_the_mean():
+    mean, low, high = mean_ci([10.0, 20.0, 30.0, 40.0])
+    assert mean == 25.0 and low < mean < high
