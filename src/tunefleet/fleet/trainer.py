@@ -242,7 +242,7 @@ class FleetTrainer:
         Fleets training now keep theirs until they finish; later fits compile again.
         """
         while self._programs:
-            _, fns = self._programs.popitem()
+            _, (_, fns) = self._programs.popitem()
             self._dropped_compile_seconds += sum(fns.compile_seconds.values())
 
     def _compile_seconds_seen(self, default: float = COMPILE_SECONDS_GUESS) -> float:
