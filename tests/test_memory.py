@@ -216,3 +216,35 @@ def test_tensorflow_workers_are_bounded_by_default():
     )
     assert done.returncode == 0, done.stderr[-3000:]
     assert done.stdout.split() == ["tensorflow", str(TENSORFLOW_TRIALS_PER_WORKER)]
+
+
+def test_fleet_group_programs_are_dropped_with_jax_programs():
+    """A trainer's kept group programs (compiled ahead of time, out of ``jax.clear_caches``'s
+    reach) go at the same release as JAX's caches, so they count against the same budget;
+    a later fit compiles again and trains as before."""
+    from functools import partial
+
+    import keras
+    from sklearn.datasets import load_iris
+
+    from tunefleet.fleet import FleetTrainer
+    from tunefleet.keras import build_mlp
+    from tunefleet.keras.memory import release_compiled_programs
+
+    if keras.backend.backend() != "jax":
+        pytest.skip("fleets need the JAX backend")  # conftest runs the suite on JAX
+    x, y = load_iris(return_X_y=True)
+    build_fn = partial(build_mlp, (4,), "multiclass:3", n_hidden=1)
+    configs = [{"n_neurons": n, "learning_rate": 1e-2} for n in (8, 16)]
+    trainer = FleetTrainer(build_fn, seed=0)
+    trainer.fit(configs, x, y, epochs=1, validation_split=0.2)
+    kept = len(trainer._programs)
+    compiled = trainer.compile_seconds
+    assert kept > 0
+    assert release_compiled_programs(force=True)
+    assert trainer._programs == {}
+    assert trainer.compile_seconds == pytest.approx(compiled)  # dropped, still accounted for
+    result = trainer.fit(configs, x, y, epochs=1, validation_split=0.2)
+    assert len(trainer._programs) == kept
+    assert trainer.compile_seconds > compiled  # compiled again
+    assert len(result.history[0]["loss"]) == 1

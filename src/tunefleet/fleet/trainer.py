@@ -36,7 +36,7 @@ from tunefleet.fleet.plan import (
 from tunefleet.fleet.refill import Refill, Refiller
 from tunefleet.fleet.result import FleetResult, as_trial_list
 from tunefleet.fleet.train import FleetState, GroupFunctions, stack
-from tunefleet.keras.memory import release_compiled_programs
+from tunefleet.keras.memory import register_program_keeper, release_compiled_programs
 
 BuildFn = Callable[..., keras.Model]
 
@@ -121,9 +121,12 @@ class FleetTrainer:
         self.split_widths = split_widths
         self._specs: dict[str, TrialSpec] = {}
         # Programs and their compilations, reused by later fits of equal groups (at most
-        # MAX_KEPT_PROGRAMS, least recently used dropped first).
+        # MAX_KEPT_PROGRAMS, least recently used dropped first, and all of them whenever
+        # tunefleet.keras.memory releases JAX's compiled programs: they count against the
+        # same RSS budget).
         self._programs: dict[tuple, tuple[GroupProgram, GroupFunctions]] = {}
         self._dropped_compile_seconds = 0.0
+        register_program_keeper(self)
         self.last_plan: FleetPlan | None = None
 
     # ------------------------------------------------------------------ reading
@@ -231,6 +234,15 @@ class FleetTrainer:
         while len(self._programs) > MAX_KEPT_PROGRAMS:
             oldest = next(iter(self._programs))
             _, fns = self._programs.pop(oldest)
+            self._dropped_compile_seconds += sum(fns.compile_seconds.values())
+
+    def drop_kept_programs(self) -> None:
+        """Forget every kept group program (called when JAX's compiled programs are released).
+
+        Fleets training now keep theirs until they finish; later fits compile again.
+        """
+        while self._programs:
+            _, (_, fns) = self._programs.popitem()
             self._dropped_compile_seconds += sum(fns.compile_seconds.values())
 
     def _compile_seconds_seen(self, default: float = COMPILE_SECONDS_GUESS) -> float:

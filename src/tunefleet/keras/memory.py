@@ -19,7 +19,10 @@ releases what the backend keeps beyond Keras:
   ``jax.clear_caches()`` runs when it grows past that (then the allocator's free pages
   go back to the system, and the level is measured again after the next trial). A
   search that repeats shapes keeps its programs; one over many widths pays one
-  recompilation of the kept programs per budget's worth of new ones.
+  recompilation of the kept programs per budget's worth of new ones. Programs compiled
+  ahead of time (a fleet trainer's group programs) are not in those caches: their owners
+  register with :func:`register_program_keeper` and drop them at the same release, so
+  they count against the same budget.
 * **PyTorch** on CUDA: the caching allocator's unused blocks are returned
   (``torch.cuda.empty_cache()``).
 * **TensorFlow** keeps per-model state that nothing in-process releases (``clear_session``
@@ -34,6 +37,7 @@ import ctypes.util
 import gc
 import logging
 import sys
+import weakref
 
 import keras
 
@@ -46,6 +50,7 @@ DEFAULT_COMPILED_PROGRAM_BUDGET = 64 * 2**20
 _budget = DEFAULT_COMPILED_PROGRAM_BUDGET
 _level: int | None = None  # RSS one trial after the last release of compiled programs
 _cleared = 0  # how many times JAX's caches were cleared (for tests and benchmarks)
+_keepers: weakref.WeakSet = weakref.WeakSet()  # owners of ahead-of-time compiled programs
 
 
 def clear_session() -> None:
@@ -157,6 +162,36 @@ def _trim_allocator() -> None:
     trim(0)
 
 
+def register_program_keeper(keeper: object) -> None:
+    """Have ``keeper.drop_kept_programs()`` called whenever JAX's programs are released.
+
+    For owners of programs compiled ahead of time (which ``jax.clear_caches()`` does not
+    reach), such as :class:`tunefleet.fleet.FleetTrainer`: their programs then count
+    against the same RSS budget as JAX's caches. ``keeper`` is held by a weak reference.
+
+    Raises:
+        TypeError: If ``keeper`` has no callable ``drop_kept_programs``.
+
+    Example:
+
+    >>> class Keeper:
+    ...     dropped = 0
+    ...     def drop_kept_programs(self):
+    ...         self.dropped += 1
+    >>> keeper = Keeper()
+    >>> register_program_keeper(keeper)
+    >>> released = release_compiled_programs(force=True)
+    >>> keeper.dropped == int(released)
+    True
+    """
+    if not callable(getattr(keeper, "drop_kept_programs", None)):
+        raise TypeError(
+            f"register_program_keeper(keeper): expected an object with a drop_kept_programs() "
+            f"method, got {type(keeper).__name__}."
+        )
+    _keepers.add(keeper)
+
+
 def release_compiled_programs(force: bool = False) -> bool:
     """Drop JAX's compiled programs if RSS grew past the budget (or ``force``).
 
@@ -178,6 +213,8 @@ def release_compiled_programs(force: bool = False) -> bool:
         return False
     import jax
 
+    for keeper in list(_keepers):
+        keeper.drop_kept_programs()
     jax.clear_caches()
     gc.collect()
     _trim_allocator()
