@@ -7,7 +7,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 PIP := $(PY) -m pip --disable-pip-version-check
 
-.PHONY: quickstart test lint bench clean
+.PHONY: quickstart test lint bench docs clean
 
 $(VENV)/.core: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -40,5 +40,10 @@ test: $(VENV)/.test lint
 bench: $(VENV)/.test
 	$(PY) benchmarks/overhead.py
 
+# The documentation site (mkdocs.yml); strict: a warning fails the build. tests/test_docs_site.py
+# runs the same build in `make test`.
+docs: $(VENV)/.test
+	$(VENV)/bin/mkdocs build --strict -d site
+
 clean:
-	rm -rf $(VENV) tunefleet.db
+	rm -rf $(VENV) tunefleet.db site

@@ -22,8 +22,6 @@ class GridSearchCV(BaseSearchCV):
         estimator: a scikit-learn estimator (or a tunefleet Keras wrapper).
         param_grid: dict (or list of dicts) of parameter name -> list of values; values
             may be any Python objects (estimators, tuples, ``None``).
-        scoring, n_jobs, refit, cv, verbose, pre_dispatch, error_score,
-            return_train_score: as in scikit-learn.
         storage: ``None`` (in memory), an Optuna storage URL such as
             ``"sqlite:///tune.db"``, or an Optuna storage.
         study_name: the study to create or resume.
@@ -55,6 +53,9 @@ class GridSearchCV(BaseSearchCV):
             ``"memory"`` and custom resources too), on the cluster at ``ray_address`` (or
             ``RAY_ADDRESS``; otherwise a local one is started). ``storage`` must be a URL
             every node reaches (see ``docs/cluster.md``).
+
+    ``scoring``, ``n_jobs``, ``refit``, ``cv``, ``verbose``, ``pre_dispatch``,
+    ``error_score`` and ``return_train_score`` are as in scikit-learn.
 
     Example:
 
@@ -191,10 +192,12 @@ class RandomizedSearchCV(SampledSearchCV):
             ``np.arange``, frozen ``scipy.stats`` distribution, or tunefleet
             ``Int``/``Float``/``Categorical``.
         n_iter: number of trials in total (a resumed search counts stored trials).
-        scoring, n_jobs, refit, cv, verbose, pre_dispatch, random_state, error_score,
-            return_train_score: as in scikit-learn.
-        storage, study_name, pruner, progress, fleet, objectives, compress, resume, backend,
-            resources_per_trial, ray_address: see :class:`GridSearchCV`.
+
+    ``scoring``, ``n_jobs``, ``refit``, ``cv``, ``verbose``, ``pre_dispatch``,
+    ``random_state``, ``error_score`` and ``return_train_score`` are as in scikit-learn;
+    ``storage``, ``study_name``, ``pruner``, ``progress``, ``fleet``, ``objectives``,
+    ``compress``, ``resume``, ``backend``, ``resources_per_trial`` and ``ray_address`` as
+    in :class:`GridSearchCV`.
 
     Example:
 

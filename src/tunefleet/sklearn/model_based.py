@@ -28,7 +28,8 @@ class BayesSearchCV(SampledSearchCV):
         n_iter: number of trials in total; the first quarter (3 to 10) are random.
         sampler: ``"tpe"`` (default), ``"gp"`` (Gaussian process; needs PyTorch),
             ``"nsga2"`` or an Optuna sampler. All but ``"cmaes"`` handle ``objectives``.
-        other arguments: as :class:`RandomizedSearchCV`.
+
+    The other arguments are those of :class:`RandomizedSearchCV`.
 
     Example:
 
@@ -135,7 +136,8 @@ class HyperbandSearchCV(SampledSearchCV):
         sampler: ``"random"`` (classic Hyperband, default) or ``"tpe"`` (BOHB-like), or
             an Optuna sampler.
         objectives: not supported (Optuna cannot prune multi-objective studies).
-        other arguments: as :class:`RandomizedSearchCV`.
+
+    The other arguments are those of :class:`RandomizedSearchCV`.
 
     Example:
 
@@ -311,7 +313,8 @@ class EvolutionSearchCV(SampledSearchCV):
             ``objectives``, else NSGA-II as a genetic algorithm), ``"cmaes"`` or
             ``"nsga2"`` (multi-objective: the Pareto front evolves).
         population_size: individuals per generation (default: the algorithm's).
-        other arguments: as :class:`RandomizedSearchCV`.
+
+    The other arguments are those of :class:`RandomizedSearchCV`.
 
     Example:
 
