@@ -25,6 +25,7 @@ from typing import Any, Protocol
 import numpy as np
 import optuna
 from sklearn.base import clone
+from sklearn.utils.metaestimators import _safe_split
 
 from tunefleet._hooks import observe_epochs
 from tunefleet.attrs import RESOURCE_ATTR
@@ -86,6 +87,8 @@ def take(data: Any, indices: np.ndarray) -> Any:
         return None
     if hasattr(data, "iloc"):
         return data.iloc[indices]
+    if hasattr(data, "tocsr") and not hasattr(data, "__getitem__"):
+        data = data.tocsr()  # COO (and DIA) matrices cannot be indexed by rows
     if hasattr(data, "shape"):
         return data[indices]
     return [data[i] for i in indices]
@@ -247,8 +250,9 @@ class _FoldFits:
         estimator = clone(cv.estimator).set_params(**self.params)
         if kind is not None and kind != "n_samples":
             estimator.set_params(**{kind: rung})
-        X_train, y_train = take(cv.X, train), take(cv.y, train)
-        X_test, y_test = take(cv.X, test), take(cv.y, test)
+        # scikit-learn's split: a precomputed kernel (the pairwise tag) is cut in both axes
+        X_train, y_train = _safe_split(estimator, cv.X, cv.y, train)
+        X_test, y_test = _safe_split(estimator, cv.X, cv.y, test, train)
         fit_params = fold_fit_params(cv.fit_params, train, self.n_samples)
         observer = None
         if cv.resource is None and not cv.costs and reports_epochs(estimator):

@@ -33,6 +33,7 @@ from sklearn.exceptions import FitFailedWarning
 from sklearn.metrics import check_scoring, get_scorer
 from sklearn.model_selection import check_cv
 from sklearn.model_selection._search import BaseSearchCV as _SklearnBaseSearchCV
+from sklearn.utils import indexable
 
 from tunefleet import records
 from tunefleet.attrs import ERROR_ATTR, STRATEGY_ATTR
@@ -317,9 +318,20 @@ class BaseSearchCV(_SklearnBaseSearchCV):
         scorers, primary, scorer_ = self._scorers()
         if self.error_score != "raise" and not isinstance(self.error_score, numbers.Real):
             raise ValueError(f"error_score must be 'raise' or a number, got {self.error_score!r}.")
+        X, y, groups = indexable(X, y, groups)  # as scikit-learn: COO matrices become CSR
         cv = check_cv(self.cv, y, classifier=is_classifier(self.estimator))
         splits = [(np.asarray(tr), np.asarray(te)) for tr, te in cv.split(X, y, groups)]
         n_splits = len(splits)
+        if n_splits == 0:
+            raise ValueError(
+                "No fits were performed. Was the CV iterator empty? Were there no candidates?"
+            )
+        expected = cv.get_n_splits(X, y, groups)
+        if expected != n_splits:
+            raise ValueError(
+                "cv.split and cv.get_n_splits return inconsistent results. Expected "
+                f"{expected} splits, got {n_splits}"
+            )
         strategy = self._strategy(X, y, n_splits, fit_params)
         costs = self._objectives(strategy, scorers)
         quantizer = make_quantizer(self.estimator, self.compress)
