@@ -10,6 +10,7 @@ import pytest
 from sklearn.datasets import load_digits
 
 from tunefleet.fleet import FleetTrainer, fleet_support
+from tunefleet.keras.memory import compiled_program_budget, set_compiled_program_budget
 
 
 @pytest.fixture(scope="module")
@@ -215,6 +216,16 @@ def test_plan_cuts_groups_by_width_only_when_compute_outweighs_compiling(data):
 def test_later_fits_of_fewer_or_narrower_trials_reuse_compiled_programs(data):
     """Hyperband's next round: survivors train in the earlier round's program."""
     xt, yt, xv, yv = data
+    # Within the memory budget (a release past it drops kept programs: tests/test_memory.py).
+    budget = compiled_program_budget()
+    set_compiled_program_budget(2**40)
+    try:
+        _check_later_fits_reuse_compiled_programs(xt, yt, xv, yv)
+    finally:
+        set_compiled_program_budget(budget)
+
+
+def _check_later_fits_reuse_compiled_programs(xt, yt, xv, yv):
     trainer = FleetTrainer(build, seed=0)
     first = [{"units": 32, "lr": lr} for lr in (1e-3, 3e-3, 1e-2)] + [{"units": 16}]
     trainer.fit(first, xt, yt, epochs=2, validation_data=(xv, yv))

@@ -58,7 +58,7 @@ def test_a_random_search_runs_its_budget_in_ray_actors(cluster, tmp_path):
     X, y = iris()
     url = f"sqlite:///{tmp_path / 'tune.db'}"
     search = tunefleet.RandomizedSearchCV(
-        SlowClassifier(delay=0.2),
+        SlowClassifier(delay=0.5),  # long enough for both actors to start
         {"C": stats.loguniform(1e-2, 1e2)},
         n_iter=8,
         cv=2,

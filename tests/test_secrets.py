@@ -124,6 +124,10 @@ def test_only_transient_storage_errors_are_retried():
     assert is_transient(sqlite_error("database is locked"))
     assert is_transient(sqlite_error("table studies already exists"))
     assert is_transient(sqlalchemy.exc.IntegrityError("INSERT", {}, sqlite3.IntegrityError("x")))
+    exists = Exception('type "studydirection" already exists')  # psycopg's DuplicateObject
+    assert is_transient(sqlalchemy.exc.ProgrammingError("CREATE TYPE", {}, exists))
+    denied = Exception("permission denied for table studies")
+    assert not is_transient(sqlalchemy.exc.ProgrammingError("SELECT", {}, denied))
     assert not is_transient(sqlite_error("unable to open database file"))
     assert not is_transient(ImportError("no driver"))
     assert not is_transient(sqlalchemy.exc.ArgumentError("bad URL"))

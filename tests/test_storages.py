@@ -5,6 +5,8 @@ The processes-share-a-storage, kill-and-resume and ``n_jobs`` tests of
 opening them, their URLs and their errors, on real files and a real server.
 """
 
+import threading
+
 import optuna
 import pytest
 from scipy import stats
@@ -95,6 +97,29 @@ def test_a_wrong_postgresql_password_is_named_and_never_shown(postgres_server):
     assert "password authentication failed" in message
     assert "not-the-pw-42" not in message and caught.value.__cause__ is None
     assert caught.value.__suppress_context__
+
+
+def test_opening_a_postgresql_database_whose_schema_another_process_is_creating(
+    postgres_server,
+):
+    # Two workers started at once on a new database both create Optuna's schema: the
+    # other one's CREATE TYPE (its first statement) is not committed yet when this one
+    # looks for the type; this one's CREATE TYPE waits for it, fails once it commits
+    # (a unique violation; "already exists" when the commit falls between the look and
+    # the CREATE: test_secrets.py), and opening retries, now finding the type.
+    import psycopg
+
+    url = postgres_server.create_database()
+    other = psycopg.connect(url)
+    other.execute("CREATE TYPE studydirection AS ENUM ('NOT_SET', 'MINIMIZE', 'MAXIMIZE')")
+    threading.Timer(1.0, other.commit).start()
+    try:
+        storage = open_storage(url)
+        study = optuna.create_study(storage=storage, study_name="s")
+        study.optimize(lambda trial: trial.suggest_float("x", 0, 1), n_trials=2)
+        assert len(open_storage(url).get_all_studies()) == 1
+    finally:
+        other.close()
 
 
 class RestartsTheServer(ClassifierMixin, BaseEstimator):

@@ -170,8 +170,8 @@ class RayWorkers(WorkerPool):
         Actor = ray.remote(max_restarts=0, **self.options)(TrialWorker)
         running: dict[Any, tuple[int, Any, str, int]] = {}  # ref -> (index, actor, id, gen)
 
-        def start(index: int, generation: int) -> None:
-            actor = Actor.remote()
+        def start(index: int, generation: int, actor: Any = None) -> None:
+            actor = Actor.remote() if actor is None else actor
             identity = ray.get(actor.identity.remote())
             running[actor.run.remote(job, index, generation)] = (
                 index,
@@ -182,8 +182,9 @@ class RayWorkers(WorkerPool):
 
         deaths = 0
         try:
-            for index in range(n):
-                start(index, 0)
+            # All actors are created before the first is waited for: they start together.
+            for index, actor in enumerate([Actor.remote() for _ in range(n)]):
+                start(index, 0, actor)
             while running:
                 ready, _ = ray.wait(list(running), num_returns=1, timeout=0.5)
                 if poll is not None:

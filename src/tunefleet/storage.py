@@ -38,7 +38,7 @@ from tunefleet.urls import mask_secrets, mask_url
 
 logger = logging.getLogger("tunefleet")
 
-_OPEN_ATTEMPTS = 5
+_OPEN_ATTEMPTS = 8  # with 0.2 s, 0.4 s... between them: 5.6 s in all
 
 #: The scheme of an Optuna journal file: ``journal:///relative.log``, ``journal:////abs.log``.
 JOURNAL_PREFIX = "journal:///"
@@ -51,19 +51,28 @@ _TRANSIENT = re.compile(
 )
 
 
+_ALREADY_EXISTS = re.compile(r"already exists", re.IGNORECASE)
+
+
 def is_transient(exc: BaseException) -> bool:
     """Whether opening a storage failed for a reason that a retry may clear.
 
     Transient: SQLite's "database is locked", two processes creating the same schema at
-    once (an ``IntegrityError`` or "already exists"), a database server that refuses or
+    once (an ``IntegrityError``, or "already exists", which PostgreSQL raises as a
+    ``ProgrammingError`` for the schema's enum types), a database server that refuses or
     drops connections. Anything else (an unknown dialect, a missing driver, a path that
     cannot be opened, a failed login) fails the same way on every try.
     """
     if isinstance(exc, sqlalchemy.exc.IntegrityError):
         return True
+    message = str(getattr(exc, "orig", None) or exc)
+    if isinstance(exc, sqlalchemy.exc.ProgrammingError):
+        # PostgreSQL: the other process created one of the schema's enum types or tables
+        # first ("type studydirection already exists", DuplicateObject/DuplicateTable)
+        return bool(_ALREADY_EXISTS.search(message))
     if not isinstance(exc, sqlalchemy.exc.OperationalError):
         return False
-    return bool(_TRANSIENT.search(str(exc.orig if exc.orig is not None else exc)))
+    return bool(_TRANSIENT.search(message))
 
 
 def open_storage(storage: str | optuna.storages.BaseStorage | None) -> optuna.storages.BaseStorage:
