@@ -12,7 +12,7 @@ PIP := $(PY) -m pip --disable-pip-version-check
 $(VENV)/.core: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PIP) install -q --upgrade pip
-	$(PIP) install -q -e .
+	$(PIP) install -q .
 	touch $@
 
 # Tests also run the TensorFlow and PyTorch Keras backends. torch is pinned to the CPU

@@ -161,6 +161,14 @@ def test_delete_asks_for_confirmation_unless_yes(tmp_path):
     assert optuna.get_all_study_names(f"sqlite:///{db}") == []
 
 
+def test_delete_takes_the_default_storage_as_every_other_command(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # the default storage is sqlite:///tunefleet.db, here
+    optuna.create_study(study_name="a", storage="sqlite:///tunefleet.db")
+    result = invoke("delete", "--study", "a", "--yes")
+    assert result.exit_code == 0, result.output
+    assert optuna.get_all_study_names("sqlite:///tunefleet.db") == []
+
+
 def test_a_script_without_the_expected_names_exits_2(tmp_path):
     script = tmp_path / "empty.py"
     script.write_text("x = 1\n")

@@ -147,6 +147,9 @@ def test_rerun_resumes_with_a_message_and_overwrite_starts_over(digits, tmp_path
     out = capsys.readouterr().out
     assert "found 3 trials" in out and "Nothing to run" in out
     assert len(stored(tmp_path).trials) == 3
+    tuner(2).search(x, y, **fit)  # asks for fewer trials than stored
+    out = capsys.readouterr().out
+    assert "already holds 3 trials, at least the 2 asked for" in out
     assert (tmp_path / "p" / "trial_0002" / "model.keras").exists()
     tuner(1, overwrite=True).search(x, y, **fit)
     assert len(stored(tmp_path).trials) == 1

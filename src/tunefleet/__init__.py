@@ -1,8 +1,8 @@
 """tunefleet: tune and optimize Keras 3 and scikit-learn models.
 
 Three drop-in faces (scikit-learn ``*SearchCV``, Keras Tuner-style tuners, Keras
-scikit-learn wrappers) on one engine built on Optuna. Importing tunefleet selects the
-JAX Keras backend when ``KERAS_BACKEND`` is unset and TensorFlow is not installed.
+scikit-learn wrappers) on one engine built on Optuna. Keras's backend is JAX when none
+is chosen and TensorFlow is not installed (see ``_tunefleet_keras_backend``).
 
 Example:
 
@@ -11,21 +11,23 @@ Example:
 >>> import tunefleet as kt                             # instead of import keras_tuner as kt
 """
 
+import sys
 from typing import Any
 
-from tunefleet._backend import configure_default_backend
+if "keras" not in sys.modules:  # else too late: Keras chose its backend when imported
+    from _tunefleet_keras_backend import fill_in_backend
 
-configure_default_backend()
+    fill_in_backend()  # the installed start-up hook's rule, for a checkout on PYTHONPATH
 
-from tunefleet.sklearn import (  # noqa: E402
+from tunefleet.sklearn import (
     BayesSearchCV,
     EvolutionSearchCV,
     GridSearchCV,
     HyperbandSearchCV,
     RandomizedSearchCV,
 )
-from tunefleet.space import Categorical, Float, Int  # noqa: E402
-from tunefleet.tradeoff import smallest_within  # noqa: E402
+from tunefleet.space import Categorical, Float, Int
+from tunefleet.tradeoff import smallest_within
 
 __version__ = "0.1.0"
 

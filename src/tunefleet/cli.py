@@ -347,8 +347,8 @@ def best(
 
 @app.command()
 def delete(
-    storage: StorageArg,
     study: Annotated[str, typer.Option("--study", "-s", help="The study to delete.")],
+    storage: StorageArg = DEFAULT_STORAGE,
     yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,
 ) -> None:
     """Delete a study (and all its trials) from STORAGE; asks first unless --yes."""

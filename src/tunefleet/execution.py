@@ -20,14 +20,17 @@ from __future__ import annotations
 
 import logging
 import math
-import multiprocessing
 import os
+import shutil
+import subprocess
 import sys
+import tempfile
 import threading
 import time
 import traceback
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import optuna
@@ -385,15 +388,26 @@ def run_worker(job: WorkerJob, index: int, generation: int = 0) -> bool:
     )
 
 
-def _worker_main(
-    job: WorkerJob, index: int, errors: Any, parent: int | None = None, generation: int = 0
-) -> None:
-    if parent is not None:
-        _exit_with_parent(parent)
+def worker_process_main(stdin: Any, error_path: str) -> None:
+    """A worker process's life: read its job from ``stdin``, run it, exit.
+
+    ``stdin`` holds what :func:`run_in_processes` wrote: the parent's ``sys.path`` and
+    the cloudpickled ``(job, index, parent, generation)``. A failure is written to
+    ``error_path`` (pickled ``(exception, traceback text)``) and the process exits with
+    1; a worker that retired after ``job.max_trials_per_worker`` trials exits with
+    :data:`RETIRED_EXIT`.
+    """
+    import pickle
+
     try:
+        paths, payload = pickle.load(stdin)
+        sys.path[:0] = [path for path in paths if path not in sys.path]
+        job, index, parent, generation = pickle.loads(payload)
+        _exit_with_parent(parent)
         retired = run_worker(job, index, generation)
     except BaseException as exc:
-        errors.put((index, _picklable(exc), traceback.format_exc()))
+        with open(error_path, "wb") as out:
+            pickle.dump((_picklable(exc), traceback.format_exc()), out)
         raise SystemExit(1) from None
     if retired:
         raise SystemExit(RETIRED_EXIT)  # the parent starts a fresh worker in its place
@@ -409,6 +423,26 @@ def _picklable(exc: BaseException) -> BaseException:
         return RuntimeError(f"{type(exc).__name__}: {exc}")
 
 
+@dataclass
+class _WorkerProcess:
+    """One worker process started by :func:`run_in_processes`."""
+
+    process: subprocess.Popen
+    error_path: Path
+
+    @property
+    def alive(self) -> bool:
+        return self.process.poll() is None
+
+    def error(self) -> tuple[BaseException, str] | None:
+        import pickle
+
+        if not self.error_path.exists() or self.error_path.stat().st_size == 0:
+            return None
+        with self.error_path.open("rb") as stored:
+            return pickle.load(stored)
+
+
 def run_in_processes(
     job: WorkerJob,
     n_workers: int,
@@ -416,57 +450,72 @@ def run_in_processes(
     poll: Callable[[], None] | None = None,
     poll_interval: float = 0.5,
 ) -> None:
-    """Run ``n_workers`` worker processes (spawned, safe with JAX) on ``job``'s storage.
+    """Run ``n_workers`` worker processes on ``job``'s storage.
 
-    A worker that ran ``job.max_trials_per_worker`` trials while budget is left exits
-    and a fresh process takes its place. Re-raises the first worker's exception; a
-    worker killed from outside raises a ``RuntimeError`` (its completed trials stay
-    stored: fit again to resume).
+    Each is a fresh interpreter (``python -m tunefleet.worker_process``, safe with JAX)
+    that receives the job cloudpickled on its standard input: it never imports the
+    user's script, so a script without ``if __name__ == "__main__":`` works, and build
+    functions or estimators defined in that script travel by value. A worker that ran
+    ``job.max_trials_per_worker`` trials while budget is left exits and a fresh process
+    takes its place. Re-raises the first worker's exception; a worker killed from outside
+    raises a ``RuntimeError`` (its completed trials stay stored: fit again to resume).
     """
-    ctx = multiprocessing.get_context("spawn")
-    errors = ctx.SimpleQueue()
+    import pickle
 
+    import cloudpickle
+
+    errors = Path(tempfile.mkdtemp(prefix="tunefleet-workers-"))
     generations = [0] * n_workers
+    parent = os.getpid()
 
-    def start(i: int) -> Any:
-        p = ctx.Process(
-            target=_worker_main,
-            args=(job, i, errors, os.getpid(), generations[i]),
-            name=f"tunefleet-worker-{i}",
-            daemon=False,
+    def start(i: int) -> _WorkerProcess:
+        error_path = errors / f"worker-{i}.error"
+        error_path.unlink(missing_ok=True)
+        own = pickle.dumps((list(sys.path), cloudpickle.dumps((job, i, parent, generations[i]))))
+        process = subprocess.Popen(
+            [sys.executable, "-m", "tunefleet.worker_process", str(error_path)],
+            stdin=subprocess.PIPE,
         )
-        p.start()
-        return p
+        assert process.stdin is not None
+        process.stdin.write(own)
+        process.stdin.close()
+        return _WorkerProcess(process, error_path)
 
     processes = [start(i) for i in range(n_workers)]
     try:
         while True:
             if poll is not None:
                 poll()
-            for i, p in enumerate(processes):
-                if not p.is_alive() and p.exitcode == RETIRED_EXIT and errors.empty():
-                    p.join()
+            for i, worker in enumerate(processes):
+                failed = any(w.error_path.exists() for w in processes)
+                if worker.process.poll() == RETIRED_EXIT and not failed:
                     logger.debug("worker %d retired after its trials; starting a fresh one", i)
                     generations[i] += 1
                     processes[i] = start(i)
-            if not any(p.is_alive() for p in processes):
+            if not any(worker.alive for worker in processes):
                 break
             time.sleep(poll_interval)
     except BaseException:
-        for p in processes:
-            p.terminate()
-        for p in processes:
-            p.join()
+        for worker in processes:
+            worker.process.terminate()
+        for worker in processes:
+            worker.process.wait()
         raise
-    for p in processes:
-        p.join()
+    finally:
+        failures = [(i, worker.error()) for i, worker in enumerate(processes)]
+        shutil.rmtree(errors, ignore_errors=True)
     if poll is not None:
         poll()
-    if not errors.empty():
-        index, exc, text = errors.get()
-        logger.error("worker %d failed:\n%s", index, text)
-        raise exc
-    crashed = [(p.name, p.exitcode) for p in processes if p.exitcode != 0]
+    for index, failure in failures:
+        if failure is not None:
+            exc, text = failure
+            logger.error("worker %d failed:\n%s", index, text)
+            raise exc
+    crashed = [
+        (f"tunefleet-worker-{i}", w.process.returncode)
+        for i, w in enumerate(processes)
+        if w.process.returncode != 0
+    ]
     if crashed:
         raise RuntimeError(
             f"worker process(es) exited abnormally: {crashed}. Completed trials are stored; "

@@ -478,7 +478,9 @@ class BaseSearchCV(_SklearnBaseSearchCV):
         budget = Budget(strategy.n_trials, grid=strategy.grid)
         remaining = budget.remaining(study)
         done = total - remaining
-        if self.verbose > 0:
+        if self.verbose > 0 and remaining <= 0:
+            print(f"Nothing to fit: study {study.study_name!r} already holds {done} candidates")
+        elif self.verbose > 0:
             resumed = f" ({done} already stored in study {study.study_name!r})" if done else ""
             print(
                 f"Fitting {n_splits} folds for each of {remaining} candidates, totalling "

@@ -602,7 +602,8 @@ class BaseTuner:
         remaining = budget.remaining(study)
         if remaining <= 0:
             print(
-                f"Nothing to run: study {study.study_name!r} already holds its {total} trials "
+                f"Nothing to run: study {study.study_name!r} already holds {total - remaining} "
+                f"trials, at least the {total} asked for "
                 f"(max_trials={self.max_trials}). Raise max_trials to search further, or pass "
                 "overwrite=True to start over.",
                 flush=True,
