@@ -1,4 +1,6 @@
-"""The wrappers and a search on every Keras backend, and the default-backend rule.
+"""The wrappers and a search on every Keras backend, and importing tunefleet first.
+
+The default-backend rule itself: ``tests/test_keras_backend_rule.py``.
 
 Each backend runs in its own subprocess (Keras picks its backend once per process).
 TensorFlow and PyTorch are installed by ``make test``.
@@ -13,8 +15,6 @@ import textwrap
 from pathlib import Path
 
 import pytest
-
-from tunefleet._backend import choose_backend
 
 TESTS = Path(__file__).parent
 
@@ -83,13 +83,6 @@ def test_wrappers_and_a_search_on_each_backend(backend):
     assert result["r2"] > 0.2
     assert "COMPLETE" in result["states"]
     assert result["best_score"] > 0.5
-
-
-def test_default_backend_rule():
-    assert choose_backend({}, tensorflow_installed=False) == "jax"
-    assert choose_backend({}, tensorflow_installed=True) is None  # Keras's own default
-    assert choose_backend({"KERAS_BACKEND": "torch"}, tensorflow_installed=False) is None
-    assert choose_backend({"KERAS_BACKEND": ""}, tensorflow_installed=False) == "jax"
 
 
 def test_importing_tunefleet_first_selects_the_backend():

@@ -431,6 +431,20 @@ def test_ctrl_c_keeps_completed_trials_and_the_next_run_resumes(tmp_path):
 
 
 @pytest.mark.slow
+def test_tune_without_storage_runs_a_tuner_script_in_its_own_study(tmp_path):
+    # The tuner's own storage (runs/digits/study.db), not the CLI's default tunefleet.db:
+    # `python script.py` and `tunefleet tune script.py` continue one study.
+    script = tmp_path / "digits_tuner.py"
+    script.write_text(TUNER_SCRIPT)
+    done = cli("tune", script, "--trials", 1, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert not (tmp_path / "tunefleet.db").exists()
+    assert [
+        t.state.name for t in trials_of(tmp_path / "runs" / "digits" / "study.db", "digits")
+    ] == ["COMPLETE"]
+
+
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("example", "study"),
     [("kt_digits_mlp.py", "kt_digits_mlp"), ("sklearn_diabetes_randomized.py", "diabetes-mlp")],

@@ -3,6 +3,7 @@
 import subprocess
 import sys
 import textwrap
+from pathlib import Path
 
 import optuna
 import pytest
@@ -11,6 +12,7 @@ from typer.testing import CliRunner
 from tunefleet.cli import app
 
 runner = CliRunner()
+EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 
 BROKEN = {
     "syntax": ("x = 1\ndef data(:\n    pass\n", 2, "SyntaxError"),
@@ -103,3 +105,54 @@ def test_lr_find_checks_its_output_before_running(tmp_path):
     result = invoke("lr-find", script, "-o", tmp_path / "no" / "lr.png")
     assert result.exit_code == 2, result.output
     assert "does not exist" in result.output
+
+
+def test_lr_find_on_data_too_small_says_why_without_a_traceback(tmp_path, monkeypatch):
+    monkeypatch.delenv("TUNEFLEET_TRACEBACK", raising=False)
+    script = tmp_path / "small.py"
+    script.write_text(
+        textwrap.dedent(
+            """
+            import keras
+            import numpy as np
+
+            def build_model():
+                model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(1)])
+                model.compile(optimizer="sgd", loss="mse")
+                return model
+
+            def data():
+                return np.zeros((40, 4), "float32"), np.zeros(40, "float32")
+            """
+        )
+    )
+    result = invoke("lr-find", script, "-o", tmp_path / "lr.png")
+    assert result.exit_code == 1, result.output
+    assert "the data is too small for num_steps=200 batches" in result.output
+    assert "Traceback" not in result.output and not (tmp_path / "lr.png").exists()
+
+
+@pytest.mark.slow
+def test_lr_find_runs_on_the_shipped_tuner_example(tmp_path):
+    # examples/kt_digits_mlp.py defines build_model(hp): built at the defaults
+    plot = tmp_path / "lr.png"
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "tunefleet",
+            "lr-find",
+            str(EXAMPLES / "kt_digits_mlp.py"),
+            "--steps",
+            "30",
+            "-o",
+            str(plot),
+        ],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        timeout=600,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "each hyperparameter at its default value" in done.stdout
+    assert "suggested learning rate" in done.stdout and plot.stat().st_size > 0

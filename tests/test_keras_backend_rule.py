@@ -14,6 +14,7 @@ from _tunefleet_keras_backend import choose_backend, fill_in_backend, keras_json
     ("environ", "tensorflow", "configured", "expected"),
     [
         ({}, False, None, "jax"),  # nothing chosen, TensorFlow absent: JAX
+        ({"KERAS_BACKEND": ""}, False, None, "jax"),  # set but empty: nothing chosen
         ({}, False, "tensorflow", "jax"),  # Keras wrote its default; it cannot work
         ({"KERAS_BACKEND": "torch"}, False, None, None),  # the user's variable wins
         ({}, False, "torch", None),  # the user's keras.json wins

@@ -18,6 +18,7 @@ import pytest
 from sklearn.datasets import load_digits
 
 import tunefleet as kt
+from tunefleet.records import study_data
 from tunefleet.storage import open_storage
 from tunefleet.study import counts
 from tunefleet.tuners import Choice, HyperModel, ObjectiveNotReported
@@ -136,6 +137,7 @@ def test_rerun_resumes_with_a_message_and_overwrite_starts_over(digits, tmp_path
 
     fit = {"epochs": 1, "batch_size": BATCH, "validation_data": (xv, yv)}
     tuner(2).search(x, y, **fit)
+    assert study_data(stored(tmp_path)).strategy == "random"  # was "not recorded"
     first = {t.number: t.value for t in stored(tmp_path).trials}
     capsys.readouterr()
     tuner(3).search(x, y, **fit)
@@ -438,7 +440,9 @@ def test_hyperband_announces_its_budget_and_continues_survivors(digits, tmp_path
     assert sum(epochs - initial for initial, epochs, _ in hypermodel.calls) == 11
     continued = [c for c in hypermodel.calls if c[0] > 0]
     assert continued == [(1, 3, math.ceil(N_TRAIN / BATCH))]  # from round 1's saved state
-    trials = stored(tmp_path, "hb").trials
+    study = stored(tmp_path, "hb")
+    assert study_data(study).strategy == "random + hyperband"  # what the report shows
+    trials = study.trials
     assert sorted(t.state.name for t in trials) == ["COMPLETE"] * 3 + ["PRUNED"] * 2
     survivor = next(
         t for t in trials if t.user_attrs["tunefleet:bracket"] == 0 and t.state.name == "COMPLETE"
@@ -773,3 +777,31 @@ def test_failed_trials_are_stored_and_too_many_in_a_row_stop_the_search(digits, 
             x, y, epochs=1, batch_size=Choice("batch_size", [128]), validation_data=(xv, yv)
         )
     assert [t.state.name for t in stored(tmp_path, "f2").trials] == ["FAIL", "FAIL"]
+
+
+def test_studies_sharing_a_project_folder_keep_their_models_apart(digits, tmp_path):
+    # The script as it is (its project's study.db) and the same script on another storage
+    # (as `tunefleet tune --storage other.db` runs it): trial numbers overlap.
+    x, y, xv, yv = digits
+    fit = {"epochs": 1, "batch_size": BATCH, "validation_data": (xv, yv)}
+
+    def tuner(**kwargs):
+        return kt.RandomSearch(
+            build_model, "val_accuracy", 2, directory=tmp_path, project_name="p", **kwargs
+        )
+
+    first = tuner()
+    first.search(x, y, **fit)
+    own = tmp_path / "p" / "trial_0000" / "model.keras"
+    before = own.read_bytes()
+    other = tuner(storage=f"sqlite:///{tmp_path / 'other.db'}")
+    other.search(x, y, **fit)
+    assert own.read_bytes() == before  # not overwritten by the other study's trial 0
+    (folder,) = (tmp_path / "p" / "studies").iterdir()
+    assert folder.name.startswith("p-") and (folder / "trial_0000" / "model.keras").exists()
+    assert other.models_dir() == str(folder) and first.models_dir() == str(tmp_path / "p")
+    assert other.oracle.get_best_trials(1)[0].model_path.startswith(str(folder))
+    assert other.get_best_models(1)[0] is not None
+    other_again = tuner(storage=f"sqlite:///{tmp_path / 'other.db'}", overwrite=True)
+    other_again.search(x, y, **fit)  # starts over in its own folder only
+    assert own.read_bytes() == before and other_again.models_dir() == str(folder)

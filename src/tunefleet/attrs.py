@@ -72,6 +72,7 @@ GRID_SHARED_ATTR = "tunefleet:grid_enqueued_twice"
 GRID_LIMIT_ATTR = "tunefleet:grid_limit"
 PLAN_ATTR = "tunefleet:hyperband_plan"
 LR_FINDER_ATTR = "tunefleet:lr_finder"
+MODELS_ATTR = "tunefleet:models"  # a tuner study's model folder, relative to its project_dir
 
 # -- trial attributes --------------------------------------------------------------------
 WORKER_ATTR = "tunefleet:worker"

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import csv
 import importlib.util
+import inspect
 import io
 import json
 import math
@@ -423,6 +424,15 @@ def _call_script(function: Any, path: Path, what: str) -> Any:
         _script_error(exc, path, f"calling {what} of")
 
 
+def _takes_only_hp(function: Any) -> bool:
+    """Whether ``function`` is a Keras Tuner-style build function: ``build_model(hp)``."""
+    try:
+        parameters = list(inspect.signature(function).parameters)
+    except (TypeError, ValueError):
+        return False
+    return parameters == ["hp"]
+
+
 def _check_output(path: Path, option: str = "--output") -> None:
     """Fail (exit code 2) before any work when ``path`` cannot be written."""
     parent = path.parent if str(path.parent) else Path(".")
@@ -620,7 +630,8 @@ def tune(
     module = load_script(script)
     search, xy, fit_kwargs = _script_objects(module, script)
     tuner = _is_tuner(search)
-    own = search.storage if tuner else search.get_params(deep=False).get("storage")
+    # a tuner's own storage is its project's study.db unless it names one
+    own = search._storage_arg() if tuner else search.get_params(deep=False).get("storage")
     url = storage_url(storage) if storage is not None or own is None else None
     if tuner:
         _configure_tuner(search, trials, url, study, jobs, strategy, resume, backend, ray_address)
@@ -651,9 +662,14 @@ def _run_search(search: Any, xy: tuple[Any, Any], fit_kwargs: dict[str, Any]) ->
         )
         raise typer.Exit(130) from None
     except (ValueError, TypeError, RuntimeError) as exc:
-        if os.environ.get("TUNEFLEET_TRACEBACK"):
-            raise
-        _fail(f"{exc}\n(set TUNEFLEET_TRACEBACK=1 to see the traceback)")
+        _user_error(exc)
+
+
+def _user_error(exc: Exception) -> NoReturn:
+    """Fail with the message of an error in the user's settings or script (no traceback)."""
+    if os.environ.get("TUNEFLEET_TRACEBACK"):
+        raise exc
+    _fail(f"{exc}\n(set TUNEFLEET_TRACEBACK=1 to see the traceback)")
 
 
 @app.command()
@@ -771,15 +787,23 @@ def lr_find_command(
             code=2,
         )
     loaded = _call_script(data, script, "data()")
-    result = lr_find(
-        target,
-        loaded[0],
-        loaded[1],
-        start_lr=start_lr,
-        end_lr=end_lr,
-        num_steps=steps,
-        batch_size=batch_size,
-    )
+    if _takes_only_hp(target):  # a tuner's build function: its hyperparameters' defaults
+        from tunefleet.tuners import HyperParameters
+
+        target = target(HyperParameters())
+        _out().print("build_model(hp): each hyperparameter at its default value.")
+    try:
+        result = lr_find(
+            target,
+            loaded[0],
+            loaded[1],
+            start_lr=start_lr,
+            end_lr=end_lr,
+            num_steps=steps,
+            batch_size=batch_size,
+        )
+    except (ValueError, TypeError, RuntimeError) as exc:
+        _user_error(exc)
     try:
         result.plot(path=str(output))
     except OSError as exc:

@@ -32,7 +32,7 @@ from typing import Any, ClassVar
 import optuna
 
 from tunefleet import records
-from tunefleet.attrs import GRID_LIMIT_ATTR, OBJECTIVE_ATTR
+from tunefleet.attrs import GRID_LIMIT_ATTR, MODELS_ATTR, OBJECTIVE_ATTR, STRATEGY_ATTR
 from tunefleet.dispatch import (
     RAY_ACTORS,
     check_backend,
@@ -59,6 +59,7 @@ from tunefleet.tuners.folds import cv_splits
 from tunefleet.tuners.hypermodel import as_hypermodel, defining_object
 from tunefleet.tuners.hyperparameter_types import HyperParameter, from_search_argument
 from tunefleet.tuners.hyperparameters import DeclaredSpace, HyperParameters
+from tunefleet.tuners.models_dir import claim_models_dir, study_digest
 from tunefleet.tuners.oracle import Oracle, as_objective, trial_state_counts
 from tunefleet.tuners.search_watch import SearchWatch
 from tunefleet.tuners.trial_runner import TrialRunner, check_model
@@ -143,6 +144,7 @@ class BaseTuner:
     """
 
     _default_strategy: ClassVar[str] = "random"
+    _schedule: ClassVar[str | None] = None  # a tuner's own early stopping ("hyperband")
     #: The tuner decides its number of trials itself (Hyperband): no max_trials.
     _plans_trials: ClassVar[bool] = False
 
@@ -404,17 +406,35 @@ class BaseTuner:
         )
         if stored is None:
             study.set_user_attr(OBJECTIVE_ATTR, self._objective.name)
+        study.set_user_attr(STRATEGY_ATTR, self._describe_strategy())  # for the report, CLI
+        digest = study_digest(storage_url(storage), name)
+        models = claim_models_dir(self.project_dir, name, digest)
+        if study.user_attrs.get(MODELS_ATTR) != models:
+            study.set_user_attr(MODELS_ATTR, models)
         self._study = study
         return study, created, sampler
 
     def _delete(self, storage: optuna.storages.BaseStorage, name: str) -> None:
+        models = self.project_dir
         with contextlib.suppress(KeyError):
+            study = optuna.load_study(study_name=name, storage=storage)
+            models = os.path.join(self.project_dir, study.user_attrs.get(MODELS_ATTR, ""))
             optuna.delete_study(study_name=name, storage=storage)
-        if os.path.isdir(self.project_dir):
-            for entry in os.listdir(self.project_dir):
+        if os.path.isdir(models):  # this study's models only
+            for entry in os.listdir(models):
                 if entry.startswith("trial_") or entry == "hyperband":
-                    shutil.rmtree(os.path.join(self.project_dir, entry), ignore_errors=True)
+                    shutil.rmtree(os.path.join(models, entry), ignore_errors=True)
         self._study = None
+
+    def models_dir(self) -> str:
+        """The folder of this tuner's study's saved models (see ``tuners/models_dir.py``).
+
+        ``project_dir``, unless another study's models were there first: then a folder
+        of its own under ``project_dir/studies``.
+        """
+        study = self._read_study()
+        relative = "" if study is None else study.user_attrs.get(MODELS_ATTR, "")
+        return os.path.join(self.project_dir, relative) if relative else self.project_dir
 
     def _count_trials(self) -> int | None:
         """``max_trials``, capped (with a warning) at the points of a finite random search.
@@ -455,6 +475,15 @@ class BaseTuner:
     def _pruner(self) -> optuna.pruners.BasePruner:
         return make_pruner(self.pruner)
 
+    def _describe_strategy(self) -> str:
+        """A short name such as ``"tpe + median"``, stored with the study."""
+        name = self._strategy_name()
+        sampler = name if isinstance(name, str) else type(name).__name__
+        if self._schedule is not None:
+            return f"{sampler} + {self._schedule}"
+        pruner = type(self._pruner()).__name__.removesuffix("Pruner").lower()
+        return sampler if pruner == "nop" else f"{sampler} + {pruner}"
+
     # -- search ------------------------------------------------------------------------
     def search(self, *fit_args: Any, **fit_kwargs: Any) -> None:
         """Run (or resume) the search; arguments are those of ``model.fit``.
@@ -492,7 +521,7 @@ class BaseTuner:
             if splits is not None
             else dict(fit_kwargs),
             tuned=tuned,
-            project_dir=os.path.abspath(self.project_dir),
+            project_dir=os.path.abspath(self.models_dir()),
             splits=splits,
             cv_data=cv_data,
             executions=self.executions_per_trial,
@@ -658,7 +687,7 @@ class BaseTuner:
 
     def results_summary(self, num_trials: int = 10) -> None:
         """Print the ``num_trials`` best trials (as Keras Tuner does)."""
-        print_summary(self.oracle.get_best_trials(num_trials), self.project_dir, self._objective)
+        print_summary(self.oracle.get_best_trials(num_trials), self.models_dir(), self._objective)
 
     def trials_dataframe(self) -> Any:
         """Every trial as a pandas DataFrame, one row per trial.

@@ -89,6 +89,8 @@ class Hyperband(BaseTuner):
     4
     """
 
+    _schedule = "hyperband"
+
     _plans_trials = True
 
     def __init__(

@@ -306,7 +306,7 @@ class Oracle:
 
     def _view(self, frozen: FrozenTrial) -> Trial:
         tuner = self._tuner
-        return to_tuner_trial(frozen, tuner._space, tuner.project_dir, tuner._objective.name)
+        return to_tuner_trial(frozen, tuner._space, tuner.models_dir(), tuner._objective.name)
 
     @property
     def trials(self) -> dict[str, Trial]:
