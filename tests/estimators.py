@@ -1,6 +1,7 @@
 """Small real estimators for tests: one that takes time, one that fails on purpose."""
 
 import os
+import sys
 import time
 
 import numpy as np
@@ -32,6 +33,20 @@ class SlowClassifier(ClassifierMixin, BaseEstimator):
 
     def predict(self, X):
         return self.model_.predict(X)
+
+
+class WhereClassifier(SlowClassifier):
+    """``SlowClassifier`` that notes where each fit ran: a line ``ray <pid>`` (in a Ray
+    actor) or ``process <pid>`` is appended to the file ``TUNEFLEET_TEST_FIT_LOG`` names."""
+
+    def fit(self, X, y):
+        log = os.environ.get("TUNEFLEET_TEST_FIT_LOG")
+        if log:
+            ray = sys.modules.get("ray")
+            kind = "ray" if ray is not None and ray.is_initialized() else "process"
+            with open(log, "a") as out:
+                out.write(f"{kind} {os.getpid()}\n")
+        return super().fit(X, y)
 
 
 class FlakyClassifier(ClassifierMixin, BaseEstimator):

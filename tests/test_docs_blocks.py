@@ -1,8 +1,11 @@
 """Every ```python block of README.md and docs/*.md runs as written.
 
 A page's blocks run in order in one namespace, in a fresh Python process whose working
-directory is a temporary folder, on the JAX backend. A block preceded by the line
-``<!-- no-run: REASON -->`` is not run; the reason is printed with the test's output.
+directory is a temporary folder, on the JAX backend. A fragment that uses the reader's
+data is preceded by ``<!-- run-with: SETUP -->``: one line of Python (hidden on the page)
+that makes small data under the fragment's names; it runs just before the block. A block
+preceded by ``<!-- no-run: REASON -->`` is not run (it needs a cluster, a server, a stored
+study); the reason is printed with the test's output.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ ROOT = Path(__file__).resolve().parents[1]
 PAGES = [ROOT / "README.md", *sorted((ROOT / "docs").rglob("*.md"))]
 FENCE = re.compile(r"^```python\n(.*?)^```", re.S | re.M)
 NO_RUN = re.compile(r"<!--\s*no-run:\s*(.*?)\s*-->\s*$")
+RUN_WITH = re.compile(r"<!--\s*run-with:\s*(.*?)\s*-->\s*$")
 
 RUNNER = r"""
 import json, sys, traceback
@@ -27,7 +31,9 @@ blocks = json.loads(sys.stdin.read())
 namespace = {"__name__": "__main__"}
 for block in blocks:
     try:
-        exec(compile(block["code"], f"{block['page']}:{block['line']}", "exec"), namespace)
+        where = f"{block['page']}:{block['line']}"
+        exec(compile(block["setup"], f"{where} (run-with)", "exec"), namespace)
+        exec(compile(block["code"], where, "exec"), namespace)
     except BaseException:
         print(f"BLOCK FAILED {block['page']}:{block['line']}", file=sys.stderr)
         traceback.print_exc()
@@ -44,11 +50,18 @@ def blocks_of(page: Path) -> tuple[list[dict], list[str]]:
         line = text.count("\n", 0, match.start()) + 1
         before = text[: match.start()].rstrip("\n").rsplit("\n", 1)[-1]
         name = str(page.relative_to(ROOT))
-        reason = NO_RUN.search(before)
+        reason, setup = NO_RUN.search(before), RUN_WITH.search(before)
         if reason:
             skipped.append(f"{name}:{line}: {reason.group(1)}")
         else:
-            runnable.append({"page": name, "line": line, "code": match.group(1)})
+            runnable.append(
+                {
+                    "page": name,
+                    "line": line,
+                    "setup": setup.group(1) if setup else "",
+                    "code": match.group(1),
+                }
+            )
     return runnable, skipped
 
 
@@ -77,7 +90,7 @@ def test_page_blocks_run(page, tmp_path):
         env=env,
         capture_output=True,
         text=True,
-        timeout=300,
+        timeout=540,
     )
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-6000:]
     assert done.stdout.count("BLOCK OK") == len(runnable)
