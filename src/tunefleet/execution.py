@@ -486,8 +486,8 @@ def run_in_processes(
         while True:
             if poll is not None:
                 poll()
+            failed = any(worker.error_path.exists() for worker in processes)
             for i, worker in enumerate(processes):
-                failed = any(w.error_path.exists() for w in processes)
                 if worker.process.poll() == RETIRED_EXIT and not failed:
                     logger.debug("worker %d retired after its trials; starting a fresh one", i)
                     generations[i] += 1

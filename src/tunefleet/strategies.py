@@ -161,6 +161,29 @@ def prunes(pruner: optuna.pruners.BasePruner) -> bool:
     return not isinstance(pruner, optuna.pruners.NopPruner)
 
 
+def describe(
+    sampler: str | optuna.samplers.BaseSampler,
+    pruner: optuna.pruners.BasePruner,
+    schedule: str | None = None,
+) -> str:
+    """A short name of a strategy, such as ``"tpe + median"``, stored with a study.
+
+    ``schedule`` names a schedule that replaces the pruner (the Hyperband tuner's
+    brackets).
+
+    >>> describe("tpe", optuna.pruners.MedianPruner())
+    'tpe + median'
+    >>> describe(optuna.samplers.RandomSampler(), optuna.pruners.NopPruner(), "hyperband")
+    'RandomSampler + hyperband'
+    >>> describe("grid", optuna.pruners.NopPruner())
+    'grid'
+    """
+    name = sampler if isinstance(sampler, str) else type(sampler).__name__
+    if schedule is None:
+        schedule = type(pruner).__name__.removesuffix("Pruner").lower()
+    return name if schedule == "nop" else f"{name} + {schedule}"
+
+
 # -- Hyperband's arithmetic ----------------------------------------------------------------
 # Two faces run Hyperband, two ways, and share only what is the same computation:
 #

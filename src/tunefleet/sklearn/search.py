@@ -45,7 +45,7 @@ from tunefleet.ray_workers import actor_options
 from tunefleet.results import cv_results, finished_trials, pareto_trials
 from tunefleet.space import SearchSpace
 from tunefleet.storage import open_storage, storage_url
-from tunefleet.strategies import make_pruner, make_sampler, prunes
+from tunefleet.strategies import describe, make_pruner, make_sampler, prunes
 from tunefleet.study import Budget, check_study_name, enqueue_grid, open_study, recover_interrupted
 from tunefleet.tradeoff import SmallestWithin
 from tunefleet.trial import (
@@ -77,9 +77,7 @@ class Strategy:
 
     def describe(self) -> str:
         """A short name such as ``"tpe + hyperband"``, stored with the study."""
-        sampler = self.sampler if isinstance(self.sampler, str) else type(self.sampler).__name__
-        pruner = type(self.pruner).__name__.removesuffix("Pruner").lower()
-        return sampler if pruner == "nop" else f"{sampler} + {pruner}"
+        return describe(self.sampler, self.pruner)
 
 
 class BaseSearchCV(_SklearnBaseSearchCV):

@@ -47,7 +47,13 @@ from tunefleet.progress import SearchProgress
 from tunefleet.ray_workers import actor_options
 from tunefleet.space import SearchSpace
 from tunefleet.storage import open_storage, storage_url
-from tunefleet.strategies import DistinctSampler, make_pruner, make_sampler, prunes
+from tunefleet.strategies import (
+    DistinctSampler,
+    describe,
+    make_pruner,
+    make_sampler,
+    prunes,
+)
 from tunefleet.study import (
     Budget,
     check_study_name,
@@ -418,7 +424,7 @@ class BaseTuner:
         models = self.project_dir
         with contextlib.suppress(KeyError):
             study = optuna.load_study(study_name=name, storage=storage)
-            models = os.path.join(self.project_dir, study.user_attrs.get(MODELS_ATTR, ""))
+            models = self._models_dir_of(study)
             optuna.delete_study(study_name=name, storage=storage)
         if os.path.isdir(models):  # this study's models only
             for entry in os.listdir(models):
@@ -432,7 +438,9 @@ class BaseTuner:
         ``project_dir``, unless another study's models were there first: then a folder
         of its own under ``project_dir/studies``.
         """
-        study = self._read_study()
+        return self._models_dir_of(self._read_study())
+
+    def _models_dir_of(self, study: optuna.Study | None) -> str:
         relative = "" if study is None else study.user_attrs.get(MODELS_ATTR, "")
         return os.path.join(self.project_dir, relative) if relative else self.project_dir
 
@@ -477,12 +485,7 @@ class BaseTuner:
 
     def _describe_strategy(self) -> str:
         """A short name such as ``"tpe + median"``, stored with the study."""
-        name = self._strategy_name()
-        sampler = name if isinstance(name, str) else type(name).__name__
-        if self._schedule is not None:
-            return f"{sampler} + {self._schedule}"
-        pruner = type(self._pruner()).__name__.removesuffix("Pruner").lower()
-        return sampler if pruner == "nop" else f"{sampler} + {pruner}"
+        return describe(self._strategy_name(), self._pruner(), self._schedule)
 
     # -- search ------------------------------------------------------------------------
     def search(self, *fit_args: Any, **fit_kwargs: Any) -> None:
