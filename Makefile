@@ -31,11 +31,12 @@ lint: $(VENV)/.test
 
 # The report tests need Debian's chromium and the storage tests Debian's postgresql: installed
 # here when missing (root or password-less sudo, as CI does); otherwise one line says how, and
-# pytest's summary lists the skipped tests.
+# pytest's summary lists the skipped tests. Two pytest workers (pytest-xdist); the tests that
+# start PostgreSQL servers or Ray clusters share one worker (xdist_group "servers").
 test: $(VENV)/.test lint
 	@.ci/install-chromium || true
 	@.ci/install-postgresql || true
-	$(PY) -m pytest -p no:cacheprovider
+	$(PY) -m pytest -p no:cacheprovider -n 2 --dist loadgroup
 
 bench: $(VENV)/.test
 	$(PY) benchmarks/overhead.py

@@ -20,6 +20,9 @@ import pytest
 from tunefleet.storage import open_storage
 from tunefleet.study import counts
 
+# PostgreSQL servers and Ray clusters: these tests share one pytest-xdist worker (Makefile)
+pytestmark = pytest.mark.xdist_group("servers")
+
 if os.environ.get("CI") != "true":
     pytest.importorskip("ray")
 

@@ -19,6 +19,9 @@ from tunefleet.execution import run_trials
 from tunefleet.storage import open_storage
 from tunefleet.study import Budget, enqueue_grid
 
+# PostgreSQL servers and Ray clusters: these tests share one pytest-xdist worker (Makefile)
+pytestmark = pytest.mark.xdist_group("servers")
+
 TESTS = Path(__file__).parent
 
 

@@ -20,6 +20,9 @@ from estimators import SlowClassifier, iris
 from tunefleet.attrs import RETRY_ATTR, STATUS_ATTR, WORKER_ATTR
 from tunefleet.storage import open_storage
 
+# PostgreSQL servers and Ray clusters: these tests share one pytest-xdist worker (Makefile)
+pytestmark = pytest.mark.xdist_group("servers")
+
 if os.environ.get("CI") == "true":
     import ray  # CI must test Ray: the test extra installs it
 else:

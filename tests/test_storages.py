@@ -17,6 +17,9 @@ import tunefleet
 from estimators import iris
 from tunefleet.storage import open_storage, open_storage_for_reading, storage_url
 
+# PostgreSQL servers and Ray clusters: these tests share one pytest-xdist worker (Makefile)
+pytestmark = pytest.mark.xdist_group("servers")
+
 
 def test_a_journal_url_opens_one_file_that_workers_reopen(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)

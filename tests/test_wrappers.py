@@ -712,21 +712,3 @@ def test_epoch_observer_exception_stops_fit(iris):
         est.fit(X, y)
     assert calls == [0, 1]
     assert not hasattr(est, "model_")
-
-
-# -------------------------------------------------------------------- memory
-
-
-@pytest.mark.slow
-def test_memory_stays_bounded_over_many_fits(binary):
-    import psutil  # a tunefleet dependency
-
-    X, y = binary
-    proc = psutil.Process()
-    rss = []
-    for i in range(100):
-        est = KerasClassifier(build_binary, epochs=1, batch_size=BIG_BATCH, units=8 + i % 3)
-        est.fit(X, y)
-        rss.append(proc.memory_info().rss)
-    growth_mb = (rss[-1] - rss[9]) / 2**20
-    assert growth_mb < 100, f"RSS grew by {growth_mb:.0f} MB between fit 10 and fit 100"

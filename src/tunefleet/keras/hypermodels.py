@@ -395,7 +395,8 @@ def build_cnn(
     >>> from tunefleet.keras import build_cnn
     >>> X, y = load_digits(return_X_y=True)
     >>> model = build_cnn((8, 8, 1), "multiclass:10", rotation=0.05, zoom=0.1)
-    >>> history = model.fit(X.reshape(-1, 8, 8, 1) / 16, y, epochs=1, verbose=0)
+    >>> x = X[:64].reshape(-1, 8, 8, 1) / 16
+    >>> history = model.fit(x, y[:64], batch_size=64, epochs=1, verbose=0)
     >>> model.output_shape, len(history.history["loss"])
     ((None, 10), 1)
     """
