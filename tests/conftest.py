@@ -20,19 +20,14 @@ if "JAX_COMPILATION_CACHE_DIR" not in os.environ:
     atexit.register(shutil.rmtree, _jax_cache_dir, ignore_errors=True)
 
 
-@pytest.fixture(scope="session")
-def postgres_server():
-    """A PostgreSQL server for the session (see ``tests/postgres.py``).
+def _throwaway_postgres_server():
+    """Start a PostgreSQL server in a temporary folder (``tests/postgres.py``); yield it.
 
     Skipped where PostgreSQL is not installed, except in CI (``CI=true``), which must
     run these tests: ``.ci/run`` installs Debian's ``postgresql``.
     """
     import postgres
 
-    server = postgres.from_environment()
-    if server is not None:
-        yield server
-        return
     if postgres.binaries() is None:
         if os.environ.get("CI") == "true":
             pytest.fail("CI must test PostgreSQL storage: apt-get install postgresql")
@@ -44,6 +39,26 @@ def postgres_server():
     finally:
         server.stop()
         shutil.rmtree(base, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def postgres_server():
+    """A PostgreSQL server for the session: the running one ``TUNEFLEET_TEST_POSTGRES_URL``
+    names (CI starts one, ``.ci/start-services``), else a throwaway one."""
+    import postgres
+
+    server = postgres.from_environment()
+    if server is not None:
+        yield server
+        return
+    yield from _throwaway_postgres_server()
+
+
+@pytest.fixture(scope="module")
+def own_postgres_server():
+    """A throwaway PostgreSQL server that a test may stop and start again (never the shared
+    one of ``TUNEFLEET_TEST_POSTGRES_URL``)."""
+    yield from _throwaway_postgres_server()
 
 
 @pytest.fixture(params=["sqlite", "journal", "postgresql"])

@@ -1,8 +1,9 @@
 """Worker processes and a Ray run on one PostgreSQL study (issue 15's mixed run).
 
 Two drivers share one 200-point grid on a real PostgreSQL server: one runs it in Ray actors
-(a local Ray cluster it starts), the other, started once the actors are at work, in 4 worker
-processes. Together they run every point once: 200 counted trials, no point twice.
+(on the cluster ``RAY_ADDRESS`` names, as CI starts one, else a local cluster it starts), the
+other, started once the actors are at work, in 4 worker processes. Together they run every
+point once: 200 counted trials, no point twice.
 """
 
 import os
@@ -31,11 +32,15 @@ GRID = [float(c) for c in np.logspace(-3, 3, 200)]
 
 SCRIPT = textwrap.dedent(
     """
-    import sys
+    import os, sys
     import numpy as np
     import tunefleet
     from estimators import WhereClassifier, iris
     kind, url = sys.argv[1], sys.argv[2]
+    if kind == "ray" and os.environ.get("RAY_ADDRESS"):  # a running cluster, as docs/cluster.md
+        import ray
+        names = ("PYTHONPATH", "TUNEFLEET_TEST_FIT_LOG", "KERAS_BACKEND")
+        ray.init(runtime_env={"env_vars": {n: os.environ[n] for n in names}})
     X, y = iris()
     grid = {"C": [float(c) for c in np.logspace(-3, 3, 200)], "delay": [0.1]}
     tunefleet.GridSearchCV(
@@ -48,7 +53,7 @@ SCRIPT = textwrap.dedent(
 
 
 def start(kind, url, log):
-    env = {k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"}  # a local cluster
+    env = dict(os.environ)
     env.update(PYTHONPATH=str(TESTS), TUNEFLEET_TEST_FIT_LOG=str(log), KERAS_BACKEND="jax")
     return subprocess.Popen([sys.executable, "-c", SCRIPT, kind, url], env=env)
 

@@ -146,12 +146,10 @@ class RestartsTheServer(ClassifierMixin, BaseEstimator):
         return self.model_.predict(X)
 
 
-def test_a_search_goes_on_after_the_postgresql_server_restarts(postgres_server):
-    if postgres_server.data is None:
-        pytest.skip("the server is not ours to restart (TUNEFLEET_TEST_POSTGRES_URL)")
+def test_a_search_goes_on_after_the_postgresql_server_restarts(own_postgres_server):
     X, y = iris()
-    url = postgres_server.create_database()
-    RestartsTheServer.server = postgres_server
+    url = own_postgres_server.create_database()
+    RestartsTheServer.server = own_postgres_server
     search = tunefleet.RandomizedSearchCV(
         RestartsTheServer(),
         {"C": stats.loguniform(1e-2, 1e2)},
