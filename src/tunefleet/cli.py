@@ -42,7 +42,7 @@ from tunefleet.attrs import WORKER_ATTR
 from tunefleet.dispatch import BACKENDS
 from tunefleet.experiment import RESUME_MODES
 from tunefleet.records import StudyData, TrialRecord, study_data, trials_table
-from tunefleet.storage import open_storage
+from tunefleet.storage import UNAVAILABLE_EXIT, StorageUnavailable, open_storage
 from tunefleet.strategies import SAMPLERS
 from tunefleet.urls import mask_url
 
@@ -661,6 +661,8 @@ def _run_search(search: Any, xy: tuple[Any, Any], fit_kwargs: dict[str, Any]) ->
             "\nInterrupted. Completed trials are stored; run the same command again to resume."
         )
         raise typer.Exit(130) from None
+    except StorageUnavailable as exc:  # the database stayed out of reach: resume later
+        _fail(str(exc), code=UNAVAILABLE_EXIT)
     except (ValueError, TypeError, RuntimeError) as exc:
         _user_error(exc)
 
@@ -818,4 +820,10 @@ def lr_find_command(
 
 def main() -> None:
     """Entry point of the ``tunefleet`` console script."""
-    app(prog_name="tunefleet")
+    try:
+        app(prog_name="tunefleet")
+    except StorageUnavailable as exc:  # a reading command whose database went away
+        Console(stderr=True, width=200).print(
+            f"[bold red]error:[/] {escape(str(exc))}", highlight=False
+        )
+        sys.exit(UNAVAILABLE_EXIT)
