@@ -6,6 +6,7 @@ opening them, their URLs and their errors, on real files and a real server.
 """
 
 import threading
+import time
 
 import optuna
 import pytest
@@ -125,19 +126,24 @@ def test_opening_a_postgresql_database_whose_schema_another_process_is_creating(
         other.close()
 
 
-class RestartsTheServer(ClassifierMixin, BaseEstimator):
-    """Restarts the PostgreSQL server inside its ``fit`` (once, on the first call)."""
+class StopsTheServer(ClassifierMixin, BaseEstimator):
+    """Stops the PostgreSQL server inside its ``fit`` (once, on the first call) and starts
+    it again ``down`` seconds later, from another thread: the search's next reads and
+    writes find no server."""
 
     server = None
+    down = 3.0
+    restarted = None
 
     def __init__(self, C=1.0):
         self.C = C
 
     def fit(self, X, y):
-        if RestartsTheServer.server is not None:
-            server, RestartsTheServer.server = RestartsTheServer.server, None
+        if StopsTheServer.server is not None:
+            server, StopsTheServer.server = StopsTheServer.server, None
             server.stop()
-            server.start()
+            StopsTheServer.restarted = threading.Timer(StopsTheServer.down, server.start)
+            StopsTheServer.restarted.start()
         self.model_ = LogisticRegression(C=self.C, max_iter=200).fit(X, y)
         self.classes_ = self.model_.classes_
         return self
@@ -146,20 +152,32 @@ class RestartsTheServer(ClassifierMixin, BaseEstimator):
         return self.model_.predict(X)
 
 
-def test_a_search_goes_on_after_the_postgresql_server_restarts(own_postgres_server):
+def test_a_search_goes_on_after_the_postgresql_server_is_down_for_seconds(
+    own_postgres_server, caplog
+):
+    # The reads and writes that find no server are retried with backoff (for
+    # TUNEFLEET_STORAGE_RETRY, 60 s); the search ends as if nothing happened.
     X, y = iris()
     url = own_postgres_server.create_database()
-    RestartsTheServer.server = own_postgres_server
-    search = tunefleet.RandomizedSearchCV(
-        RestartsTheServer(),
-        {"C": stats.loguniform(1e-2, 1e2)},
-        n_iter=3,
-        cv=2,
-        storage=url,
-        study_name="s",
-        random_state=0,
-    ).fit(X, y)
-    assert RestartsTheServer.server is None  # it did restart
+    StopsTheServer.server = own_postgres_server
+    start = time.monotonic()
+    try:
+        search = tunefleet.RandomizedSearchCV(
+            StopsTheServer(),
+            {"C": stats.loguniform(1e-2, 1e2)},
+            n_iter=3,
+            cv=2,
+            storage=url,
+            study_name="s",
+            random_state=0,
+        ).fit(X, y)
+    finally:
+        if StopsTheServer.restarted is not None:
+            StopsTheServer.restarted.join()
+    assert StopsTheServer.server is None  # it did stop
+    assert time.monotonic() - start > StopsTheServer.down  # and the search waited for it
+    assert "lost its database connection" in caplog.text and "reconnected after" in caplog.text
     stored = optuna.load_study(study_name="s", storage=open_storage(url)).trials
     assert [t.state.name for t in stored] == ["COMPLETE"] * 3
+    assert len({t.params["C"] for t in stored}) == 3
     assert search.best_score_ > 0.8

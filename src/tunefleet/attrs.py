@@ -42,10 +42,13 @@ Trial attributes:
   tuner trial's bracket, training progress, the interrupted trial it continues, and the
   round after which it was pruned.
 
-Trial system attribute (Optuna's hidden column; not shown with the user's attributes):
+Trial system attributes (Optuna's hidden column; not shown with the user's attributes):
 
 * ``HEARTBEAT_ATTR``: the time (seconds since the epoch) of its worker's last heartbeat
   (see :mod:`tunefleet.liveness`).
+* ``CLAIM_ATTR``: a random token written with the trial's creation (or its pop from the
+  queue), by which a write retried after a lost connection finds the trial it already
+  made instead of making a second one (see :mod:`tunefleet.storage`).
 
 Example:
 
@@ -91,6 +94,7 @@ CONTINUES_ATTR = "tunefleet:continues"
 ROUND_ATTR = "tunefleet:round"
 RETRY_ATTR = "tunefleet:retry"
 HEARTBEAT_ATTR = "tunefleet:heartbeat"  # a system attribute
+CLAIM_ATTR = "tunefleet:claim"  # a system attribute
 
 # -- values of STATUS_ATTR ---------------------------------------------------------------
 INTERRUPTED = "interrupted"

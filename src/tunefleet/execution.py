@@ -39,7 +39,7 @@ from optuna.trial import FrozenTrial, TrialState
 
 from tunefleet.attrs import DUPLICATE, ERROR_ATTR, GRID_ATTR, INTERRUPTED, error_text
 from tunefleet.space import SearchSpace
-from tunefleet.storage import open_storage
+from tunefleet.storage import StorageUnavailable, open_storage
 from tunefleet.strategies import make_sampler
 from tunefleet.study import Budget, Worker, mark_excluded
 from tunefleet.trial import TrialFailed
@@ -509,6 +509,8 @@ def run_in_processes(
     for index, failure in failures:
         if failure is not None:
             exc, text = failure
+            if isinstance(exc, StorageUnavailable):  # its message says it all
+                raise exc
             logger.error("worker %d failed:\n%s", index, text)
             raise exc
     crashed = [

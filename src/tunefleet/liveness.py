@@ -46,6 +46,7 @@ from optuna.exceptions import UpdateFinishedTrialError
 from optuna.trial import FrozenTrial
 
 from tunefleet.attrs import HEARTBEAT_ATTR
+from tunefleet.storage import StorageUnavailable
 
 logger = logging.getLogger("tunefleet")
 
@@ -118,7 +119,7 @@ class Worker:
                 except UpdateFinishedTrialError:
                     with self._lock:
                         self._watched.pop(trial_id, None)
-                except Exception as exc:  # a lost connection: the next beat retries
+                except (Exception, StorageUnavailable) as exc:  # the next beat tries again
                     logger.warning(
                         "heartbeat of trial id %d not written (%s); retrying in %.0f s",
                         trial_id,

@@ -40,6 +40,7 @@ import optuna
 from tunefleet import liveness
 from tunefleet.execution import WorkerJob, run_worker
 from tunefleet.executor import Poll, TrialEnd, WorkerPool
+from tunefleet.storage import StorageUnavailable
 from tunefleet.study import Budget, recover_interrupted
 
 logger = logging.getLogger("tunefleet")
@@ -91,7 +92,14 @@ class TrialWorker:
         return f"{liveness.HOST}:{os.getpid()}:"
 
     def run(self, job: WorkerJob, index: int, generation: int) -> bool:
-        return run_worker(job, index, generation)
+        try:
+            return run_worker(job, index, generation)
+        except StorageUnavailable as stop:  # an Exception for Ray; raised again in the driver
+            raise _StorageUnavailableInActor(str(stop)) from None
+
+
+class _StorageUnavailableInActor(RuntimeError):
+    """:class:`~tunefleet.storage.StorageUnavailable` of an actor, as it crosses Ray."""
 
 
 def import_ray() -> Any:
@@ -214,7 +222,10 @@ class RayWorkers(WorkerPool):
                             ) from None
                         start(index, generation + 1)
                     except ray.exceptions.RayTaskError as error:
-                        raise error.as_instanceof_cause() from None
+                        cause = error.as_instanceof_cause()
+                        if isinstance(cause, _StorageUnavailableInActor):
+                            raise StorageUnavailable(str(error.cause)) from None
+                        raise cause from None
                     else:
                         ray.kill(actor)
         finally:

@@ -17,23 +17,38 @@ ends by writing what it measured (its per-fold record, its error) and then its s
 :func:`record_at_end` hands it the trial's last attributes, and Optuna's own ``tell``
 writes them with the state (``set_trial_state_values``). If the trial was finished by
 another worker meanwhile, nothing of it is written, as for any write to a finished trial.
+
+A worker that loses its database (a server restart, a failover, a network cut) does not
+fail at once: :class:`RecordingStorage` retries every read and write whose connection was
+lost (:func:`is_connection_lost`) with exponential backoff for :func:`retry_seconds`
+(60 s; ``TUNEFLEET_STORAGE_RETRY``), then raises :class:`StorageUnavailable`, which stops
+the worker. A write whose commit reached the server but whose answer was lost is never
+applied twice: a new trial carries a token (``tunefleet:claim``) by which the retry finds
+it, and a trial's end retried after it was stored is recognised as done.
 """
 
 from __future__ import annotations
 
+import functools
 import importlib.util
+import json
 import logging
 import os
+import random
 import re
 import threading
 import time
-from collections.abc import Mapping, Sequence
-from typing import Any
+import uuid
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, TypeVar
 
 import optuna
+import sqlalchemy as sa
 import sqlalchemy.exc
-from optuna.trial import TrialState
+from optuna.exceptions import UpdateFinishedTrialError
+from optuna.trial import FrozenTrial, TrialState
 
+from tunefleet.attrs import CLAIM_ATTR
 from tunefleet.urls import mask_secrets, mask_url
 
 logger = logging.getLogger("tunefleet")
@@ -43,12 +58,17 @@ _OPEN_ATTEMPTS = 8  # with 0.2 s, 0.4 s... between them: 5.6 s in all
 #: The scheme of an Optuna journal file: ``journal:///relative.log``, ``journal:////abs.log``.
 JOURNAL_PREFIX = "journal:///"
 
-_TRANSIENT = re.compile(
-    r"database is locked|database table is locked|already exists|unique constraint|"
-    r"duplicate|connection refused|could not connect|can't connect|timed out|timeout expired|"
-    r"server closed the connection|too many connections|starting up|try again",
-    re.IGNORECASE,
+# A database that is busy, restarting or out of reach; retrying the operation may succeed.
+_LOST = (
+    r"database is locked|database table is locked|connection refused|could not connect|"
+    r"can't connect|server closed the connection|terminating connection|"
+    r"connection (?:is|was|already) (?:closed|lost)|no connection to the server|"
+    r"database system is (?:shutting down|starting up|in recovery mode)|starting up|"
+    r"connection reset|broken pipe|ssl syscall|timed out|timeout expired|too many connections|"
+    r"try again|deadlock detected|could not serialize access"
 )
+_LOST_CONNECTION = re.compile(_LOST, re.IGNORECASE)
+_TRANSIENT = re.compile(_LOST + r"|already exists|unique constraint|duplicate", re.IGNORECASE)
 
 
 _ALREADY_EXISTS = re.compile(r"already exists", re.IGNORECASE)
@@ -71,8 +91,103 @@ def is_transient(exc: BaseException) -> bool:
         # first ("type studydirection already exists", DuplicateObject/DuplicateTable)
         return bool(_ALREADY_EXISTS.search(message))
     if not isinstance(exc, sqlalchemy.exc.OperationalError):
-        return False
+        return is_connection_lost(exc)
     return bool(_TRANSIENT.search(message))
+
+
+def is_connection_lost(exc: BaseException) -> bool:
+    """Whether a storage operation failed because the database could not be reached.
+
+    True for the errors a retry may clear, and that leave nothing half done (a failed
+    transaction is rolled back): a connection the server dropped or refused (a restart,
+    a failover, a network cut), a server starting up or shutting down, SQLite's "database
+    is locked", a deadlock. Optuna wraps such errors in a ``StorageInternalError``; its
+    cause is looked at. Anything else (a constraint, a finished trial, bad data) is not.
+
+    Example:
+
+    >>> import sqlalchemy.exc
+    >>> refused = sqlalchemy.exc.OperationalError(
+    ...     "SELECT 1", {}, Exception("connection failed: Connection refused"))
+    >>> is_connection_lost(refused), is_connection_lost(ValueError("bad value"))
+    (True, False)
+    """
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if isinstance(current, sqlalchemy.exc.PendingRollbackError):
+            return True  # a session that still holds the dropped connection's transaction
+        if isinstance(current, sqlalchemy.exc.DBAPIError):
+            if current.connection_invalidated:
+                return True
+            if not isinstance(
+                current, (sqlalchemy.exc.OperationalError, sqlalchemy.exc.InterfaceError)
+            ):
+                return False
+            return bool(_LOST_CONNECTION.search(str(current.orig or current)))
+        current = current.__cause__
+    return False
+
+
+#: The environment variable setting how long a storage operation that lost its database
+#: is retried (seconds; see :func:`retry_seconds`).
+RETRY_ENV = "TUNEFLEET_STORAGE_RETRY"
+#: How long (seconds) a storage operation that lost its database is retried by default.
+DEFAULT_RETRY_SECONDS = 60.0
+#: Exit status of the ``tunefleet`` command whose storage stayed unreachable (EX_UNAVAILABLE).
+UNAVAILABLE_EXIT = 69
+_FIRST_WAIT, _LONGEST_WAIT = 0.25, 8.0  # seconds between tries: 0.25, 0.5, 1... then 8
+
+
+def retry_seconds() -> float:
+    """How long (seconds) a storage operation that lost its database is retried.
+
+    ``TUNEFLEET_STORAGE_RETRY`` (read at each outage, in every process: worker processes
+    inherit it), else :data:`DEFAULT_RETRY_SECONDS`; ``0`` gives up at the first failure.
+    The tries are spaced 0.25 s, 0.5 s, 1 s... apart, at most 8 s.
+
+    Example:
+
+    >>> import os
+    >>> retry_seconds() == float(os.environ.get("TUNEFLEET_STORAGE_RETRY", 60))
+    True
+    """
+    value = os.environ.get(RETRY_ENV)
+    if value is None:
+        return DEFAULT_RETRY_SECONDS
+    try:
+        seconds = float(value)
+    except ValueError:
+        seconds = -1.0
+    if not seconds >= 0:
+        raise ValueError(f"{RETRY_ENV} must be a number of seconds (0 or more), got {value!r}.")
+    return seconds
+
+
+class StorageUnavailable(BaseException):
+    """The storage's database could not be reached for :func:`retry_seconds`: the worker stops.
+
+    Its message names the storage (password masked) and how to resume. Like
+    ``KeyboardInterrupt``, and unlike an ``Exception``, it is no error of the trial that
+    was running: no error policy (``error_score``, ``max_retries``) takes it for one. The
+    trial is left ``RUNNING`` (the database cannot be written) and the next search that
+    starts on the storage marks it interrupted and runs its configuration again.
+    The ``tunefleet`` command prints the message and exits with :data:`UNAVAILABLE_EXIT`.
+
+    Example:
+
+    >>> try:
+    ...     raise StorageUnavailable("storage 'postgresql://bob:***@db/tune' cannot be reached")
+    ... except Exception:
+    ...     print("an error policy took it")
+    ... except StorageUnavailable as stop:
+    ...     print(stop)
+    storage 'postgresql://bob:***@db/tune' cannot be reached
+    """
+
+
+_T = TypeVar("_T")
 
 
 def open_storage(storage: str | optuna.storages.BaseStorage | None) -> optuna.storages.BaseStorage:
@@ -99,8 +214,9 @@ def open_storage(storage: str | optuna.storages.BaseStorage | None) -> optuna.st
         engine_kwargs = {"connect_args": {"timeout": 60}}
     elif url.startswith("postgresql"):
         # a pooled connection that the server dropped (a restart, a failover) is
-        # replaced before use instead of failing the next write
-        engine_kwargs = {"pool_pre_ping": True}
+        # replaced before use instead of failing the next write; a server out of reach
+        # fails a connection attempt in 10 s (then retried, see retry_seconds)
+        engine_kwargs = {"pool_pre_ping": True, "connect_args": {"connect_timeout": 10}}
     for attempt in range(_OPEN_ATTEMPTS):
         try:
             return RecordingStorage(url, engine_kwargs=engine_kwargs)
@@ -262,13 +378,24 @@ def open_storage_for_reading(
 
 
 class RecordingStorage(optuna.storages.RDBStorage):
-    """An RDB storage that writes a trial's last attributes in the transaction ending it.
+    """An RDB storage that ends a trial in one commit, and rides out a lost database.
 
-    What :func:`open_storage` opens for a URL. It is Optuna's ``RDBStorage`` with one
-    addition: attributes handed to :meth:`set_at_end` are held in memory and written by
-    ``set_trial_state_values`` (Optuna's ``tell``) in the same transaction as the state,
-    so a trial's end is one commit. Held attributes are never lost to a later trial: the
-    next state write of that trial takes them, or drops them if it is refused.
+    What :func:`open_storage` opens for a URL. It is Optuna's ``RDBStorage`` with two
+    additions:
+
+    * attributes handed to :meth:`set_at_end` are held in memory and written by
+      ``set_trial_state_values`` (Optuna's ``tell``) in the same transaction as the state,
+      so a trial's end is one commit. Held attributes are never lost to a later trial: the
+      next state write of that trial takes them, or drops them if it is refused;
+    * every read and write whose connection was lost (:func:`is_connection_lost`) is
+      retried (:meth:`retrying`) for :func:`retry_seconds`, then
+      :class:`StorageUnavailable` is raised. A retried write is applied once: a new trial
+      is written with a token (``tunefleet:claim``) that the retry looks for before
+      creating another, and a trial's end whose commit landed before the connection was
+      lost is taken as done (Optuna would refuse it as a write to a finished trial).
+      Attribute, parameter and intermediate-value writes are upserts: writing them twice
+      changes nothing. Once a storage gave up, its next operations each try once, until
+      one succeeds.
 
     Example:
 
@@ -283,20 +410,159 @@ class RecordingStorage(optuna.storages.RDBStorage):
     """
 
     def __init__(self, url: str, **kwargs: Any) -> None:
-        super().__init__(url, **kwargs)
         self._at_end: dict[int, dict[str, Any]] = {}
         self._at_end_lock = threading.Lock()
+        self._retry_local = threading.local()
+        self._gave_up = False
+        super().__init__(url, **kwargs)
 
     def set_at_end(self, trial_id: int, attrs: Mapping[str, Any]) -> None:
         """Hold ``attrs`` for the transaction that ends trial ``trial_id``."""
         with self._at_end_lock:
             self._at_end.setdefault(trial_id, {}).update(attrs)
 
+    def retrying(self, what: str, attempt: Callable[[bool], _T]) -> _T:
+        """``attempt(again)``, tried again while it fails for a lost connection.
+
+        ``again`` is ``False`` on the first try and ``True`` on the next ones: a write
+        that is not an upsert then checks whether the try before it was committed
+        though its answer was lost. Waits 0.25 s, 0.5 s, 1 s... (at most 8 s) between
+        tries, for :func:`retry_seconds` in all, then raises :class:`StorageUnavailable`.
+        An operation inside another one is not retried by itself: the outer one is.
+        Every storage method of this class that reads or writes goes through here;
+        tunefleet's own transactions on this storage use it too (see :func:`retrying`).
+
+        Example:
+
+        >>> storage = open_storage("sqlite:///:memory:")
+        >>> storage.retrying("a read", lambda again: "answered" if not again else "retried")
+        'answered'
+        """
+        local = self._retry_local
+        if getattr(local, "busy", False):
+            return attempt(local.again)
+        local.busy, local.again = True, False
+        try:
+            return self._retry(what, attempt)
+        finally:
+            local.busy = local.again = False
+
+    def _retry(self, what: str, attempt: Callable[[bool], _T]) -> _T:
+        budget = 0.0 if self._gave_up else retry_seconds()
+        first_failure: float | None = None
+        wait = _FIRST_WAIT
+        while True:
+            try:
+                result = attempt(self._retry_local.again)
+            except BaseException as exc:
+                if not is_connection_lost(exc):
+                    raise
+                now = time.monotonic()
+                if first_failure is None:
+                    first_failure = now
+                    if budget > 0:
+                        logger.warning(
+                            "storage %r: %s lost its database connection (%s); retrying for "
+                            "up to %g s (%s).",
+                            mask_url(self.url),
+                            what,
+                            self._reason(exc),
+                            budget,
+                            RETRY_ENV,
+                        )
+                self._drop_session()
+                waited = now - first_failure
+                if waited >= budget:
+                    self._gave_up = True
+                    # ``from None``: the driver's message may echo connection details
+                    raise StorageUnavailable(self._unavailable(waited, exc)) from None
+                time.sleep(min(wait * random.uniform(0.75, 1.0), budget - waited))
+                wait = min(2 * wait, _LONGEST_WAIT)
+                self._retry_local.again = True
+                continue
+            if first_failure is not None:
+                logger.warning(
+                    "storage %r: reconnected after %.1f s; %s went through.",
+                    mask_url(self.url),
+                    time.monotonic() - first_failure,
+                    what,
+                )
+            self._gave_up = False
+            return result
+
+    def _drop_session(self) -> None:
+        """Forget this thread's session (its connection is gone); the next try opens one."""
+        try:
+            self.scoped_session.remove()
+        except Exception:  # closing over a dead connection: it is discarded anyway
+            logger.debug("closing a session of a lost connection failed", exc_info=True)
+
+    def _reason(self, exc: BaseException) -> str:
+        current: BaseException | None = exc
+        while current is not None and not isinstance(current, sqlalchemy.exc.DBAPIError):
+            current = current.__cause__
+        cause = (current.orig or current) if current is not None else exc
+        text = str(cause).strip().splitlines()
+        return mask_secrets(f"{type(cause).__name__}: {text[0] if text else ''}", self.url)
+
+    def _unavailable(self, waited: float, exc: BaseException) -> str:
+        return (
+            f"storage {mask_url(self.url)!r} cannot be reached: no answer for {waited:.0f} s "
+            f"({self._reason(exc)}). This worker stops; its completed trials are stored, and "
+            "its running trial is run again by the next search or worker on this study. "
+            "When the database is back, run the same command again (or fit again with the "
+            f"same storage and study_name) to resume. {RETRY_ENV} (seconds) sets how long "
+            "a lost database is waited for."
+        )
+
+    def _create_new_trial(
+        self, study_id: int, template_trial: FrozenTrial | None = None
+    ) -> FrozenTrial:
+        # Optuna's, with a claim token: a retry after a commit whose answer was lost
+        # finds the trial created then instead of creating a second one (Optuna's own
+        # loop would). Study row locked first, as Optuna does: trial numbers are counted.
+        from optuna.storages._rdb import models
+        from optuna.storages._rdb.storage import _create_scoped_session
+
+        token = uuid.uuid4().hex
+
+        def create(again: bool) -> FrozenTrial:
+            with _create_scoped_session(self.scoped_session) as session:
+                models.StudyModel.find_or_raise_by_id(study_id, session, for_update=True)
+                trial_id = find_claim(session, token) if again else None
+                if trial_id is None:
+                    trial_id = self._get_prepared_new_trial(
+                        study_id, template_trial, session
+                    ).trial_id
+                    write_claim(session, trial_id, token)
+                trial = models.TrialModel.find_or_raise_by_id(trial_id, session)
+                return self._build_frozen_trial_from_trial_model(trial)
+
+        return self.retrying("create_new_trial", create)
+
     def set_trial_state_values(
         self, trial_id: int, state: TrialState, values: Sequence[float] | None = None
     ) -> bool:
         with self._at_end_lock:
             attrs = self._at_end.pop(trial_id, None) if state.is_finished() else None
+
+        def end(again: bool) -> bool:
+            try:
+                return self._set_state_with(trial_id, state, values, attrs)
+            except UpdateFinishedTrialError:
+                if again and self._ended_as(trial_id, state, values):
+                    return True  # the try whose answer was lost stored it
+                raise
+
+        return self.retrying("set_trial_state_values", end)
+
+    def _set_state_with(
+        self,
+        trial_id: int,
+        state: TrialState,
+        values: Sequence[float] | None,
+        attrs: Mapping[str, Any] | None,
+    ) -> bool:
         if not attrs:
             return super().set_trial_state_values(trial_id, state, values)
         from optuna.storages._rdb import models
@@ -315,6 +581,108 @@ class RecordingStorage(optuna.storages.RDBStorage):
             session.rollback()
             raise
         return super().set_trial_state_values(trial_id, state, values)
+
+    def _ended_as(self, trial_id: int, state: TrialState, values: Sequence[float] | None) -> bool:
+        """Whether trial ``trial_id`` is stored finished with ``state`` and ``values``."""
+        stored = self.get_trial(trial_id)
+        if stored.state != state:
+            return False
+        return values is None or list(stored.values or []) == [float(v) for v in values]
+
+
+# Reads, and writes that are upserts (writing them twice changes nothing), are retried as
+# they are; ``create_new_trial`` and ``set_trial_param`` go through the private methods
+# below (``_create_new_trial``, ``_set_trial_param``), as Optuna's trial cache calls them.
+_RETRIED = (
+    "create_new_study",
+    "set_study_user_attr",
+    "set_study_system_attr",
+    "get_study_id_from_name",
+    "get_study_name_from_id",
+    "get_study_directions",
+    "get_study_user_attrs",
+    "get_study_system_attrs",
+    "get_all_studies",
+    "_set_trial_param",
+    "get_trial_param",
+    "set_trial_intermediate_value",
+    "set_trial_user_attr",
+    "set_trial_system_attr",
+    "get_trial_user_attrs",
+    "get_trial_system_attrs",
+    "get_trial_id_from_study_id_trial_number",
+    "get_trial",
+    "get_all_trials",
+    "_get_trials",
+    "get_best_trial",
+    "_get_best_trial_id",
+    "record_heartbeat",
+)
+
+
+def _retried(name: str) -> Callable[..., Any]:
+    method = getattr(optuna.storages.RDBStorage, name)
+
+    @functools.wraps(method)
+    def retried(self: RecordingStorage, *args: Any, **kwargs: Any) -> Any:
+        return self.retrying(name, lambda again: method(self, *args, **kwargs))
+
+    return retried
+
+
+for _name in _RETRIED:
+    setattr(RecordingStorage, _name, _retried(_name))
+
+
+def retrying(storage: optuna.storages.BaseStorage, what: str, attempt: Callable[[bool], _T]) -> _T:
+    """``attempt(again)`` retried as :meth:`RecordingStorage.retrying` when ``storage`` is one.
+
+    For transactions written outside the storage's methods (tunefleet's claim of a trial,
+    its batched writes). Any other storage runs ``attempt(False)`` once.
+
+    Example:
+
+    >>> import optuna
+    >>> retrying(optuna.storages.InMemoryStorage(), "a read", lambda again: again)
+    False
+    """
+    backend = getattr(storage, "_backend", storage)
+    if isinstance(backend, RecordingStorage):
+        return backend.retrying(what, attempt)
+    return attempt(False)
+
+
+def write_claim(session: Any, trial_id: int, token: str) -> None:
+    """Write the claim token of trial ``trial_id`` in ``session`` (see ``CLAIM_ATTR``).
+
+    It replaces the token of an earlier claim (a queued trial's creation, a trial copied
+    with its system attributes).
+    """
+    from optuna.storages._rdb import models
+
+    model = models.TrialSystemAttributeModel
+    session.execute(
+        sa.delete(model)
+        .where(model.trial_id == trial_id, model.key == CLAIM_ATTR)
+        .execution_options(synchronize_session=False)
+    )
+    session.add(
+        models.TrialSystemAttributeModel(
+            trial_id=trial_id, key=CLAIM_ATTR, value_json=json.dumps(token)
+        )
+    )
+
+
+def find_claim(session: Any, token: str) -> int | None:
+    """The id of the trial that claim ``token`` was written with, if it was committed."""
+    from optuna.storages._rdb import models
+
+    model = models.TrialSystemAttributeModel
+    return session.scalar(
+        sa.select(model.trial_id).where(
+            model.key == CLAIM_ATTR, model.value_json == json.dumps(token)
+        )
+    )
 
 
 def record_at_end(trial: optuna.Trial, attrs: Mapping[str, Any]) -> None:

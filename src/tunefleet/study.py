@@ -33,6 +33,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import uuid
 from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
@@ -61,6 +62,7 @@ from tunefleet.attrs import (
 from tunefleet.experiment import differences, format_differences
 from tunefleet.liveness import Worker as Worker  # re-exported: the faces start workers
 from tunefleet.liveness import watch, worker_dead
+from tunefleet.storage import find_claim, retrying, write_claim
 
 logger = logging.getLogger("tunefleet")
 
@@ -383,12 +385,16 @@ def report_many(study: optuna.Study, reports: Sequence[tuple[optuna.Trial, int, 
     rdb = _one_transaction(study)
     if rdb is not None:
         backend, session = rdb
-        try:
+
+        def write(again: bool) -> None:  # upserts: a retry writes the same values
             with session() as s:
                 for trial, step, value in reports:
                     backend._set_trial_intermediate_value_without_commit(
                         s, trial._trial_id, step, value
                     )
+
+        try:
+            retrying(backend, "report_many", write)
         except UpdateFinishedTrialError:
             pass  # nothing was written: write the others one by one below
         else:
@@ -416,12 +422,16 @@ def set_user_attrs(study: optuna.Study, trial: optuna.Trial, attrs: Mapping[str,
     from optuna.storages._rdb import models
 
     backend, session = rdb
-    try:
+
+    def write(again: bool) -> None:  # upserts: a retry writes the same values
         with session() as s:
             for key, value in attrs.items():
                 backend._set_trial_attr_without_commit(
                     s, models.TrialUserAttributeModel, trial._trial_id, key, value
                 )
+
+    try:
+        retrying(backend, "set_user_attrs", write)
     except UpdateFinishedTrialError:
         logger.info("trial %d was finished by another worker; attributes not set", trial.number)
         return
@@ -513,15 +523,43 @@ def _claim_in_one_transaction(
     Returns the started trial as stored (read inside the transaction, before its commit).
     """
     from optuna.storages._rdb import models
-    from optuna.storages._rdb.storage import _create_scoped_session
 
     backend = rdb[0]
     sid = study._study_id
     trials = models.TrialModel
+    # A claim retried after a lost connection (see tunefleet.storage.retrying) first looks
+    # for its token: a commit whose answer was lost is not claimed twice.
+    token = uuid.uuid4().hex
+    return retrying(
+        backend,
+        "ask",
+        lambda again: _claim(backend, sid, trials, attrs, limit, queued_only, token, again),
+    )
+
+
+def _claim(
+    backend: Any,
+    sid: int,
+    trials: Any,
+    attrs: Mapping[str, Any],
+    limit: int | None,
+    queued_only: bool,
+    token: str,
+    again: bool,
+) -> FrozenTrial | None:
+    """One try of :func:`_claim_in_one_transaction`."""
+    from optuna.storages._rdb import models
+    from optuna.storages._rdb.storage import _create_scoped_session
+
     # Integrity errors propagate (nothing is returned for a claim that was not stored).
     with _create_scoped_session(backend.scoped_session) as s:
         # Trial creators lock the study row (as Optuna's create_new_trial): one at a time.
         models.StudyModel.find_or_raise_by_id(sid, s, for_update=True)
+        claimed = find_claim(s, token) if again else None
+        if claimed is not None:  # the try whose answer was lost claimed it
+            return backend._build_frozen_trial_from_trial_model(
+                trials.find_or_raise_by_id(claimed, s)
+            )
         trial_id = None
         waiting = s.scalars(
             sa.select(trials.trial_id)
@@ -548,6 +586,7 @@ def _claim_in_one_transaction(
             raise _Refused
         else:
             trial_id = backend._get_prepared_new_trial(sid, _running(attrs), s).trial_id
+        write_claim(s, trial_id, token)
         s.flush()
         if limit is not None:
             # Counted after the claim, inside the transaction that holds the write lock,
@@ -564,10 +603,7 @@ def _claim_in_one_transaction(
             )
             if n > limit:
                 raise _Refused
-        started = backend._build_frozen_trial_from_trial_model(
-            trials.find_or_raise_by_id(trial_id, s)
-        )
-    return started
+        return backend._build_frozen_trial_from_trial_model(trials.find_or_raise_by_id(trial_id, s))
 
 
 def _claim_one_by_one(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sys
 from collections import Counter
 from pathlib import Path
 from typing import Annotated, Any, NoReturn
@@ -17,6 +18,7 @@ from tunefleet.cli.output import (
     console,
     fail,
     print_best,
+    print_error,
     print_rows,
     print_studies,
     trial_rows,
@@ -33,7 +35,7 @@ from tunefleet.cli.script import (
 from tunefleet.dispatch import BACKENDS
 from tunefleet.experiment import RESUME_MODES
 from tunefleet.records import study_data
-from tunefleet.storage import open_storage
+from tunefleet.storage import UNAVAILABLE_EXIT, StorageUnavailable, open_storage
 from tunefleet.strategies import SAMPLERS
 from tunefleet.urls import mask_url
 
@@ -280,6 +282,8 @@ def _run_search(search: Any, xy: tuple[Any, Any], fit_kwargs: dict[str, Any]) ->
             "\nInterrupted. Completed trials are stored; run the same command again to resume."
         )
         raise typer.Exit(130) from None
+    except StorageUnavailable as exc:  # the database stayed out of reach: resume later
+        fail(str(exc), code=UNAVAILABLE_EXIT)
     except (ValueError, TypeError, RuntimeError) as exc:
         _user_error(exc)
 
@@ -437,4 +441,8 @@ def lr_find_command(
 
 def main() -> None:
     """Entry point of the ``tunefleet`` console script."""
-    app(prog_name="tunefleet")
+    try:
+        app(prog_name="tunefleet")
+    except StorageUnavailable as exc:  # a reading command whose database went away
+        print_error(str(exc))
+        sys.exit(UNAVAILABLE_EXIT)

@@ -35,9 +35,14 @@ def console() -> Console:
     return out
 
 
+def print_error(message: str) -> None:
+    """Print ``error: message`` on stderr."""
+    Console(stderr=True, width=200).print(f"[bold red]error:[/] {escape(message)}", highlight=False)
+
+
 def fail(message: str, code: int = 1) -> NoReturn:
     """Print ``error: message`` on stderr and exit with ``code`` (no traceback)."""
-    Console(stderr=True, width=200).print(f"[bold red]error:[/] {escape(message)}", highlight=False)
+    print_error(message)
     raise typer.Exit(code)
 
 
