@@ -247,7 +247,8 @@ class _FoldFits:
         if kind == "n_samples":
             # a fixed random subset, the same for every trial and rung
             train = np.random.default_rng(run.fold).permutation(train)[:rung]
-        estimator = clone(cv.estimator).set_params(**self.params)
+        # as scikit-learn: estimator-valued params are cloned, the user's objects stay unfitted
+        estimator = clone(cv.estimator).set_params(**clone(self.params, safe=False))
         if kind is not None and kind != "n_samples":
             estimator.set_params(**{kind: rung})
         # scikit-learn's split: a precomputed kernel (the pairwise tag) is cut in both axes

@@ -239,7 +239,7 @@ class BaseSearchCV(_SklearnBaseSearchCV):
         for representative in space.representatives():
             estimator = clone(self.estimator)
             try:
-                estimator.set_params(**representative)
+                estimator.set_params(**clone(representative, safe=False))
             except ValueError as exc:
                 raise ValueError(f"{space.source}: {exc}") from None
             check_build = getattr(final_estimator(estimator), "check_build", None)
