@@ -7,6 +7,7 @@ warned about (told to Optuna as failed trials), and failed fits counted as fits.
 """
 
 import math
+import re
 import warnings
 
 import numpy as np
@@ -236,3 +237,18 @@ def test_failed_fits_are_counted_and_grouped_as_scikit_learn_does(data):
     assert "8 fits failed with the following error:\nArithmeticError" in message
     stored = search.study_.trials[0].user_attrs["tunefleet:cv"]["errors"]
     assert len(stored) == 4 and all(e.startswith("ArithmeticError") for e in stored)
+
+
+@pytest.mark.parametrize(
+    ("grid", "error", "message"),
+    [
+        ({"C": 1}, TypeError, "needs to be a list or a numpy array, but got 1 (of type int)"),
+        ({"C": "1,2"}, TypeError, "but got '1,2' (of type str) instead. Single values need"),
+        ({"C": []}, ValueError, "'C' need to be a non-empty sequence, got: []"),
+    ],
+)
+def test_bad_param_grids_are_worded_as_scikit_learn_words_them(data, grid, error, message):
+    X, y = data
+    with pytest.raises(error, match=re.escape(message)) as caught:
+        tunefleet.GridSearchCV(LogisticRegression(), grid).fit(X, y)
+    assert str(caught.value).startswith("param_grid['C']: Parameter grid for parameter 'C'")
