@@ -126,7 +126,8 @@ def test_nan_loss_is_a_failed_trial_and_the_search_goes_on(diabetes):
         cv=2,
     )
     with pytest.warns(
-        Warning, match="(?s)1 of 2 trials failed.*FloatingPointError: The training loss became"
+        Warning,
+        match="(?s)fits failed out of a total of.*in 1 of 2 trials.*FloatingPointError: The training loss became",
     ):
         search.fit(X, y)
     params = [p["learning_rate"] for p in search.cv_results_["params"]]

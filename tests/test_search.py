@@ -136,7 +136,8 @@ def test_failing_trials_follow_error_score_and_the_search_goes_on(data):
         FlakyClassifier(), {"fail": [False, True], "C": [1.0]}, error_score=-1.0
     )
     with pytest.warns(
-        FitFailedWarning, match="(?s)1 of 2 trials failed.*deliberate failure with C=1.0"
+        FitFailedWarning,
+        match=r"(?s)5 fits failed out of a total of 10 \(in 1 of 2 trials\).*deliberate failure with C=1.0",
     ):
         search.fit(X, y)
     failed = search.cv_results_["params"].index({"fail": True, "C": 1.0})
@@ -151,7 +152,7 @@ def test_all_trials_failing_is_one_clear_error(data):
     X, y = data
     search = tunefleet.GridSearchCV(FlakyClassifier(fail=True), {"C": [1.0, 2.0]})
     with pytest.raises(
-        ValueError, match=r"All the 2 trials failed(.|\n)*deliberate failure with C=1.0"
+        ValueError, match=r"All the 10 fits failed(.|\n)*deliberate failure with C=1.0"
     ):
         search.fit(X, y)
 

@@ -67,10 +67,11 @@ def test_scikit_learn_search_tests_pass_but_for_the_listed_differences() -> None
     assert code == 0 and not failed, f"{summary}\n" + "\n".join(failed or output.splitlines()[-60:])
     # Marks apply to a test's every variant, so variants of a listed test that run
     # scikit-learn's own Halving searches pass as XPASS. scikit-learn 1.9.1's own classes
-    # pass 141 of these tests (30 skip); tunefleet's pass 98, and test_search_cv_timing
-    # passes or fails with RandomizedSearchCV's random order (2026-12, this machine).
+    # pass 141 of these tests (30 skip); tunefleet's pass 117, and four more pass or fail
+    # with RandomizedSearchCV's random order (test_search_cv_timing, test_search_default_iid,
+    # test_search_cv_results_rank_tie_breaking, test_search_with_2d_array; 2026-12, issue 16).
     passed = _count(summary, "passed") + _count(summary, "xpassed")
-    assert passed >= 98, summary
+    assert passed >= 117, summary
 
 
 def test_every_listed_difference_is_documented() -> None:

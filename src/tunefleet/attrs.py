@@ -30,9 +30,11 @@ Trial attributes:
   :data:`SURPLUS`, :data:`DUPLICATE`); absent on trials that count.
 * ``GRID_ATTR``: the grid point's index.
 * ``ERROR_ATTR``: why it failed (the last :data:`MAX_ERROR_CHARS` characters); see
-  :func:`error_text`.
+  :func:`error_text`. A trial whose objective was not finite (Optuna stores no NaN)
+  is failed with :func:`non_finite_error` here: its scores are kept, it ran.
 * ``CV_ATTR``: per-fold scores and timings, ``{"test": {metric: [...]}, "fit_time":
-  [...], "score_time": [...], ...}``.
+  [...], "score_time": [...], ...}``; ``"errors"``: the error of each run scored with
+  ``error_score`` (one line each), when some raised.
 * ``RESOURCE_ATTR``: the resource (epochs, samples) a successive-halving trial reached.
 * ``HP_ATTR``, ``METRICS_ATTR``, ``BEST_STEP_ATTR``, ``MODEL_ATTR``: a tuner trial's
   active hyperparameters, metrics at its best epoch, that epoch, its saved model.
@@ -108,3 +110,28 @@ MAX_ERROR_CHARS = 2000
 def error_text(message: str) -> str:
     """The failure record stored under ``ERROR_ATTR``: the end of ``message``."""
     return message[-MAX_ERROR_CHARS:]
+
+
+_NON_FINITE = "the objective was "
+
+
+def non_finite_error(value: object) -> str:
+    """The ``ERROR_ATTR`` of a trial failed because its objective was not finite.
+
+    Example:
+
+    >>> non_finite_error(float("nan")), is_non_finite_error(non_finite_error([0.5, None]))
+    ('the objective was nan', True)
+    """
+    return f"{_NON_FINITE}{value}"
+
+
+def is_non_finite_error(message: object) -> bool:
+    """Whether ``message`` (an ``ERROR_ATTR``) is a :func:`non_finite_error`, not a failure.
+
+    Example:
+
+    >>> is_non_finite_error("fold 1 failed: ValueError: bad")
+    False
+    """
+    return isinstance(message, str) and message.startswith(_NON_FINITE)

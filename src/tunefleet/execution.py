@@ -37,7 +37,14 @@ import optuna
 from optuna.exceptions import UpdateFinishedTrialError
 from optuna.trial import FrozenTrial, TrialState
 
-from tunefleet.attrs import DUPLICATE, ERROR_ATTR, GRID_ATTR, INTERRUPTED, error_text
+from tunefleet.attrs import (
+    DUPLICATE,
+    ERROR_ATTR,
+    GRID_ATTR,
+    INTERRUPTED,
+    error_text,
+    non_finite_error,
+)
 from tunefleet.space import SearchSpace
 from tunefleet.storage import StorageUnavailable, open_storage
 from tunefleet.strategies import make_sampler
@@ -135,7 +142,7 @@ def _run_one(
         interrupt(study, trial, grid_points)
         raise
     if not all(math.isfinite(v) for v in (value if isinstance(value, list) else [value])):
-        trial.set_user_attr(ERROR_ATTR, f"the objective was {value}")
+        trial.set_user_attr(ERROR_ATTR, non_finite_error(value))
         return tell(study, trial, state=TrialState.FAIL)
     return tell(study, trial, value)
 

@@ -169,7 +169,9 @@ def _array_hash(array: np.ndarray) -> str:
 def _pandas(frame: Any) -> dict[str, Any]:
     import pandas as pd
 
-    sample = frame if frame.memory_usage(deep=False).sum() <= _FULL_HASH_BYTES else None
+    # a Series's memory_usage is an int, a DataFrame's a Series of columns
+    size = int(np.sum(frame.memory_usage(deep=False)))
+    sample = frame if size <= _FULL_HASH_BYTES else None
     if sample is None:
         sample = frame.iloc[_sample_rows(len(frame))]
     hashed = pd.util.hash_pandas_object(sample, index=False).to_numpy()

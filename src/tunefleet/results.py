@@ -160,10 +160,14 @@ def cv_results(
     store("score_time", [r["score_time"] for r in records])
     results.update(_masked_params(candidate_params))
     results["params"] = candidate_params
+    # a metric missing from a record (a callable's dict of scores, known from the trials
+    # that scored): error_score for a failed trial, as scikit-learn fills it, else NaN
+    missing = [[fill if t.state == TrialState.FAIL else math.nan] * n_splits for t in trials]
     for m in metrics:
-        store(f"test_{m}", [r["test"][m] for r in records], splits=True, rank=True)
+        rows = [r["test"].get(m, gap) for r, gap in zip(records, missing, strict=True)]
+        store(f"test_{m}", rows, splits=True, rank=True)
         if return_train_score:
-            rows = [r.get("train", {}).get(m, [math.nan] * n_splits) for r in records]
+            rows = [r.get("train", {}).get(m, gap) for r, gap in zip(records, missing, strict=True)]
             store(f"train_{m}", rows, splits=True)
     for name in costs:
         rows = [r.get("cost", {}).get(name, [math.nan] * n_splits) for r in records]

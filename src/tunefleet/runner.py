@@ -11,8 +11,9 @@ the rest:
   that reports no epochs can be followed by a report of the running mean at step ``run``
   (``fold_reports``);
 * it collects the per-fold record (``tunefleet:cv``: ``test`` per metric, ``fit_time``,
-  ``score_time``, optionally ``train`` and ``cost``): a fold's score is the mean over its
-  executions, its times the sum;
+  ``score_time``, optionally ``train``, ``cost`` and ``errors``, the error of each run
+  scored with ``error_score``): a fold's score is the mean over its executions, its
+  times the sum;
 * it applies one :class:`OnError` policy to a run that raises: score it with a number
   (scikit-learn's ``error_score``), re-raise the error (``error_score="raise"``), or retry
   the run and then fail the trial (the tuners' ``max_retries``);
@@ -43,6 +44,7 @@ from __future__ import annotations
 
 import math
 import time
+import traceback
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
@@ -304,10 +306,12 @@ class FoldRecord:
         primary: str | None = None,
         train: bool = False,
         costs: Sequence[str] = (),
+        open_metrics: bool = False,
     ) -> None:
         self.metrics = list(metrics)
-        self.primary = self.metrics[0] if primary is None else primary
+        self.primary = self.metrics[0] if primary is None and self.metrics else primary
         self.n_folds = n_folds
+        self.open_metrics = open_metrics
         self.train = train
         self.costs = list(costs)
         self._test: dict[str, list[list[float]]] = {m: self._empty() for m in self.metrics}
@@ -317,20 +321,54 @@ class FoldRecord:
         self._score_time = self._empty()
         #: the failure records of the runs scored with ``error_score``
         self.errors: list[str] = []
+        #: ``(fold, error_score)`` of each failed run (a metric first seen later gets it)
+        self._failed_runs: list[tuple[int, float]] = []
+        self._run_errors: list[str] = []
 
     def _empty(self) -> list[list[float]]:
         return [[] for _ in range(self.n_folds)]
 
     def add(self, run: Run, scores: RunScores) -> None:
-        """Add a finished run's scores and times to its fold."""
+        """Add a finished run's scores and times to its fold.
+
+        With ``open_metrics``, a metric first seen here joins the record: the failed runs
+        before it get their ``error_score`` for it, the scored ones NaN.
+        """
+        if self.open_metrics:
+            for name in scores.test:
+                if name not in self._test:
+                    self._add_metric(name)
         self._fit_time[run.fold].append(scores.fit_time)
         self._score_time[run.fold].append(scores.score_time)
         for m in self.metrics:
-            self._test[m][run.fold].append(scores.test[m])
+            self._test[m][run.fold].append(scores.test.get(m, math.nan))
             if self.train:
-                self._train[m][run.fold].append(scores.train[m])
+                self._train[m][run.fold].append(scores.train.get(m, math.nan))
         for c in self.costs:
             self._cost[c][run.fold].append(scores.cost[c])
+
+    def add_failed(
+        self, run: Run, error_score: float, fit_time: float, error: str | None = None
+    ) -> None:
+        """Add a run that raised: ``error_score`` for every metric, NaN costs.
+
+        ``error`` (the exception, as one line) is kept in the record's ``errors``, one
+        entry per failed run, so that failures can be counted and grouped as
+        scikit-learn's ``FitFailedWarning`` does.
+        """
+        self._failed_runs.append((run.fold, error_score))
+        if error is not None:
+            self._run_errors.append(error_text(error))
+        self.add(run, _failed(self, error_score, fit_time))
+
+    def _add_metric(self, name: str) -> None:
+        failed: list[list[float]] = self._empty()
+        for fold, error_score in self._failed_runs:
+            failed[fold].append(error_score)
+        scored = [len(f) - len(e) for f, e in zip(self._fit_time, failed, strict=True)]
+        self._test[name] = [e + [math.nan] * n for e, n in zip(failed, scored, strict=True)]
+        self._train[name] = [list(f) for f in self._test[name]]
+        self.metrics.append(name)
 
     def add_fit_time(self, run: Run, fit_time: float) -> None:
         """Add the training time of a run that was stopped (pruned) before it was scored."""
@@ -338,7 +376,11 @@ class FoldRecord:
 
     def mean(self) -> float:
         """The mean over the folds run so far of the primary metric's fold scores."""
-        scores = [float(np.mean(f)) for f in self._test[self.primary] if f]
+        primary = self.primary
+        if self.open_metrics and primary not in self._test:  # not scored (yet): the first
+            primary = self.metrics[0] if self.metrics else None
+        runs = self._test.get(primary, []) if primary is not None else []
+        scores = [float(np.mean(f)) for f in runs if f]
         return float(np.mean(scores)) if scores else math.nan
 
     def record(self) -> dict[str, Any]:
@@ -374,6 +416,8 @@ class FoldRecord:
             out["train"] = {m: per_fold(self._train[m]) for m in self.metrics}
         if self.costs:
             out["cost"] = {c: per_fold(self._cost[c]) for c in self.costs}
+        if self._run_errors:
+            out["errors"] = list(self._run_errors)
         return out
 
 
@@ -396,6 +440,9 @@ class Runner:
         fold_reports: after a run that reported no epochs, report the running mean of
             the primary metric at step ``run.index`` (and ask the pruner).
         on_error: what a run that raises does to the trial.
+        open_metrics: runs may score metrics not in ``metrics`` (a scikit-learn callable
+            ``scoring`` that returns a dict of scores): each joins the record when first
+            seen, and without ``primary`` the first one seen is the trial's value.
         pruned_scores: what a pruned trial's record holds (see :meth:`FoldRecord.pruned`).
 
     Example:
@@ -431,6 +478,7 @@ class Runner:
     fold_reports: bool = False
     on_error: OnError = field(default_factory=OnError)
     pruned_scores: Literal["nan", "partial"] = "nan"
+    open_metrics: bool = False
 
     def run(self, trial: optuna.Trial, adapter: Adapter) -> float | list[float]:
         """Run every run of ``adapter``, store the trial's record, return its value(s)."""
@@ -443,7 +491,12 @@ class Runner:
         stops the trial, and what :class:`OnError` says when a run fails.
         """
         folds = FoldRecord(
-            self.metrics, self.n_folds, primary=self.primary, train=self.train, costs=self.costs
+            self.metrics,
+            self.n_folds,
+            primary=self.primary,
+            train=self.train,
+            costs=self.costs,
+            open_metrics=self.open_metrics,
         )
         for run in adapter.runs():
             reporter = self._run(trial, adapter, run, folds)
@@ -497,7 +550,8 @@ class Runner:
                 message = adapter.describe_error(run, exc)
                 if policy.mode == "score":
                     folds.errors.append(message)
-                    folds.add(run, _failed(folds, float(policy.error_score), elapsed))
+                    error = "".join(traceback.format_exception_only(type(exc), exc)).strip()
+                    folds.add_failed(run, float(policy.error_score), elapsed, error)
                     return reporter
                 record_at_end(trial, {ERROR_ATTR: error_text(message)})
                 if policy.mode == "raise":

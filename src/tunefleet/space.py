@@ -412,12 +412,25 @@ def _parse_value(name: str, value: Any, *, where: str, grid: bool) -> Dimension:
                 return Dimension(name, name, dist)
         return _categorical(name, list(value), where)
     if isinstance(value, (str, bytes)) or not isinstance(value, Sequence):
-        kind = "a list of values" if grid else "a list of values or a distribution"
-        raise TypeError(f"{where} must be {kind}, got {type(value).__name__}: {value!r}")
-    return _categorical(name, list(value), where)
+        if grid:  # scikit-learn's words (ParameterGrid), after where
+            raise TypeError(
+                f"{where}: Parameter grid for parameter {name!r} needs to be a list or a numpy "
+                f"array, but got {value!r} (of type {type(value).__name__}) instead. Single "
+                "values need to be wrapped in a list with one element."
+            )
+        raise TypeError(
+            f"{where} must be a list of values or a distribution, got "
+            f"{type(value).__name__}: {value!r}"
+        )
+    return _categorical(name, list(value), where, grid=grid)
 
 
-def _categorical(name: str, choices: list[Any], where: str) -> Dimension:
+def _categorical(name: str, choices: list[Any], where: str, *, grid: bool = False) -> Dimension:
+    if not choices and grid:  # scikit-learn's words (ParameterGrid), after where
+        raise ValueError(
+            f"{where}: Parameter grid for parameter {name!r} need to be a non-empty sequence, "
+            f"got: {choices!r}"
+        )
     if not choices:
         raise ValueError(f"{where} is empty; expected at least one value.")
     choices = [to_python(c) for c in choices]

@@ -19,7 +19,7 @@ import numbers
 import time
 import traceback
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
 import numpy as np
@@ -35,8 +35,10 @@ from tunefleet.space import SearchSpace
 __all__ = [
     "Cost",
     "CrossValidation",
+    "InvalidScoring",
     "Resource",
     "TrialFailed",
+    "call_scorer",
     "final_estimator",
     "fold_fit_params",
     "reports_epochs",
@@ -142,6 +144,16 @@ class CrossValidation:
             with costs the trial's value is ``[mean score, mean cost...]``.
         compress: called on each fold's fitted estimator before it is scored and
             measured (``compress="int8"`` quantizes a Keras wrapper's model).
+        open_metrics: ``scorers`` is the user's one callable ``scoring``, which may
+            return a dict of scores (scikit-learn's callable multi-metric scoring): each
+            key is a metric of the record, and the trial's value is the mean of the
+            ``refit`` key, or of the first key when ``refit`` is ``False`` or a callable.
+            Any other ``refit`` not among the keys raises :class:`InvalidScoring` (the
+            search stops), as scikit-learn does after its first candidates.
+        refit: the search's ``refit`` (see ``open_metrics``).
+
+    Scorers are called as scikit-learn calls them: ``scorer(estimator, X, y)``, or
+    ``scorer(estimator, X)`` when ``y`` is ``None`` (unsupervised estimators).
 
     Example:
 
@@ -180,18 +192,22 @@ class CrossValidation:
     resource: Resource | None = None
     costs: tuple[Cost, ...] = ()
     compress: Callable[[Any], None] | None = None
+    open_metrics: bool = False
+    refit: Any = True
 
     def runner(self) -> Runner:
         """The engine's runner for this face's trials."""
+        open_primary = self.refit if isinstance(self.refit, str) else None
         return Runner(
-            metrics=tuple(self.scorers),
-            primary=self.primary,
+            metrics=() if self.open_metrics else tuple(self.scorers),
+            primary=open_primary if self.open_metrics else self.primary,
             n_folds=len(self.splits),
             train=self.return_train_score,
             costs=tuple(c.name for c in self.costs),
             prune=self.report,
             fold_reports=self.report and self.resource is None and len(self.splits) > 1,
-            on_error=OnError.from_error_score(self.error_score),
+            on_error=replace(OnError.from_error_score(self.error_score), fatal=(InvalidScoring,)),
+            open_metrics=self.open_metrics,
         )
 
     def __call__(self, trial: optuna.Trial) -> float | list[float]:
@@ -210,16 +226,71 @@ class CrossValidation:
         return runner.finish(trial, folds)
 
     def score(self, estimator: Any, X: Any, y: Any) -> dict[str, float]:
-        """Every scorer's score of a fitted ``estimator`` on ``X``, ``y``."""
+        """Every scorer's score of a fitted ``estimator`` on ``X``, ``y``.
+
+        With ``open_metrics``, a dict returned by the callable gives one score per key.
+        """
         scores = {}
         for name, scorer in self.scorers.items():
-            value = scorer(estimator, X, y)
-            if not isinstance(value, numbers.Number):
-                raise ValueError(
-                    f"scoring for {name!r} must return a number, got {type(value).__name__}: {value!r}"
-                )
-            scores[name] = float(value)
+            value = call_scorer(scorer, estimator, X, y)
+            if self.open_metrics and isinstance(value, Mapping):
+                self._dict_key(value)
+                for key, score in value.items():
+                    scores[str(key)] = _number(str(key), score)
+                continue
+            scores[name] = _number(name, value)
         return scores
+
+    def primary_score(self, estimator: Any, X: Any, y: Any) -> float:
+        """The score the trial's value averages (reported after each epoch)."""
+        value = call_scorer(self.scorers[self.primary], estimator, X, y)
+        if self.open_metrics and isinstance(value, Mapping):
+            key = self._dict_key(value)
+            return _number(str(key), value[key])
+        return _number(self.primary, value)
+
+    def _dict_key(self, scores: Mapping[Any, Any]) -> Any:
+        """The key of a callable's dict of scores that the trial's value averages."""
+        refit = self.refit
+        if isinstance(refit, str) and refit in scores:
+            return refit
+        if refit is not False and not callable(refit):
+            raise InvalidScoring(
+                "For multi-metric scoring, the parameter refit must be set to a scorer key or "
+                "a callable to refit an estimator with the best parameter setting on the "
+                "whole data and make the best_* attributes available for that metric. If "
+                f"this is not needed, refit should be set to False explicitly. {refit!r} was "
+                f"passed (the callable scoring returned the keys {list(scores)})."
+            )
+        if not scores:
+            raise InvalidScoring("the callable scoring returned an empty dict of scores.")
+        return next(iter(scores))
+
+
+class InvalidScoring(ValueError):
+    """The scoring cannot score any trial (a callable's dict lacks the ``refit`` key)."""
+
+
+def call_scorer(scorer: Callable[..., Any], estimator: Any, X: Any, y: Any) -> Any:
+    """``scorer(estimator, X, y)``, or ``scorer(estimator, X)`` when ``y`` is ``None``.
+
+    As scikit-learn scores a fold: an unsupervised search passes no ``y``, so a plain
+    callable ``scoring(estimator, X)`` works.
+
+    Example:
+
+    >>> call_scorer(lambda est, X: len(X), None, [1, 2], None)
+    2
+    """
+    return scorer(estimator, X) if y is None else scorer(estimator, X, y)
+
+
+def _number(name: str, value: Any) -> float:
+    if not isinstance(value, numbers.Number):
+        raise ValueError(
+            f"scoring for {name!r} must return a number, got {type(value).__name__}: {value!r}"
+        )
+    return float(value)
 
 
 class _FoldFits:
@@ -247,7 +318,8 @@ class _FoldFits:
         if kind == "n_samples":
             # a fixed random subset, the same for every trial and rung
             train = np.random.default_rng(run.fold).permutation(train)[:rung]
-        estimator = clone(cv.estimator).set_params(**self.params)
+        # as scikit-learn: estimator-valued params are cloned, the user's objects stay unfitted
+        estimator = clone(cv.estimator).set_params(**clone(self.params, safe=False))
         if kind is not None and kind != "n_samples":
             estimator.set_params(**{kind: rung})
         # scikit-learn's split: a precomputed kernel (the pairwise tag) is cut in both axes
@@ -257,8 +329,7 @@ class _FoldFits:
         observer = None
         if cv.resource is None and not cv.costs and reports_epochs(estimator):
             # learning curves, always (multi-objective studies take no reports)
-            scorer = cv.scorers[cv.primary]
-            observer = reporter.epoch_observer(lambda: scorer(estimator, X_test, y_test))
+            observer = reporter.epoch_observer(lambda: cv.primary_score(estimator, X_test, y_test))
         start = time.perf_counter()
         with observe_epochs(observer):
             estimator.fit(X_train, y_train, **fit_params)

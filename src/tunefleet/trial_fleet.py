@@ -147,7 +147,11 @@ class FleetCrossValidation:
             "fit_time": [],
             "score_time": [],
         }
-        return _Trial(trial, estimator=clone(self.cv.estimator).set_params(**params), record=record)
+        return _Trial(
+            trial,
+            estimator=clone(self.cv.estimator).set_params(**clone(params, safe=False)),
+            record=record,
+        )
 
     def _fold(self, fold: int) -> _Fold:
         data = self._folds.get(fold)

@@ -22,6 +22,7 @@ import os
 import tempfile
 import time
 import warnings
+from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -36,7 +37,7 @@ from sklearn.model_selection._search import BaseSearchCV as _SklearnBaseSearchCV
 from sklearn.utils import indexable
 
 from tunefleet import records
-from tunefleet.attrs import ERROR_ATTR, STRATEGY_ATTR
+from tunefleet.attrs import CV_ATTR, ERROR_ATTR, STRATEGY_ATTR, is_non_finite_error
 from tunefleet.dispatch import RAY_ACTORS, check_backend, choose_executor, fleet_size, n_workers
 from tunefleet.experiment import check_resume, sklearn_experiment
 from tunefleet.objectives import Cost, Quantizer, make_quantizer, parse_objectives
@@ -53,7 +54,6 @@ from tunefleet.trial import (
     Resource,
     final_estimator,
     reports_epochs,
-    summarize_errors,
 )
 from tunefleet.trial_fleet import FleetCrossValidation, fleet_unsupported_reason
 
@@ -230,6 +230,41 @@ class BaseSearchCV(_SklearnBaseSearchCV):
             )
         return scorers, primary, scorers
 
+    def _open_metrics(self) -> bool:
+        """Whether ``scoring`` is one callable, which may return a dict of scores."""
+        return callable(self.scoring) and not isinstance(self.scoring, str)
+
+    def _result_metrics(
+        self, trials: list[Any], scorers: dict[str, Any], primary: str
+    ) -> tuple[list[str], str]:
+        """The metrics of ``cv_results_`` and the one ranked for ``best_*``.
+
+        A callable ``scoring`` that returns a dict of scores makes a multi-metric search
+        whose metrics are the dict's keys (read from the stored records, in order), as in
+        scikit-learn; ``refit`` must then name one of them, be a callable or ``False``.
+        """
+        if not self._open_metrics():
+            return list(scorers), primary
+        names: dict[str, None] = {}
+        for trial in trials:
+            for name in trial.user_attrs.get(CV_ATTR, {}).get("test", {}):
+                names.setdefault(name)
+        if not names or list(names) == ["score"]:
+            return ["score"], "score"
+        self.multimetric_ = True
+        refit = self.refit
+        if isinstance(refit, str) and refit in names:
+            return list(names), refit
+        if refit is not False and not callable(refit):
+            raise ValueError(
+                "For multi-metric scoring, the parameter refit must be set to a scorer key or "
+                "a callable to refit an estimator with the best parameter setting on the "
+                "whole data and make the best_* attributes available for that metric. If "
+                f"this is not needed, refit should be set to False explicitly. {refit!r} was "
+                f"passed; the callable scoring returned {list(names)}."
+            )
+        return list(names), next(iter(names))
+
     def _check_space_names(self, space: SearchSpace) -> None:
         """Every searched name must be a parameter of the estimator (checked before any trial).
 
@@ -239,7 +274,7 @@ class BaseSearchCV(_SklearnBaseSearchCV):
         for representative in space.representatives():
             estimator = clone(self.estimator)
             try:
-                estimator.set_params(**representative)
+                estimator.set_params(**clone(representative, safe=False))
             except ValueError as exc:
                 raise ValueError(f"{space.source}: {exc}") from None
             check_build = getattr(final_estimator(estimator), "check_build", None)
@@ -410,6 +445,8 @@ class BaseSearchCV(_SklearnBaseSearchCV):
                 resource=strategy.resource,
                 costs=tuple(costs),
                 compress=quantizer,
+                open_metrics=self._open_metrics(),
+                refit=self.refit,
             )
             total = len(grid_points) if grid_points is not None else strategy.n_trials
             assert total is not None
@@ -537,10 +574,13 @@ class BaseSearchCV(_SklearnBaseSearchCV):
         if not trials:
             raise RuntimeError(f"study {study.study_name!r} holds no finished trials.")
         self._trials = trials
+        self._check_failed_fits(trials)
+        metrics, primary = self._result_metrics(trials, scorers, primary)
+        self._primary = primary
         self.cv_results_ = cv_results(
             trials,
             strategy.space,
-            metrics=list(scorers),
+            metrics=metrics,
             n_splits=self.n_splits_,
             return_train_score=self.return_train_score,
             error_score=self.error_score,
@@ -551,20 +591,7 @@ class BaseSearchCV(_SklearnBaseSearchCV):
             self.best_trials_ = pareto_trials(
                 self.cv_results_, study.best_trials, primary=primary, costs=[c.name for c in costs]
             )
-        errors = [t.user_attrs[ERROR_ATTR] for t in trials if ERROR_ATTR in t.user_attrs]
-        n_scored = sum(t.state.name == "COMPLETE" for t in trials)
-        if n_scored == 0 and errors and len(errors) == len(trials):
-            raise ValueError(
-                f"All the {len(trials)} trials failed. It is very likely that your model is "
-                f"misconfigured. The first errors were:\n{summarize_errors(errors)}"
-            )
-        if errors:
-            warnings.warn(
-                f"{len(errors)} of {len(trials)} trials failed; their scores are set to "
-                f"error_score={self.error_score!r}. The first errors were:\n{summarize_errors(errors)}",
-                FitFailedWarning,
-                stacklevel=3,
-            )
+        _warn_non_finite(self.cv_results_, metrics, self.return_train_score)
         refit = self.refit
         if refit is not False or not self.multimetric_:
             if callable(refit):
@@ -593,6 +620,51 @@ class BaseSearchCV(_SklearnBaseSearchCV):
             self.refit_time_ = time.perf_counter() - start
             if hasattr(self.best_estimator_, "feature_names_in_"):
                 self.feature_names_in_ = self.best_estimator_.feature_names_in_
+
+    def _check_failed_fits(self, trials: list[Any]) -> None:
+        """Warn about failed fits, or raise when all failed, as scikit-learn words it.
+
+        Fits are counted as scikit-learn counts them (each trial's folds); a trial that
+        failed as a whole (it could not run) counts all its folds as failed. Trials told
+        failed because their mean score was not finite ran: they are not failures.
+        """
+        n_fits = 0
+        failed: list[str] = []
+        failed_trials = 0
+        for trial in trials:
+            record = trial.user_attrs.get(CV_ATTR)
+            n = len(record.get("fit_time", ())) if record else self.n_splits_
+            n_fits += n
+            error = trial.user_attrs.get(ERROR_ATTR)
+            if error is None or is_non_finite_error(error):
+                continue
+            failed_trials += 1
+            failed.extend((record or {}).get("errors") or [error] * n)
+        if not failed:
+            return
+        groups = Counter(failed)
+        details = "\n".join(
+            f"{'-' * 80}\n{n} fits failed with the following error:\n{error}"
+            for error, n in groups.items()
+        )
+        in_trials = f"in {failed_trials} of {len(trials)} trials"
+        if len(failed) >= n_fits:
+            raise ValueError(
+                f"\nAll the {n_fits} fits failed ({in_trials}).\n"
+                "It is very likely that your model is misconfigured.\n"
+                "You can try to debug the error by setting error_score='raise'.\n\n"
+                f"Below are more details about the failures:\n{details}"
+            )
+        warnings.warn(
+            f"\n{len(failed)} fits failed out of a total of {n_fits} ({in_trials}).\n"
+            "The score on these train-test partitions for these parameters will be set to "
+            f"{self.error_score}.\n"
+            "If these failures are not expected, you can try to debug them by setting "
+            "error_score='raise'.\n\n"
+            f"Below are more details about the failures:\n{details}",
+            FitFailedWarning,
+            stacklevel=4,
+        )
 
     # -- extras -------------------------------------------------------------------------
     def report(self, path: str | os.PathLike[str]) -> Any:
@@ -623,8 +695,25 @@ class BaseSearchCV(_SklearnBaseSearchCV):
         (original objects), ``error``, ``status`` (why a trial does not count, if so).
         """
         return records.trials_dataframe(
-            self.study_, decode=self.space_.decode, metric=self._scorers()[1]
+            self.study_, decode=self.space_.decode, metric=getattr(self, "_primary", None)
         )
+
+
+def _warn_non_finite(results: dict[str, Any], metrics: list[str], train: bool) -> None:
+    """scikit-learn's warning for candidates whose mean test (or train) score is not finite.
+
+    Such candidates stay in ``cv_results_``, ranked last (NaN) as in scikit-learn; their
+    trials are told to Optuna as failed (it stores no NaN), see ``docs/conformance.md``.
+    """
+    for metric in metrics:
+        for dataset in ("test", "train") if train else ("test",):
+            means = results.get(f"mean_{dataset}_{metric}")
+            if means is not None and not np.all(np.isfinite(means)):
+                warnings.warn(
+                    f"One or more of the {dataset} scores are non-finite: {means}",
+                    category=UserWarning,
+                    stacklevel=4,
+                )
 
 
 def _optuna_version() -> tuple[int, int]:

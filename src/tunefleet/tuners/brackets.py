@@ -35,6 +35,7 @@ from tunefleet.attrs import (
     ROUND_ATTR,
     STATUS_ATTR,
     error_text,
+    non_finite_error,
 )
 from tunefleet.execution import ask_trial, finished_elsewhere, interrupt, tell
 from tunefleet.keras.memory import release_memory
@@ -489,7 +490,7 @@ class Bracket:
         if math.isfinite(value):
             self._finish(member, value=value)
         else:
-            set_user_attrs(self.study, member.trial, {ERROR_ATTR: f"the objective was {value}"})
+            set_user_attrs(self.study, member.trial, {ERROR_ATTR: non_finite_error(value)})
             self._finish(member, state=TrialState.FAIL)
 
     def _write_results(self, member: BracketMember, extra: dict[str, Any] | None = None) -> None:
