@@ -181,7 +181,10 @@ def test_error_score_raise_raises_and_records_the_trial(data, tmp_path):
             lambda: tunefleet.RandomizedSearchCV(SVC(), {"C": [1]}, n_iter=-3),
             "n_iter must be a positive integer, got -3",
         ),
-        (lambda: tunefleet.GridSearchCV(SVC(), {"C": []}), r"param_grid\['C'\] is empty"),
+        (
+            lambda: tunefleet.GridSearchCV(SVC(), {"C": []}),
+            r"param_grid\['C'\]: Parameter grid for parameter 'C' need to be a non-empty",
+        ),
         (
             lambda: tunefleet.GridSearchCV(SVC(), {"bogus": [1]}),
             r"param_grid: Invalid parameter 'bogus' for estimator SVC",
