@@ -6,6 +6,9 @@ SIGKILL mid-trial is replaced, and its configuration runs again.
 
 import os
 import signal
+import subprocess
+import sys
+import textwrap
 import threading
 import time
 from pathlib import Path
@@ -203,3 +206,70 @@ def test_the_hyperband_tuner_says_it_does_not_run_on_ray(tmp_path):
             directory=str(tmp_path),
             backend="ray",
         )
+
+
+DRIVER = textwrap.dedent(
+    """
+    import os, sys
+    import tunefleet
+    from estimators import SlowClassifier, iris
+    url, backend = sys.argv[1], sys.argv[2]
+    if backend == "ray" and os.environ.get("RAY_ADDRESS"):  # a running cluster's actors
+        import ray
+        names = ("PYTHONPATH", "TUNEFLEET_TEST_HOLD", "KERAS_BACKEND")
+        ray.init(runtime_env={"env_vars": {n: os.environ[n] for n in names}})
+    X, y = iris()
+    tunefleet.GridSearchCV(
+        SlowClassifier(delay=0.2), {"C": [0.01, 0.1, 1.0, 10.0, 100.0]}, cv=2, refit=False,
+        storage=url, study_name="s", backend=backend, n_jobs=1,
+    ).fit(X, y)
+    """
+)
+
+
+@pytest.mark.slow
+def test_a_ray_driver_killed_mid_search_is_resumed_from_another_process(tmp_path):
+    # The driver dies with SIGKILL while its actor is inside a fit; Ray ends the dead
+    # driver's actor, and a plain (local) run of the same search finishes the grid.
+    url = f"sqlite:///{tmp_path / 'tune.db'}"
+    hold = tmp_path / "hold"
+    env = dict(
+        os.environ,
+        PYTHONPATH=os.pathsep.join([str(TESTS), str(TESTS.parent / "src")]),
+        TUNEFLEET_TEST_HOLD=str(hold),
+        KERAS_BACKEND="jax",
+    )
+    hold.touch()  # the first fit waits: the kill lands inside a trial
+    driver = subprocess.Popen([sys.executable, "-c", DRIVER, url, "ray"], env=env)
+    deadline = time.monotonic() + 300
+    while not Path(f"{hold}.held").exists():
+        assert driver.poll() is None and time.monotonic() < deadline, "no trial started"
+        time.sleep(0.1)
+    (running,) = [t for t in stored(url) if t.state.name == "RUNNING"]
+    actor = int(running.user_attrs[WORKER_ATTR].split(":")[1])
+    driver.send_signal(signal.SIGKILL)
+    driver.wait()
+    deadline = time.monotonic() + 120
+    while _alive(actor):  # Ray ends the actors of a driver that died
+        assert time.monotonic() < deadline, "the dead driver's actor is still running"
+        time.sleep(0.2)
+    hold.unlink()
+    resumed = subprocess.run(
+        [sys.executable, "-c", DRIVER, url, "local"], env=env, timeout=300, check=False
+    )
+    assert resumed.returncode == 0
+    trials = stored(url)
+    counted = [t for t in trials if t.state.name == "COMPLETE"]
+    assert sorted(t.params["C"] for t in counted) == [0.01, 0.1, 1.0, 10.0, 100.0]
+    killed = trials[running.number]
+    assert killed.state.name == "FAIL" and killed.user_attrs[STATUS_ATTR] == "interrupted"
+    assert not any(t.state.name == "RUNNING" for t in trials)
+
+
+def _alive(pid):
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    with open(f"/proc/{pid}/stat") as stat:  # a zombie has ended
+        return stat.read().split(")")[-1].split()[0] != "Z"
