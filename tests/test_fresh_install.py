@@ -19,6 +19,9 @@ from pathlib import Path
 
 import pytest
 
+# the module's tests share one fresh environment (a module fixture): one pytest-xdist worker
+pytestmark = pytest.mark.xdist_group("fresh_install")
+
 ROOT = Path(__file__).resolve().parents[1]
 
 SEED_STYLE_SCRIPT = textwrap.dedent(

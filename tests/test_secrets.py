@@ -104,7 +104,7 @@ def test_a_storage_that_opens_is_shown_masked_everywhere(tmp_path, caplog):
         result = runner.invoke(app, args)
         assert result.exit_code == 0, result.output
         outputs.append(result.output)
-    assert "password=***" in outputs[0]
+    assert "password=***" in "".join(outputs[0].split())  # the table's title wraps long URLs
     report = tmp_path / "r.html"
     result = runner.invoke(app, ["report", url, "-o", str(report)])
     assert result.exit_code == 0, result.output
