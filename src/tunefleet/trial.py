@@ -41,8 +41,8 @@ __all__ = [
     "call_scorer",
     "final_estimator",
     "fold_fit_params",
+    "refit_metric",
     "reports_epochs",
-    "summarize_errors",
     "take",
 ]
 
@@ -251,20 +251,34 @@ class CrossValidation:
 
     def _dict_key(self, scores: Mapping[Any, Any]) -> Any:
         """The key of a callable's dict of scores that the trial's value averages."""
-        refit = self.refit
-        if isinstance(refit, str) and refit in scores:
-            return refit
-        if refit is not False and not callable(refit):
-            raise InvalidScoring(
-                "For multi-metric scoring, the parameter refit must be set to a scorer key or "
-                "a callable to refit an estimator with the best parameter setting on the "
-                "whole data and make the best_* attributes available for that metric. If "
-                f"this is not needed, refit should be set to False explicitly. {refit!r} was "
-                f"passed (the callable scoring returned the keys {list(scores)})."
-            )
         if not scores:
             raise InvalidScoring("the callable scoring returned an empty dict of scores.")
-        return next(iter(scores))
+        return refit_metric(self.refit, list(scores))
+
+
+def refit_metric(refit: Any, keys: Sequence[Any]) -> Any:
+    """The key of a callable ``scoring``'s dict of scores that ``refit`` ranks by.
+
+    ``refit`` itself when it is one of ``keys``; the first key when ``refit`` is ``False``
+    or a callable; any other ``refit`` raises :class:`InvalidScoring` in scikit-learn's
+    words.
+
+    Example:
+
+    >>> refit_metric("f1", ["accuracy", "f1"]), refit_metric(False, ["accuracy", "f1"])
+    ('f1', 'accuracy')
+    """
+    if isinstance(refit, str) and refit in keys:
+        return refit
+    if refit is not False and not callable(refit):
+        raise InvalidScoring(
+            "For multi-metric scoring, the parameter refit must be set to a scorer key or "
+            "a callable to refit an estimator with the best parameter setting on the "
+            "whole data and make the best_* attributes available for that metric. If "
+            f"this is not needed, refit should be set to False explicitly. {refit!r} was "
+            f"passed (the callable scoring returned the keys {list(keys)})."
+        )
+    return keys[0]
 
 
 class InvalidScoring(ValueError):
@@ -346,16 +360,3 @@ class _FoldFits:
     def describe_error(self, run: Run, exc: BaseException) -> str:
         lines = traceback.format_exception_only(type(exc), exc)
         return f"fold {run.fold + 1} with params {dict(self.params)!r} failed: {''.join(lines).strip()}"
-
-
-def summarize_errors(messages: Sequence[str], limit: int = 3) -> str:
-    """The first few distinct error messages, for warnings and the all-failed error."""
-    distinct: list[str] = []
-    for m in messages:
-        if m not in distinct:
-            distinct.append(m)
-    shown = "\n".join(f"  - {m}" for m in distinct[:limit])
-    more = (
-        f"\n  ... and {len(distinct) - limit} more distinct errors" if len(distinct) > limit else ""
-    )
-    return shown + more

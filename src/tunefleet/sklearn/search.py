@@ -53,6 +53,7 @@ from tunefleet.trial import (
     CrossValidation,
     Resource,
     final_estimator,
+    refit_metric,
     reports_epochs,
 )
 from tunefleet.trial_fleet import FleetCrossValidation, fleet_unsupported_reason
@@ -252,18 +253,7 @@ class BaseSearchCV(_SklearnBaseSearchCV):
         if not names or list(names) == ["score"]:
             return ["score"], "score"
         self.multimetric_ = True
-        refit = self.refit
-        if isinstance(refit, str) and refit in names:
-            return list(names), refit
-        if refit is not False and not callable(refit):
-            raise ValueError(
-                "For multi-metric scoring, the parameter refit must be set to a scorer key or "
-                "a callable to refit an estimator with the best parameter setting on the "
-                "whole data and make the best_* attributes available for that metric. If "
-                f"this is not needed, refit should be set to False explicitly. {refit!r} was "
-                f"passed; the callable scoring returned {list(names)}."
-            )
-        return list(names), next(iter(names))
+        return list(names), refit_metric(self.refit, list(names))
 
     def _check_space_names(self, space: SearchSpace) -> None:
         """Every searched name must be a parameter of the estimator (checked before any trial).
