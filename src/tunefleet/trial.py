@@ -44,6 +44,7 @@ __all__ = [
     "refit_metric",
     "reports_epochs",
     "take",
+    "with_params",
 ]
 
 
@@ -68,6 +69,22 @@ class Resource:
 
     kind: str
     rungs: list[int]
+
+
+def with_params(estimator: Any, params: Mapping[str, Any]) -> Any:
+    """A fresh clone of ``estimator`` with ``params`` set, as scikit-learn's searches do:
+    parameter values that are estimators are cloned too, so the caller's stay unfitted.
+
+    Example:
+
+    >>> from sklearn.linear_model import LogisticRegression
+    >>> from sklearn.pipeline import Pipeline
+    >>> step = LogisticRegression()
+    >>> pipe = with_params(Pipeline([("clf", None)]), {"clf": step})
+    >>> pipe.named_steps["clf"] is step
+    False
+    """
+    return clone(estimator).set_params(**clone(params, safe=False))
 
 
 def final_estimator(estimator: Any) -> Any:
@@ -333,7 +350,7 @@ class _FoldFits:
             # a fixed random subset, the same for every trial and rung
             train = np.random.default_rng(run.fold).permutation(train)[:rung]
         # as scikit-learn: estimator-valued params are cloned, the user's objects stay unfitted
-        estimator = clone(cv.estimator).set_params(**clone(self.params, safe=False))
+        estimator = with_params(cv.estimator, self.params)
         if kind is not None and kind != "n_samples":
             estimator.set_params(**{kind: rung})
         # scikit-learn's split: a precomputed kernel (the pairwise tag) is cut in both axes

@@ -21,13 +21,18 @@ from typing import Any
 
 import numpy as np
 import optuna
-from sklearn.base import clone
 
 from tunefleet import fleet_batch
 from tunefleet.attrs import CV_ATTR, ERROR_ATTR, error_text
 from tunefleet.execution import Ask
 from tunefleet.fleet_batch import FitData, FleetBatch, Member, Outcome, Row, finish_trial
-from tunefleet.trial import CrossValidation, final_estimator, fold_fit_params, take
+from tunefleet.trial import (
+    CrossValidation,
+    final_estimator,
+    fold_fit_params,
+    take,
+    with_params,
+)
 
 logger = logging.getLogger("tunefleet")
 
@@ -149,7 +154,7 @@ class FleetCrossValidation:
         }
         return _Trial(
             trial,
-            estimator=clone(self.cv.estimator).set_params(**clone(params, safe=False)),
+            estimator=with_params(self.cv.estimator, params),
             record=record,
         )
 

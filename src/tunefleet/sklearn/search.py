@@ -29,7 +29,7 @@ from typing import Any
 
 import numpy as np
 import optuna
-from sklearn.base import clone, is_classifier
+from sklearn.base import is_classifier
 from sklearn.exceptions import FitFailedWarning
 from sklearn.metrics import check_scoring, get_scorer
 from sklearn.model_selection import check_cv
@@ -55,6 +55,7 @@ from tunefleet.trial import (
     final_estimator,
     refit_metric,
     reports_epochs,
+    with_params,
 )
 from tunefleet.trial_fleet import FleetCrossValidation, fleet_unsupported_reason
 
@@ -262,9 +263,8 @@ class BaseSearchCV(_SklearnBaseSearchCV):
         can quantize it in that mode.
         """
         for representative in space.representatives():
-            estimator = clone(self.estimator)
             try:
-                estimator.set_params(**clone(representative, safe=False))
+                estimator = with_params(self.estimator, representative)
             except ValueError as exc:
                 raise ValueError(f"{space.source}: {exc}") from None
             check_build = getattr(final_estimator(estimator), "check_build", None)
@@ -597,9 +597,7 @@ class BaseSearchCV(_SklearnBaseSearchCV):
             if not callable(refit):
                 self.best_score_ = float(self.cv_results_[f"mean_test_{primary}"][self.best_index_])
         if refit:
-            self.best_estimator_ = clone(self.estimator).set_params(
-                **clone(self.best_params_, safe=False)
-            )
+            self.best_estimator_ = with_params(self.estimator, self.best_params_)
             start = time.perf_counter()
             if y is not None:
                 self.best_estimator_.fit(X, y, **fit_params)
