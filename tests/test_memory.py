@@ -113,6 +113,35 @@ FLEET = PRELUDE + textwrap.dedent(
     """
 )
 
+AFTER_FLEET_SEARCH = PRELUDE + textwrap.dedent(
+    """
+    import keras, tunefleet
+    from tunefleet.keras import KerasClassifier
+    from tunefleet.keras.memory import release_compiled_programs, release_memory
+
+    def build(n_hidden=1, n_neurons=8):
+        model = keras.Sequential([keras.Input((64,))])
+        for _ in range(n_hidden):
+            model.add(keras.layers.Dense(n_neurons, activation="relu"))
+        model.add(keras.layers.Dense(10, activation="softmax"))
+        model.compile("adam", "sparse_categorical_crossentropy")
+        return model
+
+    half = np.arange(len(X)) % 2 == 0
+    tunefleet.RandomizedSearchCV(
+        KerasClassifier(build, epochs=1, batch_size=64, verbose=0),
+        {"n_hidden": tunefleet.Int(1, 3), "n_neurons": tunefleet.Int(8, 512)},
+        n_iter=int(sys.argv[1]), cv=[(np.flatnonzero(half), np.flatnonzero(~half))],
+        refit=False, random_state=0, fleet=True,
+    ).fit(X, y)
+    mark()  # as the search left it
+    release_memory()
+    release_compiled_programs(force=True)
+    mark()  # everything released
+    print(json.dumps(rss))
+    """
+)
+
 
 def rss_series(script, *args):
     """Run ``script`` on the JAX backend in a fresh process; return its RSS marks."""
@@ -155,6 +184,15 @@ def test_fleet_search_of_distinct_widths_stays_bounded():
     assert len(rss) >= 40  # every trial was built (plus the search's checks)
     per_width = growth_per_width(rss, warmup=6)
     assert per_width < 2.0, f"RSS grew {per_width:.1f} MiB per distinct width (fleet builds)"
+
+
+@pytest.mark.slow
+def test_fleet_search_releases_its_last_batch_when_it_returns():
+    """The last batch's models, group programs and freed pages (about 270 MiB for these 10
+    trials of widths 8-512 before the search released them at its end) are not left behind."""
+    left, released = rss_series(AFTER_FLEET_SEARCH, 10)
+    kept = (left - released) / MiB
+    assert kept < 64, f"the search left {kept:.0f} MiB that a release gives back"
 
 
 # ------------------------------------------------ worker processes replaced after N trials

@@ -229,10 +229,13 @@ def release_compiled_programs(force: bool = False) -> bool:
     return True
 
 
-def release_memory() -> None:
+def release_memory(trim: bool = False) -> None:
     """Release what finished trials built and compiled (see the module docstring).
 
     Call it between trials, when no model of a finished trial is needed any more.
+    With ``trim``, the C allocator's free pages also go back to the system when the
+    compiled programs are kept (a release of them always does that): for the end of a
+    batch of trials, whose freed memory would otherwise stay in the process.
 
     Example:
 
@@ -244,9 +247,12 @@ def release_memory() -> None:
     clear_session()
     backend = keras.backend.backend()
     if backend == "jax":
-        release_compiled_programs()
+        if not release_compiled_programs() and trim:
+            _trim_allocator()
     elif backend == "torch":
         import torch
 
         if torch.cuda.is_available() and torch.cuda.is_initialized():
             torch.cuda.empty_cache()
+    if trim and backend != "jax":
+        _trim_allocator()
