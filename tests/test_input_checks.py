@@ -45,6 +45,24 @@ def test_n_iter_beyond_a_list_space_runs_each_point_once_and_warns(tmp_path, iri
     assert stored_trials(url) == {"knn": 3}
 
 
+def test_a_list_space_drawn_whole_runs_in_scikit_learns_grid_order(iris):
+    from sklearn.model_selection import ParameterGrid
+
+    space = {"weights": ["uniform", "distance"], "n_neighbors": [1, 5, 9]}
+    search = knn_search(space, 6).fit(*iris)
+    assert search.cv_results_["params"] == list(ParameterGrid(space))
+
+
+def test_a_resume_whose_n_iter_now_covers_the_space_runs_only_the_points_left(tmp_path, iris):
+    url = f"sqlite:///{tmp_path}/t.db"
+    space = {"n_neighbors": [1, 3, 5, 7, 9]}
+    knn_search(space, 2, storage=url, study_name="knn").fit(*iris)
+    search = knn_search(space, 5, storage=url, study_name="knn").fit(*iris)
+    points = [p["n_neighbors"] for p in search.cv_results_["params"]]
+    assert sorted(points) == [1, 3, 5, 7, 9]
+    assert stored_trials(url) == {"knn": 5}
+
+
 def test_a_list_space_is_drawn_without_replacement(iris):
     space = {"n_neighbors": [1, 7], "weights": ["uniform", "distance"], "p": [1, 2]}
     with warnings.catch_warnings():

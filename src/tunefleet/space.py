@@ -151,6 +151,15 @@ class Dimension:
             return (d.high - d.low) // d.step + 1
         return None
 
+    def listed_values(self) -> list[Any]:
+        """The stored values of a listed dimension (see :attr:`n_values`), in order."""
+        d = self.distribution
+        if isinstance(d, CategoricalDistribution):
+            return list(d.choices)
+        if isinstance(d, IntDistribution) and self.listed and not d.log:
+            return list(range(d.low, d.high + 1, d.step))
+        raise ValueError(f"{self.name!r} is a distribution, not a list of values")
+
     def decode(self, stored: Any) -> Any:
         """The Python value for what Optuna stored."""
         if self.labels is not None:
@@ -248,15 +257,20 @@ class SearchSpace:
             total += math.prod(n for n in sizes if n is not None)
         return total
 
-    def grid(self) -> list[dict[str, Any]]:
-        """Every point of a grid space, as Optuna param dicts (stored form).
+    def grid(self, *, sorted_names: bool = False) -> list[dict[str, Any]]:
+        """Every point of a space given as lists of values, as Optuna param dicts (stored form).
+
+        The first parameter varies slowest, in the order given; with ``sorted_names``, in
+        the order of the sorted names, as scikit-learn's ``ParameterGrid`` enumerates.
 
         Raises:
             ValueError: when the grid has more than ``MAX_GRID_POINTS`` points.
         """
         points = []
         for index, sub in enumerate(self.subspaces):
-            choices = [d.distribution.choices for d in sub]  # grids are all categorical
+            if sorted_names:
+                sub = sorted(sub, key=lambda d: d.name)
+            choices = [d.listed_values() for d in sub]
             size = math.prod(len(c) for c in choices)
             if size > MAX_GRID_POINTS:
                 where = self.source if len(self.subspaces) == 1 else f"{self.source}[{index}]"

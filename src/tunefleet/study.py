@@ -251,9 +251,13 @@ def enqueue_grid(study: optuna.Study, points: list[dict[str, Any]], created: boo
         if study.user_attrs.get(GRID_DONE_ATTR):
             return
         study.set_user_attr(GRID_SHARED_ATTR, True)
-    present = {t.user_attrs.get(GRID_ATTR) for t in study.get_trials(deepcopy=False)}
+    trials = study.get_trials(deepcopy=False)
+    present = {t.user_attrs.get(GRID_ATTR) for t in trials}
+    # trials a sampler drew before (a RandomizedSearchCV resumed with an n_iter that now
+    # covers its space of lists whole) already ran their points
+    drawn = [t.params for t in trials if GRID_ATTR not in t.user_attrs and counts(t)]
     for index, point in enumerate(points):
-        if index not in present:
+        if index not in present and point not in drawn:
             study.enqueue_trial(point, user_attrs={GRID_ATTR: index})
     study.set_user_attr(GRID_DONE_ATTR, True)
 

@@ -215,6 +215,7 @@ class RandomizedSearchCV(SampledSearchCV):
     def _strategy(self, X: Any, y: Any, n_splits: int, fit_params: dict[str, Any]) -> Strategy:
         n_iter = self._check_n_iter()
         space = self._space()
+        pruner = search_pruner(self.pruner)
         n_points = space.n_points
         if n_points is not None and n_points < n_iter:
             # scikit-learn's ParameterSampler: a space of lists only is drawn without
@@ -226,4 +227,10 @@ class RandomizedSearchCV(SampledSearchCV):
                 stacklevel=3,
             )
             n_iter = n_points
-        return Strategy(space, "random", search_pruner(self.pruner), n_trials=n_iter)
+        if n_points is None or n_iter < n_points:
+            return Strategy(space, "random", pruner, n_trials=n_iter)
+        # n_iter covers a space of lists whole: as scikit-learn's ParameterSampler, run
+        # it in ParameterGrid's order (sorted names, the last varying fastest), queued as
+        # a grid, so that a resumed or parallel search runs each point once.
+        points = space.grid(sorted_names=True)
+        return Strategy(space, "grid", pruner, n_trials=None, points=points, label="random")

@@ -72,14 +72,22 @@ class Strategy:
     n_trials: int | None  # None: the grid's size
     resource: Resource | None = None
     population_size: int | None = None
+    points: list[dict[str, Any]] | None = None  # a grid's points in order (default: the space's)
+    label: str | None = None  # the name stored with the study, if not the sampler's
 
     @property
     def grid(self) -> bool:
         return self.sampler == "grid"
 
+    def grid_points(self) -> list[dict[str, Any]] | None:
+        """The points a grid strategy queues, in order; ``None`` for a sampler."""
+        if not self.grid:
+            return None
+        return self.points if self.points is not None else self.space.grid()
+
     def describe(self) -> str:
         """A short name such as ``"tpe + hyperband"``, stored with the study."""
-        return describe(self.sampler, self.pruner)
+        return describe(self.label or self.sampler, self.pruner)
 
 
 class BaseSearchCV(_SklearnBaseSearchCV):
@@ -416,7 +424,7 @@ class BaseSearchCV(_SklearnBaseSearchCV):
                 with warnings.catch_warnings():  # experimental in Optuna, used by reports
                     warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
                     study.set_metric_names([primary, *(c.name for c in costs)])
-            grid_points = strategy.space.grid() if strategy.grid else None
+            grid_points = strategy.grid_points()
             recover_interrupted(study, grid_points, retry_configurations=True)
             if grid_points is not None:
                 enqueue_grid(study, grid_points, created)
