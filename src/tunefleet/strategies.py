@@ -23,6 +23,7 @@ Hyperband's arithmetic is here too, for both faces that run it (:func:`n_bracket
 
 from __future__ import annotations
 
+import threading
 import warnings
 from collections.abc import Sequence
 from typing import Any
@@ -116,7 +117,32 @@ def make_sampler(
     kwargs: dict[str, Any] = {"seed": seed}
     if population_size is not None:
         kwargs["population_size"] = population_size
-    return optuna.samplers.NSGAIISampler(**kwargs)
+    return PicklableNSGAIISampler(**kwargs)
+
+
+class PicklableNSGAIISampler(optuna.samplers.NSGAIISampler):
+    """Optuna's ``NSGAIISampler`` that pickles, as the other samplers do.
+
+    Optuna's genetic samplers hold a ``threading.Lock``, which does not pickle, so a
+    fitted search holding its study (``study_``) could not be pickled nor sent to a
+    worker. The lock is left out of the pickle and made anew when it is loaded.
+
+    Example:
+
+    >>> import pickle
+    >>> sampler = pickle.loads(pickle.dumps(PicklableNSGAIISampler(seed=0)))
+    >>> type(sampler).__name__
+    'PicklableNSGAIISampler'
+    """
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = self.__dict__.copy()
+        state.pop("_thread_lock", None)
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self._thread_lock = threading.Lock()
 
 
 def _n_startup(n_trials: int | None, given: int | None = None) -> int:

@@ -18,12 +18,15 @@ from __future__ import annotations
 import numbers
 import time
 import traceback
+import warnings
 from collections.abc import Callable, Mapping, Sequence
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
 import numpy as np
 import optuna
+from joblib.logger import short_format_time
 from sklearn.base import clone
 from sklearn.utils.metaestimators import _safe_split
 
@@ -151,6 +154,9 @@ class CrossValidation:
         splits: ``(train_indices, test_indices)`` per fold.
         scorers: metric name -> scorer; ``primary`` names the one optimized.
         fit_params: keyword arguments for every ``fit``.
+        score_params: scorer name -> keyword arguments of its calls (metadata routed to
+            the scorers, such as ``sample_weight``); sample-aligned values are cut with
+            the folds, as ``fit_params`` are.
         error_score: score recorded for failed folds, or ``"raise"``.
         return_train_score: also score the training folds.
         report: ask the pruner after each epoch or fold (a pruner that prunes is in
@@ -168,6 +174,11 @@ class CrossValidation:
             Any other ``refit`` not among the keys raises :class:`InvalidScoring` (the
             search stops), as scikit-learn does after its first candidates.
         refit: the search's ``refit`` (see ``open_metrics``).
+        verbose: above 1, print scikit-learn's line per fit (``[CV 2/5] END C=1;
+            score=0.9 total time= 0.1s``; the scores above 2).
+        fit_hook: ``fit_hook(estimator, X_train, y_train, fit_params)`` returns a context
+            manager entered around each fold's ``fit`` (scikit-learn's fit callbacks, see
+            :mod:`tunefleet.sklearn.callbacks`); it is exited when the fit raises too.
 
     Scorers are called as scikit-learn calls them: ``scorer(estimator, X, y)``, or
     ``scorer(estimator, X)`` when ``y`` is ``None`` (unsupervised estimators).
@@ -211,6 +222,9 @@ class CrossValidation:
     compress: Callable[[Any], None] | None = None
     open_metrics: bool = False
     refit: Any = True
+    score_params: dict[str, dict[str, Any]] = field(default_factory=dict)
+    verbose: int = 0
+    fit_hook: Callable[..., AbstractContextManager[Any]] | None = None
 
     def runner(self) -> Runner:
         """The engine's runner for this face's trials."""
@@ -242,14 +256,40 @@ class CrossValidation:
         assert folds is not None
         return runner.finish(trial, folds)
 
-    def score(self, estimator: Any, X: Any, y: Any) -> dict[str, float]:
+    def fold_score_params(self, indices: np.ndarray, n_samples: int) -> dict[str, dict[str, Any]]:
+        """``score_params`` cut to the rows ``indices`` (a fold's test or training rows)."""
+        return {
+            name: fold_fit_params(params, indices, n_samples)
+            for name, params in self.score_params.items()
+        }
+
+    def score(
+        self, estimator: Any, X: Any, y: Any, params: Mapping[str, Mapping[str, Any]] | None = None
+    ) -> dict[str, float]:
         """Every scorer's score of a fitted ``estimator`` on ``X``, ``y``.
 
-        With ``open_metrics``, a dict returned by the callable gives one score per key.
+        ``params``: scorer name -> its keyword arguments on these rows (see
+        :meth:`fold_score_params`). With ``open_metrics``, a dict returned by the
+        callable gives one score per key. A scorer that raises scores ``error_score``,
+        with scikit-learn's warning (the fit did not fail); ``error_score="raise"``
+        raises.
         """
         scores = {}
         for name, scorer in self.scorers.items():
-            value = call_scorer(scorer, estimator, X, y)
+            try:
+                value = call_scorer(scorer, estimator, X, y, **(params or {}).get(name, {}))
+            except Exception:
+                if self.error_score == "raise":
+                    raise
+                warnings.warn(
+                    "Scoring failed. The score on this train-test partition for these "
+                    f"parameters will be set to {self.error_score}. Details: \n"
+                    f"{traceback.format_exc()}",
+                    UserWarning,
+                    stacklevel=2,
+                )
+                scores[name] = float(self.error_score)
+                continue
             if self.open_metrics and isinstance(value, Mapping):
                 self._dict_key(value)
                 for key, score in value.items():
@@ -258,9 +298,12 @@ class CrossValidation:
             scores[name] = _number(name, value)
         return scores
 
-    def primary_score(self, estimator: Any, X: Any, y: Any) -> float:
+    def primary_score(
+        self, estimator: Any, X: Any, y: Any, params: Mapping[str, Mapping[str, Any]] | None = None
+    ) -> float:
         """The score the trial's value averages (reported after each epoch)."""
-        value = call_scorer(self.scorers[self.primary], estimator, X, y)
+        kwargs = (params or {}).get(self.primary, {})
+        value = call_scorer(self.scorers[self.primary], estimator, X, y, **kwargs)
         if self.open_metrics and isinstance(value, Mapping):
             key = self._dict_key(value)
             return _number(str(key), value[key])
@@ -302,18 +345,19 @@ class InvalidScoring(ValueError):
     """The scoring cannot score any trial (a callable's dict lacks the ``refit`` key)."""
 
 
-def call_scorer(scorer: Callable[..., Any], estimator: Any, X: Any, y: Any) -> Any:
-    """``scorer(estimator, X, y)``, or ``scorer(estimator, X)`` when ``y`` is ``None``.
+def call_scorer(scorer: Callable[..., Any], estimator: Any, X: Any, y: Any, **kwargs: Any) -> Any:
+    """``scorer(estimator, X, y, **kwargs)``, without ``y`` when it is ``None``.
 
     As scikit-learn scores a fold: an unsupervised search passes no ``y``, so a plain
-    callable ``scoring(estimator, X)`` works.
+    callable ``scoring(estimator, X)`` works. ``kwargs`` are the scorer's routed
+    metadata (``sample_weight``...).
 
     Example:
 
     >>> call_scorer(lambda est, X: len(X), None, [1, 2], None)
     2
     """
-    return scorer(estimator, X) if y is None else scorer(estimator, X, y)
+    return scorer(estimator, X, **kwargs) if y is None else scorer(estimator, X, y, **kwargs)
 
 
 def _number(name: str, value: Any) -> float:
@@ -357,22 +401,56 @@ class _FoldFits:
         X_train, y_train = _safe_split(estimator, cv.X, cv.y, train)
         X_test, y_test = _safe_split(estimator, cv.X, cv.y, test, train)
         fit_params = fold_fit_params(cv.fit_params, train, self.n_samples)
+        test_params = cv.fold_score_params(test, self.n_samples)
         observer = None
         if cv.resource is None and not cv.costs and reports_epochs(estimator):
             # learning curves, always (multi-objective studies take no reports)
-            observer = reporter.epoch_observer(lambda: cv.primary_score(estimator, X_test, y_test))
+            observer = reporter.epoch_observer(
+                lambda: cv.primary_score(estimator, X_test, y_test, test_params)
+            )
+        hook = (
+            nullcontext()
+            if cv.fit_hook is None
+            else cv.fit_hook(estimator, X_train, y_train, fit_params)
+        )
         start = time.perf_counter()
-        with observe_epochs(observer):
+        with hook, observe_epochs(observer):
             estimator.fit(X_train, y_train, **fit_params)
         if cv.compress is not None:
             cv.compress(estimator)
         fit_time = time.perf_counter() - start
         start = time.perf_counter()
-        test_scores = cv.score(estimator, X_test, y_test)
+        test_scores = cv.score(estimator, X_test, y_test, test_params)
         score_time = time.perf_counter() - start
-        train_scores = cv.score(estimator, X_train, y_train) if cv.return_train_score else {}
+        train_scores = {}
+        if cv.return_train_score:
+            train_params = cv.fold_score_params(train, self.n_samples)
+            train_scores = cv.score(estimator, X_train, y_train, train_params)
         costs = {c.name: c(estimator, X_test, y_test) for c in cv.costs}
+        if cv.verbose > 1:
+            print(self._fit_line(run, test_scores, train_scores, fit_time + score_time))
         return RunScores(test_scores, fit_time, score_time, train=train_scores, cost=costs)
+
+    def _fit_line(
+        self, run: Run, test: dict[str, float], train: dict[str, float], seconds: float
+    ) -> str:
+        """scikit-learn's line for a fit (``verbose > 1``), with the scores above 2."""
+        verbose = self.cv.verbose
+        progress = f" {run.fold + 1}/{len(self.cv.splits)}" if verbose > 2 else ""
+        start = f"[CV{progress}] END "
+        shown = ", ".join(f"{k}={self.params[k]}" for k in sorted(self.params))
+        result = shown + (";" if shown else "")
+        if verbose > 2 and list(test) == ["score"]:  # one metric
+            score = f"{test['score']:.3f}"
+            if train:
+                score = f"(train={train['score']:.3f}, test={score})"
+            result += f" score={score}"
+        elif verbose > 2:
+            for name in sorted(test):
+                both = f"train={train[name]:.3f}, " if name in train else ""
+                result += f" {name}: ({both}test={test[name]:.3f})"
+        result += f" total time={short_format_time(seconds)}"
+        return start + "." * (80 - len(start) - len(result)) + result
 
     def describe_error(self, run: Run, exc: BaseException) -> str:
         lines = traceback.format_exception_only(type(exc), exc)

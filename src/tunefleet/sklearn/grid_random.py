@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import warnings
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -182,6 +183,33 @@ class SampledSearchCV(BaseSearchCV):
     def _space(self) -> SearchSpace:
         return parse_distributions(self.param_distributions, source="param_distributions")
 
+    def _whole_space(self, strategy: Strategy) -> Strategy:
+        """Run a space of lists that ``n_iter`` covers as a grid, each point once.
+
+        As scikit-learn's ``ParameterSampler``, which draws a space of lists without
+        replacement: an ``n_iter`` larger than the space runs its points (with
+        scikit-learn's warning), in ``ParameterGrid``'s order (sorted names, the last
+        varying fastest). The points are queued as a grid, so that a resumed or parallel
+        search runs each once; a sampler has nothing to learn where every point runs.
+        """
+        n_points, n_iter = strategy.space.n_points, strategy.n_trials
+        if n_points is None or n_iter is None or n_iter < n_points:
+            return strategy
+        if n_points < n_iter:
+            warnings.warn(
+                f"The total space of parameters {n_points} is smaller than n_iter={n_iter}. "
+                f"Running {n_points} iterations. For exhaustive searches, use GridSearchCV.",
+                UserWarning,
+                stacklevel=4,
+            )
+        return replace(
+            strategy,
+            sampler="grid",
+            n_trials=None,
+            points=strategy.space.grid(sorted_names=True),
+            label=strategy.describe(),
+        )
+
 
 class RandomizedSearchCV(SampledSearchCV):
     """Random search over distributions, as scikit-learn's, stored in an Optuna study.
@@ -214,23 +242,4 @@ class RandomizedSearchCV(SampledSearchCV):
 
     def _strategy(self, X: Any, y: Any, n_splits: int, fit_params: dict[str, Any]) -> Strategy:
         n_iter = self._check_n_iter()
-        space = self._space()
-        pruner = search_pruner(self.pruner)
-        n_points = space.n_points
-        if n_points is not None and n_points < n_iter:
-            # scikit-learn's ParameterSampler: a space of lists only is drawn without
-            # replacement, so it runs each of its points once.
-            warnings.warn(
-                f"The total space of parameters {n_points} is smaller than n_iter={n_iter}. "
-                f"Running {n_points} iterations. For exhaustive searches, use GridSearchCV.",
-                UserWarning,
-                stacklevel=3,
-            )
-            n_iter = n_points
-        if n_points is None or n_iter < n_points:
-            return Strategy(space, "random", pruner, n_trials=n_iter)
-        # n_iter covers a space of lists whole: as scikit-learn's ParameterSampler, run
-        # it in ParameterGrid's order (sorted names, the last varying fastest), queued as
-        # a grid, so that a resumed or parallel search runs each point once.
-        points = space.grid(sorted_names=True)
-        return Strategy(space, "grid", pruner, n_trials=None, points=points, label="random")
+        return Strategy(self._space(), "random", search_pruner(self.pruner), n_trials=n_iter)

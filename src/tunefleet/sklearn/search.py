@@ -32,6 +32,7 @@ import optuna
 from sklearn.base import is_classifier
 from sklearn.exceptions import FitFailedWarning
 from sklearn.metrics import check_scoring, get_scorer
+from sklearn.metrics._scorer import _BaseScorer
 from sklearn.model_selection import check_cv
 from sklearn.model_selection._search import BaseSearchCV as _SklearnBaseSearchCV
 from sklearn.utils import indexable
@@ -44,6 +45,8 @@ from tunefleet.objectives import Cost, Quantizer, make_quantizer, parse_objectiv
 from tunefleet.progress import SearchProgress
 from tunefleet.ray_workers import actor_options
 from tunefleet.results import cv_results, finished_trials, pareto_trials
+from tunefleet.sklearn.callbacks import SearchCallbacks, managed_callbacks
+from tunefleet.sklearn.routing import RoutedParams, route_fit_params
 from tunefleet.space import SearchSpace
 from tunefleet.storage import open_storage, storage_url
 from tunefleet.strategies import describe, make_pruner, make_sampler, prunes
@@ -73,7 +76,7 @@ class Strategy:
     resource: Resource | None = None
     population_size: int | None = None
     points: list[dict[str, Any]] | None = None  # a grid's points in order (default: the space's)
-    label: str | None = None  # the name stored with the study, if not the sampler's
+    label: str | None = None  # the description stored with the study, if not describe()
 
     @property
     def grid(self) -> bool:
@@ -87,7 +90,7 @@ class Strategy:
 
     def describe(self) -> str:
         """A short name such as ``"tpe + hyperband"``, stored with the study."""
-        return describe(self.label or self.sampler, self.pruner)
+        return self.label or describe(self.sampler, self.pruner)
 
 
 class BaseSearchCV(_SklearnBaseSearchCV):
@@ -175,6 +178,10 @@ class BaseSearchCV(_SklearnBaseSearchCV):
         raise NotImplementedError("tunefleet searches run through Optuna; call fit().")
 
     # -- validation ---------------------------------------------------------------------
+    def _whole_space(self, strategy: Strategy) -> Strategy:
+        """The strategy that runs (see :meth:`SampledSearchCV._whole_space`)."""
+        return strategy
+
     def _check_n_iter(self) -> int:
         n_iter = getattr(self, "n_iter", None)
         if isinstance(n_iter, bool) or not isinstance(n_iter, numbers.Integral) or n_iter <= 0:
@@ -342,28 +349,40 @@ class BaseSearchCV(_SklearnBaseSearchCV):
             groups: group labels for group-aware ``cv`` splitters.
             **fit_params: passed to every ``estimator.fit`` (``epochs``, ``callbacks``,
                 ``validation_data``...; sample-aligned arrays are split with the folds).
+                ``sample_weight`` also weights the scores of the scorers that accept
+                it. With metadata routing enabled, each parameter goes where the
+                estimator, the ``cv`` splitter and the scorers request it, as in
+                scikit-learn (:mod:`tunefleet.sklearn.routing`).
         """
+        params = fit_params if groups is None else {**fit_params, "groups": groups}
+        with managed_callbacks(self):
+            return self._fit(X, y, params)
+
+    def _fit(self, X: Any, y: Any, params: dict[str, Any]) -> BaseSearchCV:
         check_study_name(self.study_name)
         self._seed = self._check_random_state()
         resume = check_resume(self.resume)
         scorers, primary, scorer_ = self._scorers()
         if self.error_score != "raise" and not isinstance(self.error_score, numbers.Real):
             raise ValueError(f"error_score must be 'raise' or a number, got {self.error_score!r}.")
-        X, y, groups = indexable(X, y, groups)  # as scikit-learn: COO matrices become CSR
+        X, y = indexable(X, y)  # as scikit-learn: COO matrices become CSR
+        routed = route_fit_params(self, X, scorers, params)
+        fit_params = routed.fit
+        hooks = SearchCallbacks(self, X, y, params.get("sample_weight"))
         cv = check_cv(self.cv, y, classifier=is_classifier(self.estimator))
-        splits = [(np.asarray(tr), np.asarray(te)) for tr, te in cv.split(X, y, groups)]
+        splits = [(np.asarray(tr), np.asarray(te)) for tr, te in cv.split(X, y, **routed.split)]
         n_splits = len(splits)
         if n_splits == 0:
             raise ValueError(
                 "No fits were performed. Was the CV iterator empty? Were there no candidates?"
             )
-        expected = cv.get_n_splits(X, y, groups)
+        expected = cv.get_n_splits(X, y, **routed.split)
         if expected != n_splits:
             raise ValueError(
                 "cv.split and cv.get_n_splits return inconsistent results. Expected "
                 f"{expected} splits, got {n_splits}"
             )
-        strategy = self._strategy(X, y, n_splits, fit_params)
+        strategy = self._whole_space(self._strategy(X, y, n_splits, fit_params))
         costs = self._objectives(strategy, scorers)
         quantizer = make_quantizer(self.estimator, self.compress)
         sampler = make_sampler(
@@ -378,7 +397,7 @@ class BaseSearchCV(_SklearnBaseSearchCV):
         on_ray = check_backend(self.backend) == "ray"
         if on_ray:
             actor_options(self.resources_per_trial)  # refuse bad resources before any trial
-        fleet_batch = self._fleet_batch(strategy, n_jobs, fit_params, bool(costs))
+        fleet_batch = self._fleet_batch(strategy, n_jobs, routed, bool(costs), hooks.active)
         experiment = sklearn_experiment(
             self.estimator,
             searched=strategy.space.names,
@@ -387,7 +406,7 @@ class BaseSearchCV(_SklearnBaseSearchCV):
             n_splits=n_splits,
             X=X,
             y=y,
-            groups=groups,
+            groups=routed.groups,
         )
 
         storage = open_storage(self.storage)
@@ -445,10 +464,16 @@ class BaseSearchCV(_SklearnBaseSearchCV):
                 compress=quantizer,
                 open_metrics=self._open_metrics(),
                 refit=self.refit,
+                score_params=routed.score,
+                verbose=self.verbose,
+                fit_hook=hooks.fold_hook(n_jobs == 1 and not on_ray and fleet_batch is None),
             )
             total = len(grid_points) if grid_points is not None else strategy.n_trials
             assert total is not None
-            self._run(study, objective, strategy, grid_points, total, n_jobs, n_splits, fleet_batch)
+            with hooks.search_task(total * n_splits if strategy.resource is None else None):
+                self._run(
+                    study, objective, strategy, grid_points, total, n_jobs, n_splits, fleet_batch
+                )
             if temporary is not None:
                 in_memory = optuna.storages.InMemoryStorage()
                 optuna.copy_study(
@@ -467,19 +492,35 @@ class BaseSearchCV(_SklearnBaseSearchCV):
         )
         self.scorer_ = scorer_
         self.n_splits_ = n_splits
-        self._finish(study, strategy, scorers, primary, costs, X, y, fit_params)
+        self._finish(study, strategy, scorers, primary, costs, X, y, fit_params, hooks)
+        hooks.end()
         return self
 
     def _fleet_batch(
-        self, strategy: Strategy, n_jobs: int, fit_params: dict[str, Any], costs: bool = False
+        self,
+        strategy: Strategy,
+        n_jobs: int,
+        routed: RoutedParams,
+        costs: bool = False,
+        callbacks: bool = False,
     ) -> int | None:
         """How many trials to train at once as fleets, or ``None`` for one by one.
 
-        ``costs``: the search has objectives (a multi-objective study).
+        ``costs``: the search has objectives (a multi-objective study); ``callbacks``:
+        scikit-learn callbacks are set on the search.
         """
         reason = RAY_ACTORS if self.backend == "ray" else None
         if reason is None and self.fleet is not False and self.fleet is not None:
-            reason = fleet_unsupported_reason(self.estimator, fit_params, self.return_train_score)
+            reason = fleet_unsupported_reason(self.estimator, routed.fit, self.return_train_score)
+        if reason is None and any(routed.score.values()):
+            reason = "parameters routed to the scorers (such as sample_weight) score one by one"
+        if reason is None and self._open_metrics() and not isinstance(self.scoring, _BaseScorer):
+            reason = (
+                "a callable scoring may return a dict of scores, which fleets do not record; "
+                "make_scorer(...) keeps fleets"
+            )
+        if reason is None and callbacks:
+            reason = "the callbacks set on the search hook each fit"
         if reason is None and strategy.resource is not None:
             reason = f"Hyperband over {strategy.resource.kind} refits per rung"
         if reason is None and (costs or self.compress is not None):
@@ -567,6 +608,7 @@ class BaseSearchCV(_SklearnBaseSearchCV):
         X: Any,
         y: Any,
         fit_params: dict[str, Any],
+        hooks: SearchCallbacks,
     ) -> None:
         trials = finished_trials(study.get_trials(deepcopy=False))
         if not trials:
@@ -607,10 +649,11 @@ class BaseSearchCV(_SklearnBaseSearchCV):
         if refit:
             self.best_estimator_ = with_params(self.estimator, self.best_params_)
             start = time.perf_counter()
-            if y is not None:
-                self.best_estimator_.fit(X, y, **fit_params)
-            else:
-                self.best_estimator_.fit(X, **fit_params)
+            with hooks.refit(self.best_estimator_):
+                if y is not None:
+                    self.best_estimator_.fit(X, y, **fit_params)
+                else:
+                    self.best_estimator_.fit(X, **fit_params)
             if self.compress is not None:
                 Quantizer(self.compress)(self.best_estimator_)
             self.refit_time_ = time.perf_counter() - start
