@@ -13,6 +13,7 @@ import warnings
 
 import numpy as np
 import pytest
+import scipy.sparse
 import sklearn
 from sklearn import model_selection as skms
 from sklearn.datasets import make_classification
@@ -254,3 +255,15 @@ def test_fleets_take_make_scorer_but_fall_back_for_a_plain_callable_and_routed_s
             found = keras_search(weighted).fit(X, y, score_weights=weights)
     assert not hasattr(found, "fleet_stats_")
     assert "parameters routed to the scorers" in caplog.text
+
+
+def test_sparse_x_trains_one_by_one_and_says_why(data, caplog):
+    X, y, _ = data
+    X = scipy.sparse.csr_matrix(X.astype("float32"))
+    with caplog.at_level(logging.INFO, logger="tunefleet"):
+        found = keras_search("accuracy").fit(X, y)
+    assert "sparse X trains one by one" in caplog.text
+    assert not hasattr(found, "fleet_stats_")
+    assert found.best_estimator_.predict(X).shape == (80,)
+    with pytest.raises(ValueError, match="fleet=True cannot be used: sparse X"):
+        keras_search("accuracy", fleet=True).fit(X, y)

@@ -21,6 +21,7 @@ from typing import Any
 
 import numpy as np
 import optuna
+from scipy.sparse import issparse
 
 from tunefleet import fleet_batch
 from tunefleet.attrs import CV_ATTR, ERROR_ATTR, error_text
@@ -50,7 +51,7 @@ class _Outputs:
 
 
 def fleet_unsupported_reason(
-    estimator: Any, fit_params: dict[str, Any], return_train_score: bool
+    estimator: Any, fit_params: dict[str, Any], return_train_score: bool, X: Any = None
 ) -> str | None:
     """Why this search cannot train trials as fleets (``None`` if it can)."""
 
@@ -74,7 +75,12 @@ def fleet_unsupported_reason(
             return "return_train_score=True needs each trial's model on the training folds"
         return None
 
-    return fleet_batch.fleet_unsupported_reason(wrapper, callbacks, weights, train_score)
+    def sparse() -> str | None:
+        if issparse(X):
+            return "sparse X trains one by one (Keras makes dense batches of it)"
+        return None
+
+    return fleet_batch.fleet_unsupported_reason(wrapper, callbacks, weights, train_score, sparse)
 
 
 @dataclass

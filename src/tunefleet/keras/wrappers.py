@@ -161,8 +161,11 @@ class _KerasWrapperBase(ParameterRouting):
 
     # --------------------------------------------------------------------- fitting
 
-    def _validate_X(self, X: Any, reset: bool) -> np.ndarray:
-        return validate_data(self, X, reset=reset, allow_nd=True, dtype="numeric")
+    def _validate_X(self, X: Any, reset: bool) -> Any:
+        # scipy sparse rows go to Keras as they are (it makes dense batches of them)
+        return validate_data(
+            self, X, reset=reset, allow_nd=True, dtype="numeric", accept_sparse=("csr", "csc")
+        )
 
     def _fleet_inputs(
         self, X: Any, y: Any, overrides: dict[str, Any], like: Any = None
@@ -296,6 +299,7 @@ class _KerasWrapperBase(ParameterRouting):
         tags = super().__sklearn_tags__()
         # Fits are reproducible when seeded (keras.utils.set_random_seed before building).
         tags.non_deterministic = self.random_state is None
+        tags.input_tags.sparse = True  # CSR/CSC X: Keras makes dense batches of it
         return tags
 
     # --------------------------------------------------------- subclass interface

@@ -11,6 +11,7 @@ import optuna
 
 from tunefleet.sklearn.search import BaseSearchCV, Strategy, search_pruner
 from tunefleet.space import SearchSpace, parse_distributions, parse_grid
+from tunefleet.strategies import make_sampler
 
 
 class GridSearchCV(BaseSearchCV):
@@ -195,6 +196,8 @@ class SampledSearchCV(BaseSearchCV):
         n_points, n_iter = strategy.space.n_points, strategy.n_trials
         if n_points is None or n_iter is None or n_iter < n_points:
             return strategy
+        # the sampler given is refused as it would be on a larger space (a bad sampler=)
+        make_sampler(strategy.sampler, space=strategy.space, seed=None, n_trials=n_iter)
         if n_points < n_iter:
             warnings.warn(
                 f"The total space of parameters {n_points} is smaller than n_iter={n_iter}. "

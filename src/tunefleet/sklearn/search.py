@@ -397,7 +397,7 @@ class BaseSearchCV(_SklearnBaseSearchCV):
         on_ray = check_backend(self.backend) == "ray"
         if on_ray:
             actor_options(self.resources_per_trial)  # refuse bad resources before any trial
-        fleet_batch = self._fleet_batch(strategy, n_jobs, routed, bool(costs), hooks.active)
+        fleet_batch = self._fleet_batch(strategy, n_jobs, X, routed, bool(costs), hooks.active)
         experiment = sklearn_experiment(
             self.estimator,
             searched=strategy.space.names,
@@ -500,6 +500,7 @@ class BaseSearchCV(_SklearnBaseSearchCV):
         self,
         strategy: Strategy,
         n_jobs: int,
+        X: Any,
         routed: RoutedParams,
         costs: bool = False,
         callbacks: bool = False,
@@ -511,7 +512,9 @@ class BaseSearchCV(_SklearnBaseSearchCV):
         """
         reason = RAY_ACTORS if self.backend == "ray" else None
         if reason is None and self.fleet is not False and self.fleet is not None:
-            reason = fleet_unsupported_reason(self.estimator, routed.fit, self.return_train_score)
+            reason = fleet_unsupported_reason(
+                self.estimator, routed.fit, self.return_train_score, X
+            )
         if reason is None and any(routed.score.values()):
             reason = "parameters routed to the scorers (such as sample_weight) score one by one"
         if reason is None and self._open_metrics() and not isinstance(self.scoring, _BaseScorer):
