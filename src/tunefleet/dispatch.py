@@ -237,24 +237,15 @@ class FleetBatches(Executor):
         on_trial_end: TrialEnd | None = None,
         poll: Poll | None = None,
     ) -> None:
-        try:
-            run_trial_batches(
-                study,
-                self.run_batch,
-                budget,
-                self.batch_size,
-                grid_points=grid_points,
-                on_trial_end=on_trial_end,
-                refill=True,
-            )
-        finally:
-            # Each batch releases the previous one's memory when it starts; the last
-            # batch's (its models, the trainer's kept group programs, JAX's caches within
-            # their budget, and the allocator's freed pages, several hundred MiB after a
-            # batch of 60 trials) is released here, not left behind when the search returns.
-            from tunefleet.keras.memory import release_memory
-
-            release_memory(trim=True)
+        run_trial_batches(
+            study,
+            self.run_batch,
+            budget,
+            self.batch_size,
+            grid_points=grid_points,
+            on_trial_end=on_trial_end,
+            refill=True,
+        )
 
 
 @dataclass

@@ -540,7 +540,8 @@ class BaseTuner:
         try:
             self._run(study, runner, sampler, grid, created, workers, display)
         finally:
-            release_memory()  # release the last trial's models
+            # the last trial's models (and a last fleet batch's programs and freed pages)
+            release_memory(trim=self._fleet_batch is not None)
 
     def _experiment(
         self, fit_args: tuple[Any, ...], fit_kwargs: dict[str, Any], splits: list[Any] | None
