@@ -1,5 +1,6 @@
 """The sklearn face: drop-in *SearchCV on real sklearn estimators and real Optuna studies."""
 
+import pickle
 import warnings
 
 import numpy as np
@@ -319,3 +320,14 @@ def test_median_pruner_prunes_after_folds(data):
     ).fit(X, y)
     assert "PRUNED" in set(search.cv_results_["state"])
     assert search.best_score_ > 0.9
+
+
+def test_a_fitted_genetic_search_pickles(data):
+    X, y = data
+    space = {"C": [0.1, 1, 10], "kernel": ["rbf", "linear"]}
+    genetic = tunefleet.EvolutionSearchCV(SVC(), space, n_iter=4, random_state=0).fit(X, y)
+    loaded = pickle.loads(pickle.dumps(genetic))  # Optuna's NSGA-II sampler holds a lock
+    assert isinstance(loaded.study_.sampler, optuna.samplers.NSGAIISampler)
+    np.testing.assert_array_equal(loaded.predict(X), genetic.predict(X))
+    trial = loaded.study_.ask()  # the loaded sampler (and its new lock) still samples
+    assert trial.suggest_categorical("kernel", ["rbf", "linear"]) in ("rbf", "linear")
