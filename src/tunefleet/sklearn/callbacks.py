@@ -7,9 +7,10 @@ auto-propagated callbacks reach each fitted clone of the estimator. ``setup`` an
 ``teardown`` are called once per ``fit`` (:func:`managed_callbacks`), also when it raises.
 
 The per-fit tasks run where the fits run: hooks are called for the trials run in the
-search's process (``n_jobs=1``, one by one). Trials run by worker processes, Ray actors
-or as fleets call no per-fit hook (a callback object lives in the search's process);
-the search logs that once. With scikit-learn before 1.9, nothing here does anything.
+search's process (``n_jobs=1``). Trials run by worker processes or Ray actors call no
+per-fit hook (a callback object lives in the search's process); the search logs a
+warning saying so. Fleets fall back to one-by-one training when callbacks are set. With
+scikit-learn before 1.9, nothing here does anything.
 """
 
 from __future__ import annotations
@@ -142,8 +143,8 @@ class SearchCallbacks:
         if not in_process:
             logger.warning(
                 "%s: the callbacks set on the search receive no per-fit hooks for trials "
-                "run by worker processes, Ray actors or fleets (only the search's own "
-                "tasks); use n_jobs=1 for them.",
+                "run by worker processes or Ray actors (only the search's own tasks); "
+                "use n_jobs=1 for them.",
                 type(self.search).__name__,
             )
             return None
