@@ -3,7 +3,8 @@
 Every trial samples a learning rate, a width (8-512 units) and a depth (1-3 hidden
 layers) of a small MLP on digits (300 rows, 1 epoch), so nearly every trial has shapes
 of its own and compiles new programs: the case in which memory used to grow trial after
-trial. The RSS is recorded after trials 10, 100, 500 and 1,000 (``--trials``), for:
+trial. The RSS of the process that trained it is recorded after trials 10, 100, 500 and
+1,000 (``--trials``), for:
 
 * ``wrapper``: ``KerasClassifier(...).fit`` in a loop (what a user's own loop does);
 * ``search``: ``tunefleet.RandomizedSearchCV`` over ``KerasClassifier`` (one split);
@@ -12,7 +13,10 @@ trial. The RSS is recorded after trials 10, 100, 500 and 1,000 (``--trials``), f
   fleets (JAX only). Its RSS is taken between batches: the search is run to each mark
   in turn, resuming the same SQLite study.
 
-Each backend runs in a fresh subprocess (Keras picks its backend once per process).
+Each backend runs in a fresh subprocess (Keras picks its backend once per process). On
+TensorFlow, the search and tuner paths train in worker processes replaced every 25 trials
+(see ``tunefleet.dispatch.runs_in_worker_process``): their rows are the workers' RSS, and
+the summary says how many there were and what the search's own process held at the end.
 Goal: at most 200 MB growth from trial 10 to trial 1,000 on every path and backend.
 
 Usage:
@@ -90,15 +94,18 @@ def measure(path: str, marks: list[int]) -> dict[str, object]:
     X, y = _data()
     rss: dict[int, float] = {}
     seconds: dict[int, float] = {}
-    start = time.perf_counter()
-    done = [0]
+    start = time.time()
+    # One line per trial, "pid rss time", written by the process that trained it: this
+    # one, or a worker process (TensorFlow runs long searches in replaced workers).
+    log = Path(tempfile.mkdtemp(prefix="tunefleet-memory-")) / "trials"
+    log.touch()
 
     def mark() -> None:
-        done[0] += 1
-        if done[0] in marks:
-            rss[done[0]] = process.memory_info().rss / 2**20
-            seconds[done[0]] = time.perf_counter() - start
-            print(f"  {path}: trial {done[0]}: {rss[done[0]]:.0f} MiB", flush=True)
+        with open(log, "a") as out:
+            out.write(f"{os.getpid()} {psutil.Process().memory_info().rss} {time.time()}\n")
+        done = len(log.read_text().splitlines())
+        if done in marks:
+            print(f"  {path}: trial {done}: {psutil.Process().memory_info().rss / 2**20:.0f} MiB")
 
     class Mark(keras.callbacks.Callback):
         def on_train_end(self, logs: object = None) -> None:
@@ -156,10 +163,17 @@ def measure(path: str, marks: list[int]) -> dict[str, object]:
                     study_name="m",
                 ).fit(X, y)
                 rss[m] = process.memory_info().rss / 2**20
-                seconds[m] = time.perf_counter() - start
+                seconds[m] = time.time() - start
                 print(f"  {path}: trial {m}: {rss[m]:.0f} MiB", flush=True)
     else:
         raise ValueError(f"--path: expected one of {PATHS}, got {path!r}.")
+    pids = set()
+    for number, line in enumerate(log.read_text().splitlines(), 1):
+        pid, resident, at = line.split()
+        pids.add(pid)
+        if number in marks:
+            rss[number] = int(resident) / 2**20
+            seconds[number] = float(at) - start
     first, last = min(rss), max(rss)
     return {
         "path": path,
@@ -167,6 +181,9 @@ def measure(path: str, marks: list[int]) -> dict[str, object]:
         "rss_mib": rss,
         "seconds": seconds,
         "growth_mib": rss[last] - rss[first],
+        # trials trained in worker processes: the search's own process at the end
+        "processes": len(pids - {str(os.getpid())}),
+        "search_process_mib": process.memory_info().rss / 2**20,
     }
 
 
@@ -216,7 +233,13 @@ def main() -> None:
     for r in results:
         rss = {int(k): v for k, v in r["rss_mib"].items()}
         cells = "".join(f"{rss[m]:>9.0f}" if m in rss else f"{'-':>9}" for m in marks)
-        print(f"{r['backend']:<11} {r['path']:<9} {cells}   {r['growth_mib']:+.0f} MiB")
+        where = (
+            f" (in {r['processes']} worker processes; the search's own: "
+            f"{r['search_process_mib']:.0f} MiB)"
+            if r.get("processes")
+            else ""
+        )
+        print(f"{r['backend']:<11} {r['path']:<9} {cells}   {r['growth_mib']:+.0f} MiB{where}")
     if args.json:
         Path(args.json).write_text(json.dumps(results, indent=1))
 

@@ -286,3 +286,76 @@ def test_fleet_group_programs_are_dropped_with_jax_programs():
     assert len(trainer._programs) == kept
     assert trainer.compile_seconds > compiled  # compiled again
     assert len(result.history[0]["loss"]) == 1
+
+
+TENSORFLOW_SEARCHES = textwrap.dedent(
+    """
+    import json, os, sys
+    import keras, optuna
+    from sklearn.datasets import load_digits
+    import tunefleet, tunefleet.execution
+    from tunefleet.attrs import WORKER_ATTR
+    from tunefleet.keras import KerasClassifier
+    from keras_models import build_classifier
+
+    tunefleet.execution.TENSORFLOW_TRIALS_PER_WORKER = 2
+    X, y = load_digits(return_X_y=True)
+    X, y = (X[:120] / 16.0).astype("float32"), y[:120]
+
+    def build_hp(hp):
+        return build_classifier(n_neurons=hp.Int("n_neurons", 4, 64), n_features=64, n_classes=10)
+
+    search = tunefleet.RandomizedSearchCV(
+        KerasClassifier(build_classifier, n_features=64, n_classes=10, epochs=1, verbose=0),
+        {"n_neurons": tunefleet.Int(4, 64)}, n_iter=3, cv=2, random_state=0,
+    ).fit(X, y)
+    tuner = tunefleet.RandomSearch(
+        build_hp, "val_loss", 3, directory=sys.argv[1], project_name="t", seed=0
+    )
+    tuner.search(X, y, epochs=1, validation_split=0.5, verbose=0)
+    stored = optuna.load_study(
+        study_name=None, storage=f"sqlite:///{sys.argv[1]}/t/study.db"
+    ).trials
+    print(json.dumps({
+        "backend": keras.backend.backend(),
+        "pid": os.getpid(),
+        "search": [t.user_attrs[WORKER_ATTR] for t in search.study_.trials],
+        "states": [t.state.name for t in search.study_.trials],
+        "cv_results": len(search.cv_results_["params"]),
+        "best": int(search.best_estimator_.predict(X[:4]).shape[0]),
+        "tuner": [t.user_attrs[WORKER_ATTR] for t in stored],
+        "tuner_states": [t.state.name for t in stored],
+    }))
+    """
+)
+
+
+@pytest.mark.backend
+@pytest.mark.slow
+def test_long_tensorflow_searches_run_in_replaced_worker_processes(tmp_path):
+    """On TensorFlow, a search of more trials than a worker runs (here 2) trains them in
+    worker processes replaced after that many trials, also with ``n_jobs=1``: the
+    search's process trains none of them, none is lost or run twice, and the results
+    (``cv_results_``, the refit best model, the tuner's study) are those of any search."""
+    if importlib.util.find_spec("tensorflow") is None:
+        pytest.skip("the tensorflow package is not installed here (`make test` installs it)")
+    env = dict(
+        os.environ, KERAS_BACKEND="tensorflow", TF_CPP_MIN_LOG_LEVEL="3", PYTHONPATH=str(TESTS)
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", TENSORFLOW_SEARCHES, str(tmp_path)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    assert result["backend"] == "tensorflow"
+    searches = [(result["search"], result["states"]), (result["tuner"], result["tuner_states"])]
+    for owners, states in searches:
+        assert states == ["COMPLETE"] * 3
+        pids = [int(owner.split(":")[1]) for owner in owners]
+        assert result["pid"] not in pids  # the search's process trained none
+        assert sorted(Counter(pids).values()) == [1, 2]  # a fresh worker after 2 trials
+    assert result["cv_results"] == 3 and result["best"] == 4

@@ -28,6 +28,7 @@ import optuna
 from tunefleet.execution import (
     BatchRunner,
     Objective,
+    default_trials_per_worker,
     run_in_processes,
     run_trial_batches,
     run_trials,
@@ -272,10 +273,47 @@ class ProcessPool(WorkerPool):
         run_in_processes(job, self.n_workers or 1, poll=poll)
 
 
+#: Why a long search on TensorFlow runs its trials in a worker process (said once).
+TENSORFLOW_WORKER = (
+    "TensorFlow keeps memory per model that nothing in this process releases, so the "
+    "trials run in a worker process replaced every {limit} trials "
+    "(tunefleet.execution.TENSORFLOW_TRIALS_PER_WORKER; None runs them here)"
+)
+
+
+def runs_in_worker_process(n_workers: int, n_trials: int | None, backend: str = "local") -> bool:
+    """Whether a search that would run its trials in this process runs them in a worker.
+
+    On the TensorFlow backend a process grows by several MiB with every model of new
+    shapes, so a search of more trials than a worker process runs before it is replaced
+    (:func:`~tunefleet.execution.default_trials_per_worker`) runs them in one worker
+    process at a time, replaced after that many trials, even with ``n_jobs=1``. On the
+    other backends, and for a search of fewer trials (``n_trials``; ``None``: unknown,
+    as for a grid not yet expanded, counts as many), trials run here.
+
+    Example:
+
+    >>> from tunefleet.dispatch import runs_in_worker_process
+    >>> runs_in_worker_process(1, 1000)  # JAX: memory is released in-process
+    False
+    """
+    limit = default_trials_per_worker()
+    if n_workers != 1 or backend != "local" or limit is None:
+        return False
+    if n_trials is not None and n_trials <= limit:
+        return False
+    message = TENSORFLOW_WORKER.format(limit=limit)
+    if message not in _LOGGED:
+        _LOGGED.add(message)
+        logger.info("%s.", message)
+    return True
+
+
 def choose_executor(
     objective: Objective,
     *,
     n_workers: int | None = 1,
+    worker_process: bool = False,
     batch_size: int | None = None,
     run_batch: BatchRunner | None = None,
     sampler: str | optuna.samplers.BaseSampler = "random",
@@ -291,7 +329,9 @@ def choose_executor(
 
     ``batch_size`` (from :func:`fleet_size`; ``None``: one trial at a time) with
     ``run_batch``: :class:`FleetBatches`; else ``n_workers`` (from :func:`n_workers`)
-    of 1: :class:`InProcess`; else a :class:`ProcessPool` of ``n_workers``, whose
+    of 1: :class:`InProcess`, or with ``worker_process`` (see
+    :func:`runs_in_worker_process`) a :class:`ProcessPool` of one replaced worker
+    process; else a :class:`ProcessPool` of ``n_workers``, whose
     workers each make their own ``sampler`` (a strategy name over ``space``, or an
     Optuna sampler) seeded from ``seed``, and use ``pruner``. With ``backend="ray"``
     (see :func:`check_backend`): :class:`tunefleet.ray_workers.RayWorkers`, ``n_workers``
@@ -328,6 +368,6 @@ def choose_executor(
         if run_batch is None:
             raise ValueError("batch_size is given without run_batch, which trains a batch.")
         return FleetBatches(run_batch, batch_size)
-    if n_workers is None or n_workers == 1:
+    if (n_workers is None or n_workers == 1) and not worker_process:
         return InProcess(objective)
     return ProcessPool(objective, **workers)

@@ -26,8 +26,11 @@ releases what the backend keeps beyond Keras:
 * **PyTorch** on CUDA: the caching allocator's unused blocks are returned
   (``torch.cuda.empty_cache()``).
 * **TensorFlow** keeps per-model state that nothing in-process releases (``clear_session``
-  helps only partly): with ``n_jobs > 1`` each worker process is replaced by a fresh one
-  after a bounded number of trials (``tunefleet.execution.TENSORFLOW_TRIALS_PER_WORKER``).
+  helps only partly): searches run their trials in worker processes replaced by fresh ones
+  after a bounded number of trials (``tunefleet.execution.TENSORFLOW_TRIALS_PER_WORKER``),
+  with ``n_jobs > 1`` and, for searches of more trials than that, with ``n_jobs=1`` too
+  (:func:`tunefleet.dispatch.runs_in_worker_process`). A user's own loop of
+  ``KerasClassifier.fit`` calls runs in the user's process and grows.
 """
 
 from __future__ import annotations

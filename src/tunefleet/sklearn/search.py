@@ -39,7 +39,14 @@ from sklearn.utils import indexable
 
 from tunefleet import records
 from tunefleet.attrs import CV_ATTR, ERROR_ATTR, STRATEGY_ATTR, is_non_finite_error
-from tunefleet.dispatch import RAY_ACTORS, check_backend, choose_executor, fleet_size, n_workers
+from tunefleet.dispatch import (
+    RAY_ACTORS,
+    check_backend,
+    choose_executor,
+    fleet_size,
+    n_workers,
+    runs_in_worker_process,
+)
 from tunefleet.experiment import check_resume, sklearn_experiment
 from tunefleet.objectives import Cost, Quantizer, make_quantizer, parse_objectives
 from tunefleet.progress import SearchProgress
@@ -398,6 +405,8 @@ class BaseSearchCV(_SklearnBaseSearchCV):
         if on_ray:
             actor_options(self.resources_per_trial)  # refuse bad resources before any trial
         fleet_batch = self._fleet_batch(strategy, n_jobs, X, routed, bool(costs), hooks.active)
+        # fit callbacks run in this process
+        in_worker = fleet_batch is None and not hooks.active and self._in_worker(strategy, n_jobs)
         experiment = sklearn_experiment(
             self.estimator,
             searched=strategy.space.names,
@@ -410,8 +419,12 @@ class BaseSearchCV(_SklearnBaseSearchCV):
         )
 
         storage = open_storage(self.storage)
+        if in_worker and storage_url(storage) is None:
+            # a worker process opens the study from a URL: a temporary SQLite file stands
+            # in for an in-memory study; a storage object without a URL keeps trials here
+            in_worker = isinstance(storage, optuna.storages.InMemoryStorage)
         temporary = None
-        if (n_jobs > 1 or on_ray) and storage_url(storage) is None:
+        if (n_jobs > 1 or on_ray or in_worker) and storage_url(storage) is None:
             if not isinstance(storage, optuna.storages.InMemoryStorage):
                 who = (
                     "backend='ray' runs Ray actors"
@@ -472,7 +485,15 @@ class BaseSearchCV(_SklearnBaseSearchCV):
             assert total is not None
             with hooks.search_task(total * n_splits if strategy.resource is None else None):
                 self._run(
-                    study, objective, strategy, grid_points, total, n_jobs, n_splits, fleet_batch
+                    study,
+                    objective,
+                    strategy,
+                    grid_points,
+                    total,
+                    n_jobs,
+                    n_splits,
+                    fleet_batch,
+                    in_worker,
                 )
             if temporary is not None:
                 in_memory = optuna.storages.InMemoryStorage()
@@ -541,6 +562,18 @@ class BaseSearchCV(_SklearnBaseSearchCV):
     def _n_workers(self) -> int:
         return n_workers(self.n_jobs)
 
+    def _in_worker(self, strategy: Strategy, n_jobs: int) -> bool:
+        """Whether this search's Keras trials run in a replaced worker process (TensorFlow).
+
+        See :func:`tunefleet.dispatch.runs_in_worker_process`; only Keras models keep
+        TensorFlow's per-model memory, so other estimators always train here.
+        """
+        if not getattr(final_estimator(self.estimator), "_reports_epochs", False):
+            return False
+        points = strategy.grid_points()
+        n_trials = len(points) if points is not None else strategy.n_trials
+        return runs_in_worker_process(n_jobs, n_trials, self.backend)
+
     def _run(
         self,
         study: optuna.Study,
@@ -551,6 +584,7 @@ class BaseSearchCV(_SklearnBaseSearchCV):
         n_jobs: int,
         n_splits: int,
         fleet_batch: int | None = None,
+        in_worker: bool = False,
     ) -> None:
         budget = Budget(strategy.n_trials, grid=strategy.grid)
         remaining = budget.remaining(study)
@@ -586,6 +620,7 @@ class BaseSearchCV(_SklearnBaseSearchCV):
             executor = choose_executor(
                 objective,
                 n_workers=self.n_jobs if on_ray else n_jobs,
+                worker_process=in_worker,
                 batch_size=fleet_batch,
                 run_batch=None if fleet is None else fleet.run_batch,
                 sampler=strategy.sampler,

@@ -40,6 +40,7 @@ from tunefleet.dispatch import (
     choose_executor,
     fleet_size,
     n_workers,
+    runs_in_worker_process,
 )
 from tunefleet.experiment import check_resume, tuner_experiment
 from tunefleet.keras.memory import clear_session, release_memory
@@ -662,6 +663,9 @@ class BaseTuner:
             executor = choose_executor(
                 runner,
                 n_workers=self.n_jobs if self.backend == "ray" else workers,
+                worker_process=fleet is None
+                and storage_url(study._storage) is not None  # a worker opens it by URL
+                and runs_in_worker_process(workers, total, self.backend),
                 batch_size=self._fleet_batch,
                 run_batch=None if fleet is None else fleet.run_batch,
                 sampler=sampler,
