@@ -1,0 +1,232 @@
+"""Multi-fidelity search on real Keras training: epochs and seconds to a target accuracy.
+
+Each method searches the same four parameters (depth, width, learning rate, dropout) of a
+task, at most ``max_epochs`` epochs a trial, and is scored by when it first trains a model
+that reaches the task's validation accuracy: the epochs trained until then (by all its
+trials) and the seconds (see :mod:`benchmarks.multi_fidelity.watch` for how each is
+counted), and whether it gets there within its budget. Every run (task, method, seed) is a
+fresh process on the JAX backend.
+
+Usage::
+
+    python -m benchmarks.multi_fidelity --quick     # digits MLP, 9 epochs, 3 seeds: minutes
+    python -m benchmarks.multi_fidelity --full      # both tasks, 27 epochs, 10 seeds
+    python -m benchmarks.multi_fidelity --tasks digits-mlp --methods "random (full epochs)" \\
+        --seeds 2 --json out.json
+
+Prints a Markdown table per task: runs, success rate, median epochs and seconds to the
+target (a run that never reached it counts as infinitely many), and each method's median
+against the best anchor's.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import math
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import time
+from dataclasses import asdict
+from pathlib import Path
+
+from benchmarks.multi_fidelity.methods import METHODS, Budget
+from benchmarks.multi_fidelity.tasks import TASKS
+
+ROOT = Path(__file__).resolve().parents[2]
+OURS = ("tunefleet",)  # methods whose name starts so are ours; the others are anchors
+
+QUICK = {"tasks": "digits-mlp", "seeds": 3, "budget": Budget(9, 6, 12)}
+FULL = {"tasks": "digits-mlp,mnist1d-cnn", "seeds": 10, "budget": Budget()}
+
+
+def run_one(
+    task_name: str, method: str, seed: int, budget: Budget, target: float | None = None
+) -> dict:
+    """One run in this process: what it reached, and when (``target``: the task's)."""
+    import dataclasses
+
+    import keras
+    from benchmarks.multi_fidelity import watch
+
+    task = TASKS[task_name]
+    if target is not None:
+        task = dataclasses.replace(task, target=target)
+    keras.utils.set_random_seed(seed)
+    data = task.load()
+    watch.WATCH = watch.Watch(task.target, data[2], data[3])
+    with contextlib.suppress(watch.TargetReached):  # the watch stopped the run
+        METHODS[method](task, seed, data, budget)
+    current = watch.WATCH
+    reached = current.reached
+    return {
+        "task": task_name,
+        "method": method,
+        "seed": seed,
+        "status": "ok",
+        "reached": reached is not None,
+        "epochs_to_target": reached[0] if reached else None,
+        "seconds_to_target": reached[1] if reached else None,
+        "epochs": current.epochs,
+        "seconds": current.seconds(),
+        "best": current.best,
+    }
+
+
+def run_child(
+    task: str, method: str, seed: int, budget: Budget, timeout: float, target: float | None = None
+) -> dict:
+    """:func:`run_one` in a fresh process; a failure becomes a row that says so."""
+    command = [
+        sys.executable, "-m", "benchmarks.multi_fidelity", "--child",
+        json.dumps([task, method, seed, asdict(budget), target]),
+    ]  # fmt: skip
+    env = dict(os.environ, KERAS_BACKEND="jax", TF_CPP_MIN_LOG_LEVEL="3")
+    env["PYTHONPATH"] = os.pathsep.join([str(ROOT), env.get("PYTHONPATH", "")])
+    try:
+        done = subprocess.run(
+            command, env=env, cwd=ROOT, capture_output=True, text=True, timeout=timeout
+        )
+    except subprocess.TimeoutExpired:
+        return {"task": task, "method": method, "seed": seed, "status": "timed out"}
+    last = done.stdout.strip().splitlines()[-1:] or [""]
+    if done.returncode != 0 or not last[0].startswith("{"):
+        tail = done.stderr.strip().splitlines()[-1:] or ["(no output)"]
+        return {"task": task, "method": method, "seed": seed, "status": f"failed: {tail[0]}"}
+    return json.loads(last[0])
+
+
+def _ratio(mine: float, best: float) -> float:
+    """``mine / best``; NaN where no anchor reached the target (nothing to compare with)."""
+    return mine / best if math.isfinite(best) else math.nan
+
+
+def _median(values: list[float]) -> float:
+    return statistics.median(values) if values else math.nan
+
+
+def summarize(runs: list[dict], tasks: list[str], methods: list[str]) -> list[dict]:
+    """One row per task and method (medians over its runs; unreached runs count as inf)."""
+    rows = []
+    for task in tasks:
+        for method in methods:
+            mine = [r for r in runs if r["task"] == task and r["method"] == method]
+            ok = [r for r in mine if r.get("status") == "ok"]
+            row = {"task": task, "method": method, "runs": len(ok)}
+            if not ok:
+                failures = sorted({r.get("status", "no runs") for r in mine}) or ["no runs"]
+                rows.append({**row, "status": failures[0]})
+                continue
+            reached = [r for r in ok if r["reached"]]
+            inf = math.inf
+            row.update(
+                status="ok",
+                success=len(reached) / len(ok),
+                median_epochs=_median([r["epochs_to_target"] if r["reached"] else inf for r in ok]),
+                median_seconds=_median(
+                    [r["seconds_to_target"] if r["reached"] else inf for r in ok]
+                ),
+                median_best=_median([r["best"] for r in ok]),
+            )
+            rows.append(row)
+    for task in tasks:
+        anchors = [
+            r for r in rows
+            if r["task"] == task and r.get("status") == "ok" and not r["method"].startswith(OURS)
+        ]  # fmt: skip
+        best_epochs = min((r["median_epochs"] for r in anchors), default=math.nan)
+        best_seconds = min((r["median_seconds"] for r in anchors), default=math.nan)
+        for row in rows:
+            if row["task"] == task and row.get("status") == "ok":
+                row["epochs_vs_best_anchor"] = _ratio(row["median_epochs"], best_epochs)
+                row["seconds_vs_best_anchor"] = _ratio(row["median_seconds"], best_seconds)
+    return rows
+
+
+def _cell(value: float, digits: int = 0) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "-"
+    return "never" if math.isinf(value) else f"{value:.{digits}f}"
+
+
+def format_table(rows: list[dict]) -> str:
+    header = (
+        "| task | method | runs | reached | median epochs | median s | "
+        "epochs / best anchor | s / best anchor | median best acc |"
+    )
+    lines = [header, "|" + "---|" * 9]
+    for r in rows:
+        if r.get("status") != "ok":
+            lines.append(f"| {r['task']} | {r['method']} | 0 | {r['status']} | | | | | |")
+            continue
+        lines.append(
+            f"| {r['task']} | {r['method']} | {r['runs']} | {r['success']:.0%} | "
+            f"{_cell(r['median_epochs'])} | {_cell(r['median_seconds'], 1)} | "
+            f"{_cell(r['epochs_vs_best_anchor'], 2)} | {_cell(r['seconds_vs_best_anchor'], 2)} | "
+            f"{r['median_best']:.3f} |"
+        )
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="digits MLP, 9 epochs, 3 seeds")
+    parser.add_argument("--full", action="store_true", help="both tasks, 27 epochs, 10 seeds")
+    parser.add_argument("--tasks", help=f"comma-separated, of {', '.join(TASKS)}")
+    parser.add_argument("--methods", help="comma-separated method names (default: all)")
+    parser.add_argument("--seeds", type=int, help="seeds 0..N-1")
+    parser.add_argument("--max-epochs", type=int, help="epochs a trial, at most")
+    parser.add_argument("--random-trials", type=int, help="trials of random search")
+    parser.add_argument("--async-trials", type=int, help="configurations of halving methods")
+    parser.add_argument("--target", type=float, help="accuracy to reach (default: the task's)")
+    parser.add_argument("--timeout", type=float, default=1800, help="seconds a run, at most")
+    parser.add_argument("--json", help="write the runs and the table to this file")
+    parser.add_argument("--child", help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.child:
+        task, method, seed, budget, target = json.loads(args.child)
+        print(json.dumps(run_one(task, method, seed, Budget(**budget), target)))
+        return
+    preset = FULL if args.full else QUICK
+    tasks = (args.tasks or preset["tasks"]).split(",")
+    methods = args.methods.split(",") if args.methods else list(METHODS)
+    for name, known, what in ((tasks, TASKS, "--tasks"), (methods, METHODS, "--methods")):
+        unknown = [n for n in name if n not in known]
+        if unknown:
+            parser.error(f"{what}: unknown {unknown}; expected names from {list(known)}")
+    seeds = args.seeds if args.seeds is not None else preset["seeds"]
+    default = preset["budget"]
+    budget = Budget(
+        args.max_epochs or default.max_epochs,
+        args.random_trials or default.random_trials,
+        args.async_trials or default.async_trials,
+    )
+    print(f"{platform.processor() or platform.machine()}, Python {platform.python_version()}, "
+          f"{os.cpu_count()} cores; {budget}")  # fmt: skip
+    runs = []
+    started = time.perf_counter()
+    for task in tasks:
+        for method in methods:
+            for seed in range(seeds):
+                run = run_child(task, method, seed, budget, args.timeout, args.target)
+                runs.append(run)
+                when = (
+                    f"{run['epochs_to_target']} epochs, {run['seconds_to_target']:.1f} s"
+                    if run.get("reached")
+                    else f"not reached (best {run.get('best', math.nan):.3f})"
+                )
+                print(f"  {task} | {method} | seed {seed}: "
+                      f"{when if run['status'] == 'ok' else run['status']}", flush=True)  # fmt: skip
+    rows = summarize(runs, tasks, methods)
+    print(f"\n{format_table(rows)}\n\n{time.perf_counter() - started:.0f} s in all")
+    if args.json:
+        Path(args.json).write_text(json.dumps({"budget": asdict(budget), "runs": runs,
+                                               "table": rows}, indent=1))  # fmt: skip
+
+
+if __name__ == "__main__":
+    main()

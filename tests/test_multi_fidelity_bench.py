@@ -1,0 +1,86 @@
+"""The multi-fidelity benchmark (benchmarks/multi_fidelity) runs and prints its table.
+
+A tiny version (digits, two methods, one seed, two epochs a trial): the table's structure
+is checked, not its numbers; the summary's rules are checked on given runs.
+"""
+
+from __future__ import annotations
+
+import datetime
+import json
+import math
+from types import SimpleNamespace
+
+import pytest
+from benchmarks.multi_fidelity.__main__ import main, summarize
+from benchmarks.multi_fidelity.watch import reach_from_trials
+
+METHODS = ["random (full epochs)", "tunefleet HyperbandSearchCV fleet"]
+
+
+@pytest.mark.slow
+def test_tiny_run_prints_and_writes_its_table(tmp_path, capsys):
+    out = tmp_path / "mf.json"
+    main(
+        [
+            "--tasks", "digits-mlp", "--methods", ",".join(METHODS), "--seeds", "1",
+            "--max-epochs", "2", "--random-trials", "1", "--async-trials", "3",
+            "--target", "0.5", "--json", str(out),
+        ]
+    )  # fmt: skip
+    printed = capsys.readouterr().out
+    assert "| task | method | runs | reached | median epochs | median s |" in printed
+    data = json.loads(out.read_text())
+    assert [r["method"] for r in data["table"]] == METHODS
+    for run in data["runs"]:
+        assert run["status"] == "ok", run
+        assert run["epochs"] >= 1 and 0.0 <= run["best"] <= 1.0
+        if run["reached"]:
+            assert 1 <= run["epochs_to_target"] <= run["epochs"]
+            assert run["best"] >= 0.5
+    for row in data["table"]:
+        assert row["runs"] == 1 and 0.0 <= row["success"] <= 1.0
+
+
+def test_unreached_runs_count_as_never_and_ratios_use_the_best_anchor():
+    def run(method, seed, epochs):
+        reached = epochs is not None
+        return {
+            "task": "t", "method": method, "seed": seed, "status": "ok", "reached": reached,
+            "epochs_to_target": epochs, "seconds_to_target": epochs and epochs / 10,
+            "best": 0.9,
+        }  # fmt: skip
+
+    runs = [
+        run("anchor A", 0, 100), run("anchor A", 1, 120), run("anchor A", 2, None),
+        run("anchor B", 0, None), run("anchor B", 1, None), run("anchor B", 2, 10),
+        run("tunefleet X", 0, 30), run("tunefleet X", 1, 50), run("tunefleet X", 2, 70),
+    ]  # fmt: skip
+    rows = {r["method"]: r for r in summarize(runs, ["t"], ["anchor A", "anchor B", "tunefleet X"])}
+    assert rows["anchor A"]["success"] == pytest.approx(2 / 3)
+    assert rows["anchor A"]["median_epochs"] == 120  # the unreached run counts as never
+    assert math.isinf(rows["anchor B"]["median_epochs"])  # reached once in three
+    assert rows["tunefleet X"]["epochs_vs_best_anchor"] == pytest.approx(50 / 120)
+    assert rows["tunefleet X"]["seconds_vs_best_anchor"] == pytest.approx(5 / 12)
+
+
+def test_a_fleet_run_is_read_from_its_trials_in_the_order_they_finished():
+    t0 = datetime.datetime(2026, 1, 1)
+
+    def trial(start, end, scores):
+        return SimpleNamespace(
+            datetime_start=t0 + datetime.timedelta(seconds=start),
+            datetime_complete=t0 + datetime.timedelta(seconds=end),
+            intermediate_values=dict(enumerate(scores)),
+        )
+
+    trials = [
+        trial(0, 10, [0.5, 0.96]),  # fleet 1: two trials side by side
+        trial(0, 12, [0.6, 0.97, 0.98]),  # reaches 0.975, finishing at 12 s
+        trial(11, 20, [0.99]),  # started before that: its epoch counts too
+        trial(13, 30, [0.4]),  # started after: does not
+    ]
+    reached, trained, best = reach_from_trials(trials, 0.975, t0)
+    assert reached == (6, 12.0)
+    assert trained == 7 and best == 0.99
+    assert reach_from_trials(trials, 0.999, t0) == (None, 7, 0.99)
