@@ -64,7 +64,7 @@ def test_unreached_runs_count_as_never_and_ratios_use_the_best_anchor():
     assert rows["tunefleet X"]["seconds_vs_best_anchor"] == pytest.approx(5 / 12)
 
 
-def test_a_fleet_run_is_read_from_its_trials_in_the_order_they_finished():
+def test_a_fleet_run_is_read_from_its_trials_epoch_by_epoch():
     t0 = datetime.datetime(2026, 1, 1)
 
     def trial(start, end, scores):
@@ -75,12 +75,12 @@ def test_a_fleet_run_is_read_from_its_trials_in_the_order_they_finished():
         )
 
     trials = [
-        trial(0, 10, [0.5, 0.96]),  # fleet 1: two trials side by side
-        trial(0, 12, [0.6, 0.97, 0.98]),  # reaches 0.975, finishing at 12 s
-        trial(11, 20, [0.99]),  # started before that: its epoch counts too
-        trial(13, 30, [0.4]),  # started after: does not
+        trial(0, 10, [0.5, 0.96]),  # epochs end at 5 and 10 s
+        trial(0, 12, [0.6, 0.97, 0.98]),  # at 4, 8, 12 s: reaches 0.975 at 12 s
+        trial(6, 15, [0.3, 0.4, 0.99]),  # at 9, 12, 15 s: better, but later
+        trial(13, 30, [0.4]),  # after the point: none of its epochs counts
     ]
     reached, trained, best = reach_from_trials(trials, 0.975, t0)
-    assert reached == (6, 12.0)
-    assert trained == 7 and best == 0.99
-    assert reach_from_trials(trials, 0.999, t0) == (None, 7, 0.99)
+    assert reached == (7, 12.0)  # 2 + 3 + 2 epochs by 12 s
+    assert trained == 9 and best == 0.99
+    assert reach_from_trials(trials, 0.999, t0) == (None, 9, 0.99)

@@ -8,10 +8,11 @@ the run started, less the watch's own time (its predictions), and stops the run 
 catch ``Exception`` from a failing trial and go on).
 
 Fleets take no Keras callbacks, so a fleet run goes to the end of its budget and is read
-from its Optuna study afterwards (:func:`reach_from_trials`): trials in the order they
-finished; the first whose validation score reached the target marks the point; the epochs
-are those of every trial started before it finished (trials trained beside it in its
-fleet included), the seconds those from the search's start to that trial's end.
+from its Optuna study afterwards (:func:`reach_from_trials`): the validation score of every
+epoch of every trial, each epoch placed in time evenly between its trial's start and end;
+the first epoch that reached the target marks the point; the epochs are those every trial
+(trials trained beside it in its fleet included) had trained by then, the seconds those
+from the search's start. The watch's own cost (a prediction per epoch) is not paid there.
 """
 
 from __future__ import annotations
@@ -71,26 +72,41 @@ def watch_callback() -> Any:
     return WatchCallback()
 
 
+def _epoch_ends(trial: Any) -> list[tuple[Any, float]]:
+    """``(when, score)`` of each epoch a finished trial trained, in order.
+
+    Optuna stores no time per epoch, so epochs are spread evenly between the trial's start
+    and end: in a fleet, the trials of a batch train their epochs in step.
+    """
+    scores = [trial.intermediate_values[step] for step in sorted(trial.intermediate_values)]
+    span = trial.datetime_complete - trial.datetime_start
+    return [
+        (trial.datetime_start + span * (i + 1) / len(scores), score)
+        for i, score in enumerate(scores)
+    ]
+
+
 def reach_from_trials(
     trials: list[Any], target: float, start: Any
 ) -> tuple[tuple[int, float] | None, int, float]:
     """``(reached, epochs, best)`` of a run read from its stored Optuna trials.
 
-    ``reached`` is ``(epochs, seconds)`` or ``None``; ``epochs`` counts every epoch the
-    run trained (one intermediate value per epoch), ``best`` is the best score seen.
-    ``start``: when the run started (a datetime).
+    ``reached`` is ``(epochs, seconds)`` or ``None``: the first epoch (of any trial) whose
+    validation score reached ``target``, the epochs every trial had trained by then, and
+    the seconds since ``start`` (when the run started, a datetime). ``epochs`` counts every
+    epoch the run trained (one intermediate value per epoch), ``best`` is the best score.
     """
-    finished = [t for t in trials if t.datetime_complete is not None]
-    finished.sort(key=lambda t: t.datetime_complete)
+    ends = [
+        end
+        for t in trials
+        if t.datetime_start is not None and t.datetime_complete is not None
+        for end in _epoch_ends(t)
+    ]
     trained = sum(len(t.intermediate_values) for t in trials)
-    best = max((max(t.intermediate_values.values(), default=0.0) for t in trials), default=0.0)
-    for trial in finished:
-        if max(trial.intermediate_values.values(), default=0.0) >= target:
-            until = trial.datetime_complete
-            epochs = sum(
-                len(t.intermediate_values)
-                for t in trials
-                if t.datetime_start is not None and t.datetime_start <= until
-            )
-            return (epochs, (until - start).total_seconds()), trained, float(best)
-    return None, trained, float(best)
+    best = max((score for _, score in ends), default=0.0)
+    hits = [when for when, score in ends if score >= target]
+    if not hits:
+        return None, trained, float(best)
+    until = min(hits)
+    epochs = sum(1 for when, _ in ends if when <= until)
+    return (epochs, (until - start).total_seconds()), trained, float(best)
