@@ -168,9 +168,12 @@ def measure(path: str, marks: list[int]) -> dict[str, object]:
     else:
         raise ValueError(f"--path: expected one of {PATHS}, got {path!r}.")
     pids = set()
+    peak = 0.0  # the highest RSS of any trial from the first mark on (between the marks too)
     for number, line in enumerate(log.read_text().splitlines(), 1):
         pid, resident, at = line.split()
         pids.add(pid)
+        if number >= min(marks):
+            peak = max(peak, int(resident) / 2**20)
         if number in marks:
             rss[number] = int(resident) / 2**20
             seconds[number] = float(at) - start
@@ -181,6 +184,7 @@ def measure(path: str, marks: list[int]) -> dict[str, object]:
         "rss_mib": rss,
         "seconds": seconds,
         "growth_mib": rss[last] - rss[first],
+        "peak_growth_mib": max(peak, *rss.values()) - rss[first],
         # trials trained in worker processes: the search's own process at the end
         "processes": len(pids - {str(os.getpid())}),
         "search_process_mib": process.memory_info().rss / 2**20,
@@ -239,7 +243,10 @@ def main() -> None:
             if r.get("processes")
             else ""
         )
-        print(f"{r['backend']:<11} {r['path']:<9} {cells}   {r['growth_mib']:+.0f} MiB{where}")
+        peak = f" (at most {r['peak_growth_mib']:+.0f} MiB)" if "peak_growth_mib" in r else ""
+        print(
+            f"{r['backend']:<11} {r['path']:<9} {cells}   {r['growth_mib']:+.0f} MiB{peak}{where}"
+        )
     if args.json:
         Path(args.json).write_text(json.dumps(results, indent=1))
 
