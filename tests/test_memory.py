@@ -292,6 +292,7 @@ TENSORFLOW_SEARCHES = textwrap.dedent(
     """
     import json, os, sys
     import keras, optuna
+    from sklearn.base import clone
     from sklearn.datasets import load_digits
     import tunefleet, tunefleet.execution
     from tunefleet.attrs import WORKER_ATTR
@@ -316,6 +317,8 @@ TENSORFLOW_SEARCHES = textwrap.dedent(
     stored = optuna.load_study(
         study_name=None, storage=f"sqlite:///{sys.argv[1]}/t/study.db"
     ).trials
+    tunefleet.execution.TENSORFLOW_TRIALS_PER_WORKER = None  # the opt-out: trials run here
+    here = clone(search).set_params(random_state=1).fit(X, y)
     print(json.dumps({
         "backend": keras.backend.backend(),
         "pid": os.getpid(),
@@ -325,6 +328,7 @@ TENSORFLOW_SEARCHES = textwrap.dedent(
         "best": int(search.best_estimator_.predict(X[:4]).shape[0]),
         "tuner": [t.user_attrs[WORKER_ATTR] for t in stored],
         "tuner_states": [t.state.name for t in stored],
+        "opted_out": [t.user_attrs[WORKER_ATTR] for t in here.study_.trials],
     }))
     """
 )
@@ -359,3 +363,5 @@ def test_long_tensorflow_searches_run_in_replaced_worker_processes(tmp_path):
         assert result["pid"] not in pids  # the search's process trained none
         assert sorted(Counter(pids).values()) == [1, 2]  # a fresh worker after 2 trials
     assert result["cv_results"] == 3 and result["best"] == 4
+    opted_out = [int(owner.split(":")[1]) for owner in result["opted_out"]]
+    assert opted_out == [result["pid"]] * 3  # TENSORFLOW_TRIALS_PER_WORKER = None
