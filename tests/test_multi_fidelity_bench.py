@@ -64,7 +64,7 @@ def test_unreached_runs_count_as_never_and_ratios_use_the_best_anchor():
     assert rows["tunefleet X"]["seconds_vs_best_anchor"] == pytest.approx(5 / 12)
 
 
-def test_a_fleet_run_is_read_from_its_trials_epoch_by_epoch():
+def test_a_fleet_run_reaches_when_its_first_reaching_trial_ends():
     t0 = datetime.datetime(2026, 1, 1)
 
     def trial(start, end, scores):
@@ -76,11 +76,11 @@ def test_a_fleet_run_is_read_from_its_trials_epoch_by_epoch():
 
     trials = [
         trial(0, 10, [0.5, 0.96]),  # epochs end at 5 and 10 s
-        trial(0, 12, [0.6, 0.97, 0.98]),  # at 4, 8, 12 s: reaches 0.975 at 12 s
+        trial(0, 12, [0.6, 0.98, 0.97]),  # reaches 0.975; certain at its end, 12 s
         trial(6, 15, [0.3, 0.4, 0.99]),  # at 9, 12, 15 s: better, but later
         trial(13, 30, [0.4]),  # after the point: none of its epochs counts
     ]
     reached, trained, best = reach_from_trials(trials, 0.975, t0)
-    assert reached == (7, 12.0)  # 2 + 3 + 2 epochs by 12 s
+    assert reached == (7, 12.0)  # 2 + 3 + 2 epochs by 12 s (not 3 epochs by 8 s)
     assert trained == 9 and best == 0.99
     assert reach_from_trials(trials, 0.999, t0) == (None, 9, 0.99)

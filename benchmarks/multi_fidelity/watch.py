@@ -8,11 +8,14 @@ the run started, less the watch's own time (its predictions), and stops the run 
 catch ``Exception`` from a failing trial and go on).
 
 Fleets take no Keras callbacks, so a fleet run goes to the end of its budget and is read
-from its Optuna study afterwards (:func:`reach_from_trials`): the validation score of every
-epoch of every trial, each epoch placed in time evenly between its trial's start and end;
-the first epoch that reached the target marks the point; the epochs are those every trial
-(trials trained beside it in its fleet included) had trained by then, the seconds those
-from the search's start. The watch's own cost (a prediction per epoch) is not paid there.
+from its Optuna study afterwards (:func:`reach_from_trials`). Optuna keeps no time per
+epoch, only a trial's start and end, so the point is taken where it is certain: the end of
+the first trial that reached the target (its model exists then at the latest; the Hyperband
+tuner trains a trial in rounds, between which its fleet-mates train, so an epoch's time
+cannot be placed within its trial). The epochs are all those of trials ended by then, and
+of trials still running then, their share placed evenly over their time (fleet-mates
+trained beside it count). These are upper bounds; the watch's own cost (a prediction per
+epoch) is not paid there.
 """
 
 from __future__ import annotations
@@ -73,11 +76,7 @@ def watch_callback() -> Any:
 
 
 def _epoch_ends(trial: Any) -> list[tuple[Any, float]]:
-    """``(when, score)`` of each epoch a finished trial trained, in order.
-
-    Optuna stores no time per epoch, so epochs are spread evenly between the trial's start
-    and end: in a fleet, the trials of a batch train their epochs in step.
-    """
+    """``(when, score)`` of each epoch a finished trial trained, spread evenly over its time."""
     scores = [trial.intermediate_values[step] for step in sorted(trial.intermediate_values)]
     span = trial.datetime_complete - trial.datetime_start
     return [
@@ -91,10 +90,11 @@ def reach_from_trials(
 ) -> tuple[tuple[int, float] | None, int, float]:
     """``(reached, epochs, best)`` of a run read from its stored Optuna trials.
 
-    ``reached`` is ``(epochs, seconds)`` or ``None``: the first epoch (of any trial) whose
-    validation score reached ``target``, the epochs every trial had trained by then, and
-    the seconds since ``start`` (when the run started, a datetime). ``epochs`` counts every
-    epoch the run trained (one intermediate value per epoch), ``best`` is the best score.
+    ``reached`` is ``(epochs, seconds)`` or ``None``: the end of the first trial whose
+    validation score reached ``target``, the epochs trained by then (see the module
+    docstring), and the seconds since ``start`` (when the run started, a datetime).
+    ``epochs`` counts every epoch the run trained (one intermediate value per epoch),
+    ``best`` is the best score.
     """
     ends = [
         end
@@ -104,7 +104,12 @@ def reach_from_trials(
     ]
     trained = sum(len(t.intermediate_values) for t in trials)
     best = max((score for _, score in ends), default=0.0)
-    hits = [when for when, score in ends if score >= target]
+    hits = [
+        t.datetime_complete
+        for t in trials
+        if t.datetime_complete is not None
+        and max(t.intermediate_values.values(), default=0.0) >= target
+    ]
     if not hits:
         return None, trained, float(best)
     until = min(hits)
