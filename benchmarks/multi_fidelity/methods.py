@@ -199,7 +199,7 @@ def _tunefleet_tuner(fleet: bool) -> Method:
     return run
 
 
-def _tunefleet_search(fleet: bool) -> Method:
+def _tunefleet_search(fleet: bool, sampler: str = "random") -> Method:
     def run(task: Task, seed: int, data: Data, budget: Budget) -> None:
         import tunefleet
         from tunefleet.keras import KerasClassifier
@@ -212,12 +212,13 @@ def _tunefleet_search(fleet: bool) -> Method:
         search = tunefleet.HyperbandSearchCV(
             estimator, _tunefleet_space(), n_iter=budget.async_trials, min_resource=1,
             factor=3, cv=split, refit=False, random_state=seed, fleet=fleet, progress=False,
+            sampler=sampler,
         )  # fmt: skip
         search.fit(X, y)
         if fleet:
             _read_study(search.study_)
 
-    run.__doc__ = f"tunefleet's HyperbandSearchCV, fleet={fleet}."
+    run.__doc__ = f"tunefleet's HyperbandSearchCV, fleet={fleet}, sampler={sampler!r}."
     return run
 
 
@@ -254,6 +255,7 @@ METHODS: dict[str, Method] = {
     "random (full epochs)": random_search,
     "tunefleet HyperbandSearchCV": _tunefleet_search(fleet=False),
     "tunefleet HyperbandSearchCV fleet": _tunefleet_search(fleet=True),
+    "tunefleet HyperbandSearchCV tpe": _tunefleet_search(fleet=False, sampler="tpe"),
     "tunefleet Hyperband": _tunefleet_tuner(fleet=False),
     "tunefleet Hyperband fleet": _tunefleet_tuner(fleet=True),
     "keras-tuner Hyperband": keras_tuner_hyperband,
