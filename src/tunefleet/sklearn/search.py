@@ -29,6 +29,7 @@ from typing import Any
 
 import numpy as np
 import optuna
+from optuna.storages import InMemoryStorage
 from sklearn.base import is_classifier
 from sklearn.exceptions import FitFailedWarning
 from sklearn.metrics import check_scoring, get_scorer
@@ -405,8 +406,6 @@ class BaseSearchCV(_SklearnBaseSearchCV):
         if on_ray:
             actor_options(self.resources_per_trial)  # refuse bad resources before any trial
         fleet_batch = self._fleet_batch(strategy, n_jobs, X, routed, bool(costs), hooks.active)
-        # fit callbacks run in this process
-        in_worker = fleet_batch is None and not hooks.active and self._in_worker(strategy, n_jobs)
         experiment = sklearn_experiment(
             self.estimator,
             searched=strategy.space.names,
@@ -419,13 +418,17 @@ class BaseSearchCV(_SklearnBaseSearchCV):
         )
 
         storage = open_storage(self.storage)
-        if in_worker and storage_url(storage) is None:
-            # a worker process opens the study from a URL: a temporary SQLite file stands
-            # in for an in-memory study; a storage object without a URL keeps trials here
-            in_worker = isinstance(storage, optuna.storages.InMemoryStorage)
+        # fit callbacks run in this process; a worker opens the study from a URL (a
+        # temporary SQLite file stands in for an in-memory study, not for other objects)
+        in_worker = (
+            fleet_batch is None
+            and not hooks.active
+            and (storage_url(storage) is not None or isinstance(storage, InMemoryStorage))
+            and self._in_worker(strategy, n_jobs)
+        )
         temporary = None
         if (n_jobs > 1 or on_ray or in_worker) and storage_url(storage) is None:
-            if not isinstance(storage, optuna.storages.InMemoryStorage):
+            if not isinstance(storage, InMemoryStorage):
                 who = (
                     "backend='ray' runs Ray actors"
                     if on_ray
@@ -496,7 +499,7 @@ class BaseSearchCV(_SklearnBaseSearchCV):
                     in_worker,
                 )
             if temporary is not None:
-                in_memory = optuna.storages.InMemoryStorage()
+                in_memory = InMemoryStorage()
                 optuna.copy_study(
                     from_study_name=study_name, from_storage=storage, to_storage=in_memory
                 )
