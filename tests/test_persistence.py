@@ -235,6 +235,19 @@ def test_n_jobs_with_in_memory_storage(tmp_path):
     assert len({p["C"] for p in search.cv_results_["params"]}) == 4
 
 
+def test_n_jobs_refuses_a_storage_object_workers_cannot_reopen(tmp_path):
+    from optuna.storages.journal import JournalFileBackend
+
+    path = tmp_path / "tune.log"
+    storage = optuna.storages.JournalStorage(JournalFileBackend(str(path)))  # no URL
+    search = tunefleet.RandomizedSearchCV(
+        SlowClassifier(), {"C": [0.1, 1.0]}, n_iter=2, n_jobs=2, storage=storage
+    )
+    with pytest.raises(ValueError, match=r"n_jobs=2 runs worker processes.*storage URL"):
+        search.fit(*iris())
+    assert storage.get_all_studies() == []  # refused before any study was made
+
+
 @pytest.mark.parametrize("on_sqlite", [True, False])
 def test_batched_writes_land_in_the_storage(tmp_path, on_sqlite):
     """report_many / set_user_attrs: one transaction on SQLite, per-value calls elsewhere."""

@@ -29,6 +29,7 @@ it, and a trial's end retried after it was stored is recognised as done.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import importlib.util
 import json
@@ -36,10 +37,11 @@ import logging
 import os
 import random
 import re
+import tempfile
 import threading
 import time
 import uuid
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any, TypeVar
 
 import optuna
@@ -309,6 +311,45 @@ def storage_url(storage: optuna.storages.BaseStorage) -> str | None:
         if url:
             return str(url)
     return None
+
+
+@contextlib.contextmanager
+def reopenable_by_workers(
+    storage: optuna.storages.BaseStorage, workers: str | None
+) -> Iterator[optuna.storages.BaseStorage]:
+    """A storage that worker processes can reopen from its URL, for the block's length.
+
+    ``workers`` says what runs workers (for the error message), or is ``None`` when
+    nothing does; then, as for a storage with a URL, ``storage`` itself is given. An
+    in-memory storage is stood in for by a temporary SQLite file, removed on exit (copy
+    the study out first, with :func:`copy_to_memory`). A storage object without a URL
+    that is not in memory cannot be reopened: ``ValueError``.
+    """
+    if workers is None or storage_url(storage) is not None:
+        yield storage
+        return
+    if not isinstance(storage, optuna.storages.InMemoryStorage):
+        raise ValueError(
+            f"{workers}, which need a database storage URL (e.g. 'sqlite:///tune.db'); "
+            "got a storage object without one."
+        )
+    handle, path = tempfile.mkstemp(prefix="tunefleet-", suffix=".db")
+    os.close(handle)
+    temporary = open_storage(f"sqlite:///{path}")
+    try:
+        yield temporary
+    finally:
+        temporary.engine.dispose()  # an RDBStorage: close its SQLite connections
+        os.unlink(path)
+
+
+def copy_to_memory(
+    study_name: str, storage: optuna.storages.BaseStorage, sampler: optuna.samplers.BaseSampler
+) -> optuna.Study:
+    """The study ``study_name`` of ``storage``, copied into a new in-memory storage."""
+    in_memory = optuna.storages.InMemoryStorage()
+    optuna.copy_study(from_study_name=study_name, from_storage=storage, to_storage=in_memory)
+    return optuna.load_study(study_name=study_name, storage=in_memory, sampler=sampler)
 
 
 def open_storage_for_reading(

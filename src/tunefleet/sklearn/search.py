@@ -19,7 +19,6 @@ from __future__ import annotations
 import logging
 import numbers
 import os
-import tempfile
 import time
 import warnings
 from collections import Counter
@@ -56,7 +55,7 @@ from tunefleet.results import cv_results, finished_trials, pareto_trials
 from tunefleet.sklearn.callbacks import SearchCallbacks, managed_callbacks
 from tunefleet.sklearn.routing import RoutedParams, route_fit_params
 from tunefleet.space import SearchSpace
-from tunefleet.storage import open_storage, storage_url
+from tunefleet.storage import copy_to_memory, open_storage, reopenable_by_workers, storage_url
 from tunefleet.strategies import describe, make_pruner, make_sampler, prunes
 from tunefleet.study import Budget, check_study_name, enqueue_grid, open_study, recover_interrupted
 from tunefleet.tradeoff import SmallestWithin
@@ -426,25 +425,15 @@ class BaseSearchCV(_SklearnBaseSearchCV):
             and (storage_url(storage) is not None or isinstance(storage, InMemoryStorage))
             and self._in_worker(strategy, n_jobs)
         )
-        temporary = None
-        if (n_jobs > 1 or on_ray or in_worker) and storage_url(storage) is None:
-            if not isinstance(storage, InMemoryStorage):
-                who = (
-                    "backend='ray' runs Ray actors"
-                    if on_ray
-                    else (f"n_jobs={self.n_jobs} runs worker processes")
-                )
-                raise ValueError(
-                    f"{who}, which need a database storage URL (e.g. 'sqlite:///tune.db'); "
-                    "got a storage object without one."
-                )
-            handle, temporary = tempfile.mkstemp(prefix="tunefleet-", suffix=".db")
-            os.close(handle)
-            storage = open_storage(f"sqlite:///{temporary}")
+        workers = None
+        if on_ray:
+            workers = "backend='ray' runs Ray actors"
+        elif n_jobs > 1 or in_worker:
+            workers = f"n_jobs={self.n_jobs} runs worker processes"
         study_name = self.study_name or self._default_study_name()
-        try:
+        with reopenable_by_workers(storage, workers) as run_storage:
             study, created = open_study(
-                storage,
+                run_storage,
                 study_name,
                 sampler=sampler,
                 pruner=strategy.pruner,
@@ -498,16 +487,8 @@ class BaseSearchCV(_SklearnBaseSearchCV):
                     fleet_batch,
                     in_worker,
                 )
-            if temporary is not None:
-                in_memory = InMemoryStorage()
-                optuna.copy_study(
-                    from_study_name=study_name, from_storage=storage, to_storage=in_memory
-                )
-                study = optuna.load_study(study_name=study_name, storage=in_memory, sampler=sampler)
-        finally:
-            if temporary is not None:
-                storage.engine.dispose()  # an RDBStorage: close its SQLite connections
-                os.unlink(temporary)
+            if run_storage is not storage:
+                study = copy_to_memory(study_name, run_storage, sampler)
 
         self.study_ = study
         self.space_ = strategy.space
