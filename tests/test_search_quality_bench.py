@@ -11,7 +11,7 @@ import json
 import pytest
 from benchmarks.search_quality.__main__ import main, parse_problems
 from benchmarks.search_quality.problems import Problem
-from benchmarks.search_quality.suite import mean_ci
+from benchmarks.search_quality.suite import mean_ci, run_suite
 
 OPTIMIZERS = ["random", "tunefleet BayesSearchCV (default)", "optuna TPE"]
 
@@ -38,6 +38,19 @@ def test_tiny_suite_prints_and_writes_its_table(tmp_path, capsys):
     assert max(r["score"] for r in rows) == 100.0
     assert all(len(run["losses"]) == 8 for run in data["runs"])
     assert "plotly" in plot.read_text()
+
+
+def test_budget_blind_optimizers_are_read_at_smaller_budgets_off_one_run():
+    optimizers = ["random", "optuna TPE", "tunefleet BayesSearchCV (default)"]
+    runs, missing, fits = run_suite([("DT", "wine")], optimizers, [4, 8], 1, log=lambda s: None)
+    assert not missing and fits > 0
+    by = {(r.optimizer, r.budget): r for r in runs}
+    assert sorted(by) == sorted((o, b) for o in optimizers for b in (4, 8))
+    for name in ("random", "optuna TPE"):  # one run of 8, read at 4
+        assert by[(name, 4)].losses == by[(name, 8)].losses[:4]
+        assert 0 < by[(name, 4)].seconds <= by[(name, 8)].seconds
+    # Our face sizes its random start by n_iter: it runs once per budget.
+    assert len(by[("tunefleet BayesSearchCV (default)", 4)].losses) == 4
 
 
 def test_a_repeated_point_is_not_refit():

@@ -28,34 +28,39 @@ def _need(module: str):
         raise NotInstalled(f"{module}: {type(exc).__name__}: {exc}") from exc
 
 
-def tunefleet_bayes(problem: Problem, budget: int, seed: int) -> list[float]:
-    """``tunefleet.BayesSearchCV`` with its default sampler, through the face (no cache)."""
-    import tunefleet
+def _tunefleet(sampler: str | None):
+    def run(problem: Problem, budget: int, seed: int) -> list[float]:
+        """``tunefleet.BayesSearchCV`` through the face (fits every point itself, no cache)."""
+        import tunefleet
 
-    space = {
-        name: (
-            tunefleet.Int(int(p.low), int(p.high), log=p.log)
-            if p.kind == "int"
-            else tunefleet.Float(p.low, p.high, log=p.log)
-        )
-        for p in problem.space
-        for name in [next(iter(problem.estimator_params({p.name: 0})))]
-    }
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        search = tunefleet.BayesSearchCV(
-            problem.estimator,
-            space,
-            n_iter=budget,
-            cv=problem.cv,
-            scoring=problem.scoring,
-            random_state=seed,
-            refit=False,
-            progress=False,
-        ).fit(problem.X, problem.y)
-    scores = np.asarray(search.cv_results_["mean_test_score"], dtype=float)
-    order = np.argsort(search.cv_results_.get("trial_number", np.arange(len(scores))))
-    return [float(-s) if np.isfinite(s) else float("inf") for s in scores[order]]
+        space = {
+            name: (
+                tunefleet.Int(int(p.low), int(p.high), log=p.log)
+                if p.kind == "int"
+                else tunefleet.Float(p.low, p.high, log=p.log)
+            )
+            for p in problem.space
+            for name in [next(iter(problem.estimator_params({p.name: 0})))]
+        }
+        kwargs = {} if sampler is None else {"sampler": sampler}
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            search = tunefleet.BayesSearchCV(
+                problem.estimator,
+                space,
+                n_iter=budget,
+                cv=problem.cv,
+                scoring=problem.scoring,
+                random_state=seed,
+                refit=False,
+                progress=False,
+                **kwargs,
+            ).fit(problem.X, problem.y)
+        scores = np.asarray(search.cv_results_["mean_test_score"], dtype=float)
+        order = np.argsort(search.cv_results_.get("trial_number", np.arange(len(scores))))
+        return [float(-s) if np.isfinite(s) else float("inf") for s in scores[order]]
+
+    return run
 
 
 def _optuna(make_sampler: Callable[[int], object]):
@@ -154,7 +159,7 @@ def skopt_gp(problem: Problem, budget: int, seed: int) -> list[float]:
         else Real(p.low, p.high, prior="log-uniform" if p.log else "uniform", name=p.name)
         for p in problem.space
     ]
-    opt = skopt.Optimizer(dims, random_state=seed, n_initial_points=min(10, max(3, budget // 4)))
+    opt = skopt.Optimizer(dims, random_state=seed)  # its default start: 10 random points
     losses = []
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -210,7 +215,7 @@ def hebo(problem: Problem, budget: int, seed: int) -> list[float]:
             specs.append({"name": p.name, "type": "pow", "lb": p.low, "ub": p.high})
         else:
             specs.append({"name": p.name, "type": "num", "lb": p.low, "ub": p.high})
-    opt = HEBO(DesignSpace().parse(specs), rand_sample=min(10, max(3, budget // 4)))
+    opt = HEBO(DesignSpace().parse(specs))
     losses = []
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -224,7 +229,8 @@ def hebo(problem: Problem, budget: int, seed: int) -> list[float]:
 
 OPTIMIZERS: dict[str, Callable[[Problem, int, int], list[float]]] = {
     "random": _optuna(_random),
-    "tunefleet BayesSearchCV (default)": tunefleet_bayes,
+    "tunefleet BayesSearchCV (default)": _tunefleet(None),
+    "tunefleet BayesSearchCV (gp)": _tunefleet("gp"),
     "optuna TPE": _optuna(_tpe),
     "optuna TPE multivariate": _optuna(_tpe_mv),
     "optuna GP": _optuna(_gp),
@@ -233,3 +239,8 @@ OPTIMIZERS: dict[str, Callable[[Problem, int, int], list[float]]] = {
     "SMAC3 HPO": smac3,
     "HEBO": hebo,
 }
+RUN_PER_BUDGET = {name for name in OPTIMIZERS if name.startswith("tunefleet")} | {"SMAC3 HPO"}
+"""Optimizers run once per budget, as their users would run them: our faces size their
+random start by ``n_iter``, SMAC3 its initial design by ``n_trials``. The others do not look at the budget: each runs once at the
+largest budget and is read at every smaller one (its first ``budget`` points), as Bayesmark
+reads its curves."""

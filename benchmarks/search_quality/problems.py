@@ -9,6 +9,7 @@ squared error for regressors) on fixed, shuffled folds, so a point always has on
 
 from __future__ import annotations
 
+import time
 import warnings
 from dataclasses import dataclass, field
 from typing import Any
@@ -158,6 +159,7 @@ class Problem:
     cv: Any
     cache: dict[tuple, float] = field(default_factory=dict)
     fits: int = 0
+    stamps: list[float] = field(default_factory=list)
 
     @property
     def name(self) -> str:
@@ -203,7 +205,10 @@ class Problem:
         return out
 
     def loss(self, params: dict[str, Any]) -> float:
-        """Mean cross-validation loss at ``params`` (cached: a repeated point is not refit)."""
+        """Mean cross-validation loss at ``params`` (cached: a repeated point is not refit).
+
+        When each evaluation ended is appended to ``stamps`` (``time.perf_counter()``).
+        """
         params = self.clean(params)
         key = tuple((k, float(f"{v:.10g}")) for k, v in sorted(params.items()))
         if key not in self.cache:
@@ -218,4 +223,5 @@ class Problem:
             value = -float(np.mean(scores))
             self.cache[key] = value if np.isfinite(value) else float("inf")
             self.fits += 1
+        self.stamps.append(time.perf_counter())
         return self.cache[key]

@@ -11,12 +11,14 @@ optimizer is the mean over problems and seeds, with a 95% bootstrap confidence i
 
 from __future__ import annotations
 
+import multiprocessing
 import time
 import traceback
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 
 import numpy as np
-from benchmarks.search_quality.optimizers import OPTIMIZERS, NotInstalled
+from benchmarks.search_quality.optimizers import OPTIMIZERS, RUN_PER_BUDGET, NotInstalled
 from benchmarks.search_quality.problems import Problem
 
 
@@ -39,49 +41,86 @@ def run_suite(
     budgets: list[int],
     seeds: int,
     log=print,
-) -> tuple[list[Run], dict[str, str], dict[str, Problem]]:
-    """Every optimizer on every problem, budget and seed; returns runs, failures, problems."""
+    jobs: int = 1,
+) -> tuple[list[Run], dict[str, str], int]:
+    """Every optimizer on every problem, budget and seed; returns runs, failures and fits.
+
+    One task per (problem, seed) runs every optimizer on one cache of fits; ``jobs``
+    tasks run side by side in fresh processes.
+    """
+    tasks = [
+        (model, dataset, seed, optimizers, budgets)
+        for model, dataset in problems
+        for seed in range(seeds)
+    ]
     runs: list[Run] = []
     missing: dict[str, str] = {}
-    built = {}
-    for model, dataset in problems:
-        problem = Problem.make(model, dataset)
-        built[problem.name] = problem
-        for budget in budgets:
-            for seed in range(seeds):
-                for name in optimizers:
-                    if name in missing:
-                        continue
-                    start = time.perf_counter()
-                    try:
-                        losses = OPTIMIZERS[name](problem, budget, seed)
-                    except NotInstalled as exc:
-                        missing[name] = f"not installed ({exc})"
-                        log(f"  {name}: {missing[name]}")
-                        continue
-                    except Exception as exc:  # an optimizer crashing is a result too
-                        missing[name] = f"failed: {type(exc).__name__}: {exc}"
-                        log(f"  {name}: {missing[name]}\n{traceback.format_exc(limit=3)}")
-                        continue
-                    seconds = time.perf_counter() - start
-                    run = Run(name, problem.name, budget, seed, min(losses), seconds, losses)
-                    runs.append(run)
-                    log(
-                        f"  {problem.name:18s} n={budget:3d} seed={seed} {name:34s} "
-                        f"best loss {run.best:.5g}  {seconds:6.1f} s"
-                    )
-    return runs, missing, built
+    fits = 0
+    if jobs <= 1:
+        results = (_task(*task) for task in tasks)
+    else:
+        pool = ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("spawn"))
+        results = pool.map(_task, *zip(*tasks, strict=True))
+    for task_runs, task_missing, task_fits, lines in results:
+        for line in lines:
+            log(line)
+        runs.extend(task_runs)
+        for name, why in task_missing.items():
+            missing.setdefault(name, why)
+        fits += task_fits
+    if jobs > 1:
+        pool.shutdown()
+    return runs, missing, fits
+
+
+def _task(
+    model: str, dataset: str, seed: int, optimizers: list[str], budgets: list[int]
+) -> tuple[list[Run], dict[str, str], int, list[str]]:
+    """Every optimizer on one problem and seed: runs, failures, fits and log lines."""
+    problem = Problem.make(model, dataset)
+    runs: list[Run] = []
+    missing: dict[str, str] = {}
+    lines: list[str] = []
+    for name in optimizers:
+        for budget in budgets if name in RUN_PER_BUDGET else [max(budgets)]:
+            problem.stamps.clear()
+            start = time.perf_counter()
+            try:
+                losses = OPTIMIZERS[name](problem, budget, seed)
+            except NotInstalled as exc:
+                missing[name] = f"not installed ({exc})"
+                lines.append(f"  {name}: {missing[name]}")
+                break
+            except Exception as exc:  # an optimizer crashing is a result too
+                missing[name] = f"failed: {type(exc).__name__}: {exc}"
+                lines.append(f"  {name}: {missing[name]}\n{traceback.format_exc(limit=3)}")
+                break
+            seconds = time.perf_counter() - start
+            # Read the smaller budgets off a budget-blind optimizer's run (its first points).
+            read_at = [budget] if name in RUN_PER_BUDGET else budgets
+            for b in read_at:
+                took = problem.stamps[b - 1] - start if b < len(problem.stamps) else seconds
+                run = Run(name, problem.name, b, seed, min(losses[:b]), took, losses[:b])
+                runs.append(run)
+                lines.append(
+                    f"  {problem.name:18s} n={b:3d} seed={seed} {name:34s} "
+                    f"best loss {run.best:.5g}  {took:6.1f} s"
+                )
+    return runs, missing, problem.fits, lines
 
 
 def scores(runs: list[Run], rng_seed: int = 0) -> dict[tuple[str, int], list[float]]:
     """Bayesmark-normalised score of each run, grouped by (optimizer, budget)."""
     rng = np.random.default_rng(rng_seed)
     best = {}
-    pool: dict[str, list[float]] = {}
+    longest: dict[tuple[str, int], list[float]] = {}  # random search's points, each once
     for r in runs:
         best[r.problem] = min(best.get(r.problem, np.inf), r.best)
-        if r.optimizer == "random":
-            pool.setdefault(r.problem, []).extend(r.losses)
+        if r.optimizer == "random" and len(r.losses) > len(longest.get((r.problem, r.seed), [])):
+            longest[(r.problem, r.seed)] = r.losses
+    pool: dict[str, list[float]] = {}
+    for (problem, _), losses in longest.items():
+        pool.setdefault(problem, []).extend(losses)
     base: dict[tuple[str, int], float] = {}
     out: dict[tuple[str, int], list[float]] = {}
     for r in runs:
