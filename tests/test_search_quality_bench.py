@@ -39,6 +39,16 @@ def test_tiny_suite_prints_and_writes_its_table(tmp_path, capsys):
     assert all(len(run["losses"]) == 8 for run in data["runs"])
     assert "plotly" in plot.read_text()
 
+    # An optimizer run later on the same problem and seed is scored with the others.
+    later = tmp_path / "later.json"
+    main(["--problems", "DT-wine", "--budgets", "8", "--seeds", "1", "--optimizers",
+          "optuna TPE multivariate", "--json", str(later)])  # fmt: skip
+    merged = tmp_path / "merged.json"
+    main(["--merge", f"{out},{later}", "--json", str(merged)])
+    rows = json.loads(merged.read_text())["table"]
+    assert [r["optimizer"] for r in rows] == [*OPTIMIZERS, "optuna TPE multivariate"]
+    assert all(r["runs"] == 1 for r in rows)  # random search, in both files, counts once
+
 
 def test_budget_blind_optimizers_are_read_at_smaller_budgets_off_one_run():
     optimizers = ["random", "optuna TPE", "tunefleet BayesSearchCV (default)"]

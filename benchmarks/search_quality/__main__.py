@@ -27,7 +27,7 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 from benchmarks.search_quality.optimizers import OPTIMIZERS
 from benchmarks.search_quality.problems import DATASETS, MODELS_CLF
-from benchmarks.search_quality.suite import format_table, plot, run_suite, table
+from benchmarks.search_quality.suite import Run, format_table, plot, run_suite, table
 
 QUICK = {
     "problems": "DT-wine,kNN-breast,linear-diabetes",
@@ -76,7 +76,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--jobs", type=int, help="(problem, seed) tasks run side by side")
     parser.add_argument("--json", help="write runs and table to this file")
     parser.add_argument("--plot", help="write a plotly HTML plot to this file")
+    parser.add_argument(
+        "--merge",
+        help="no new runs: score together the runs of these --json files (comma separated), "
+        "e.g. an added optimizer run later on the same problems and seeds",
+    )
     args = parser.parse_args(argv)
+    if args.merge:
+        return merge(args.merge.split(","), args.json, args.plot)
     preset = FULL if args.full else QUICK
     problems = parse_problems(args.problems or preset["problems"])
     budgets = [int(b) for b in (args.budgets or preset["budgets"]).split(",")]
@@ -105,23 +112,49 @@ def main(argv: list[str] | None = None) -> int:
     print()
     print(format_table(rows))
     print(f"\n{time.perf_counter() - start:.0f} s; {fits} fits")
-    if args.json:
-        with open(args.json, "w") as f:
+    about = {"problems": [f"{m}-{d}" for m, d in problems], "seeds": seeds, "machine": machine}
+    _write(args.json, args.plot, about, budgets, rows, runs, missing)
+    return 0
+
+
+def merge(paths: list[str], json_path: str | None, plot_path: str | None) -> int:
+    """Score the runs of several ``--json`` files together; print (and write) the table."""
+    seen: dict[tuple, Run] = {}  # a run in two files (random search's zero) counts once
+    missing: dict[str, str] = {}
+    about: dict[str, list] = {"merged": paths, "problems": [], "machine": []}
+    for path in paths:
+        with open(path) as f:
+            data = json.load(f)
+        for r in data["runs"]:
+            seen.setdefault((r["optimizer"], r["problem"], r["budget"], r["seed"]), Run(**r))
+        missing.update(data.get("missing", {}))
+        about["problems"] += [p for p in data["problems"] if p not in about["problems"]]
+        about["machine"].append(data.get("machine"))
+    runs = list(seen.values())
+    optimizers = list(dict.fromkeys([r.optimizer for r in runs] + list(missing)))
+    budgets = sorted({r.budget for r in runs})
+    rows = table(runs, missing, optimizers, budgets)
+    print(format_table(rows))
+    _write(json_path, plot_path, about, budgets, rows, runs, missing)
+    return 0
+
+
+def _write(json_path, plot_path, about, budgets, rows, runs, missing) -> None:
+    if json_path:
+        with open(json_path, "w") as f:
             json.dump(
                 {
-                    "problems": [f"{m}-{d}" for m, d in problems],
+                    **about,
                     "budgets": budgets,
-                    "seeds": seeds,
-                    "machine": machine,
                     "table": rows,
+                    "missing": missing,
                     "runs": [r.__dict__ for r in runs],
                 },
                 f,
                 indent=1,
             )
-    if args.plot:
-        plot(rows, args.plot)
-    return 0
+    if plot_path:
+        plot(rows, plot_path)
 
 
 if __name__ == "__main__":
