@@ -531,7 +531,7 @@ class BaseTuner:
             if splits is not None
             else dict(fit_kwargs),
             tuned=tuned,
-            project_dir="",  # the study's models folder, claimed when the study opens below
+            project_dir=os.path.abspath(self.models_dir()),
             splits=splits,
             cv_data=cv_data,
             executions=self.executions_per_trial,
@@ -541,11 +541,10 @@ class BaseTuner:
             max_model_size=self.max_model_size,
             max_retries=self.max_retries_per_trial,
         )
+        self._last_runner = runner
         # before the study opens: "auto" chooses its sampler knowing whether fleets run
         self._fleet_batch = self._fleet_size(runner, fit_args, fit_kwargs, workers)
         study, created, sampler = self._open_study(self._experiment(fit_args, fit_kwargs, splits))
-        runner.project_dir = os.path.abspath(self.models_dir())
-        self._last_runner = runner
         recover_interrupted(study, grid, retry_configurations=not self._plans_trials)
         self._announce(study, created)
         try:
