@@ -126,21 +126,6 @@ def test_rows_freed_by_pruned_trials_are_refilled_within_the_budget(iris, tmp_pa
             assert sorted(t.intermediate_values) == list(range(18))
 
 
-def test_bayesian_default_runs_tpe_for_fleets(iris):
-    """sampler='auto' picks TPE when trials run as fleets, also on a numeric space (where
-    one by one it picks the GP, whose batch acquisition costs about a second a trial)."""
-    estimator = KerasClassifier(build_classifier, epochs=1, batch_size=16, random_state=0)
-    space = {
-        "learning_rate": tunefleet.Float(1e-3, 1e-1, log=True),
-        "n_neurons": tunefleet.Int(4, 16),
-    }
-    search = tunefleet.BayesSearchCV(estimator, space, n_iter=4, cv=2, fleet=4, random_state=0)
-    search.fit(*iris)
-    assert isinstance(search.study_.sampler, optuna.samplers.TPESampler)
-    assert search.study_.user_attrs["tunefleet:strategy"] == "tpe"
-    assert len(search.cv_results_["params"]) == 4
-
-
 def test_fleet_true_on_an_estimator_that_cannot_refuses_before_any_trial(iris):
     X, y = iris
     search = tunefleet.GridSearchCV(SVC(), {"C": [1.0]}, fleet=True)

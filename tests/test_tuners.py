@@ -293,7 +293,7 @@ def test_bayesian_optimization_runs_the_gaussian_process_on_a_numeric_space(digi
     x, y, xv, yv = digits
     tuner = kt.BayesianOptimization(
         build, objective="val_loss", max_trials=3, num_initial_points=2, seed=1,
-        directory=tmp_path, project_name="gp", fleet=False,  # as fleets, "auto" runs TPE
+        directory=tmp_path, project_name="gp",
     )  # fmt: skip
     tuner.search(x, y, epochs=1, batch_size=BATCH, validation_data=(xv, yv))
     assert isinstance(tuner.oracle.study.sampler, optuna.samplers.GPSampler)

@@ -89,31 +89,6 @@ def test_fleet_trials_equal_one_by_one_trials(tmp_path, digits):
         assert many.user_attrs[BEST_STEP_ATTR] == one.user_attrs[BEST_STEP_ATTR]
 
 
-def test_bayesian_optimization_default_runs_tpe_for_fleets(tmp_path, digits):
-    """A numeric space, where one by one "auto" runs the GP; as fleets it runs TPE."""
-
-    def build(hp):
-        model = keras.Sequential(
-            [
-                keras.Input((64,)),
-                keras.layers.Dense(hp.Int("units", 8, 16), activation="relu"),
-                keras.layers.Dense(10, activation="softmax"),
-            ]
-        )
-        lr = hp.Float("lr", 1e-3, 3e-2, sampling="log")
-        model.compile(keras.optimizers.Adam(lr), "sparse_categorical_crossentropy")
-        return model
-
-    xt, yt, xv, yv = digits
-    tuner = kt.BayesianOptimization(
-        build, "val_loss", max_trials=3, seed=0, directory=tmp_path, project_name="bo", fleet=True
-    )
-    tuner.search(xt, yt, epochs=1, validation_data=(xv, yv), verbose=0)
-    assert isinstance(tuner.oracle.study.sampler, optuna.samplers.TPESampler)
-    assert stored(tmp_path, "bo").user_attrs["tunefleet:strategy"] == "tpe"
-    assert len(stored(tmp_path, "bo").trials) == 3
-
-
 def test_saved_best_model_holds_the_best_epoch_weights(tmp_path, digits):
     _, _, xv, yv = digits
     tuner = search(tmp_path, digits, "best", fleet=True, max_trials=3)

@@ -33,7 +33,7 @@ QUICK = {
     "problems": "DT-wine,kNN-breast,linear-diabetes",
     "budgets": "16",
     "seeds": 2,
-    "optimizers": "random,tunefleet BayesSearchCV (default),optuna TPE,optuna GP",
+    "optimizers": "random,tunefleet BayesSearchCV (default),optuna TPE,hyperopt TPE",
 }
 # Every model family once and every data set at least once, each family on a data set where
 # a 3-fold fit costs at most 0.2 s here (kNN and AdaBoost on digits cost 0.7-0.8 s, the

@@ -229,10 +229,8 @@ def hebo(problem: Problem, budget: int, seed: int) -> list[float]:
 
 OPTIMIZERS: dict[str, Callable[[Problem, int, int], list[float]]] = {
     "random": _optuna(_random),
-    # The default, sampler="auto": Optuna's GP on these (numeric) spaces when PyTorch is
-    # installed; "tpe" is the former default.
     "tunefleet BayesSearchCV (default)": _tunefleet(None),
-    "tunefleet BayesSearchCV (tpe)": _tunefleet("tpe"),
+    "tunefleet BayesSearchCV (gp)": _tunefleet("gp"),
     "optuna TPE": _optuna(_tpe),
     "optuna TPE multivariate": _optuna(_tpe_mv),
     "optuna GP": _optuna(_gp),

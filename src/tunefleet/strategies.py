@@ -8,8 +8,7 @@ tunefleet does not implement samplers or pruners: it chooses Optuna's.
   of values, :class:`DistinctSampler` (Optuna's brute-force sampler in random order), so
   that, as in scikit-learn, no point is drawn twice.
 * ``"auto"`` (the default Bayesian strategy): ``"gp"`` on numeric spaces of at most
-  :data:`GP_MAX_TRIALS` trials when PyTorch is installed and trials do not run as
-  fleets, ``"tpe"`` otherwise
+  :data:`GP_MAX_TRIALS` trials when PyTorch is installed, ``"tpe"`` otherwise
   (:func:`bayesian_choice`; ``docs/strategies.md`` has the measurements that chose it).
 * ``"tpe"``: :class:`optuna.samplers.TPESampler`, multivariate, with the constant liar
   so parallel workers and batches do not propose the same point. It handles categorical
@@ -95,7 +94,7 @@ def make_sampler(
             f"{param}={sampler!r} is not a known strategy; expected one of {list(SAMPLERS)} "
             "or an optuna.samplers.BaseSampler instance."
         )
-    if sampler == "auto":  # the faces resolve it first, knowing whether fleets run
+    if sampler == "auto":
         sampler = bayesian_choice(space, n_trials)
     if sampler == "random" and space.n_points is not None:
         return DistinctSampler(seed=seed)
@@ -131,25 +130,23 @@ def make_sampler(
     return PicklableNSGAIISampler(**kwargs)
 
 
-def bayesian_choice(space: SearchSpace, n_trials: int | None, *, batched: bool = False) -> str:
+def bayesian_choice(space: SearchSpace, n_trials: int | None) -> str:
     """What ``"auto"``, the default Bayesian strategy, runs: ``"gp"`` or ``"tpe"``.
 
     The Gaussian process (Optuna's ``GPSampler``) where it measured best: a numeric space
     (integers and floats, no categorical nor conditional parameter) and a budget of at
     most :data:`GP_MAX_TRIALS` trials, when PyTorch is installed and Optuna is 5.1 or
-    newer (whose ``GPSampler`` accounts for running trials, so parallel workers do not
-    propose one point twice). TPE everywhere else: categorical and conditional spaces,
-    long searches, no PyTorch, and fleets (``batched``), where the GP's batch
-    acquisition would cost about a second per trial of a batch, as much as training a
-    small model. ``docs/strategies.md`` has the measurements.
+    newer (whose ``GPSampler`` accounts for running trials, so parallel workers and
+    fleets do not propose one point twice). TPE everywhere else: categorical and
+    conditional spaces, long searches, no PyTorch. ``docs/strategies.md`` has the
+    measurements.
 
     >>> from tunefleet.space import parse_distributions
     >>> bayesian_choice(parse_distributions({"kernel": ["rbf", "linear"]}), n_trials=30)
     'tpe'
     """
     if (
-        batched
-        or n_trials is None
+        n_trials is None
         or n_trials > GP_MAX_TRIALS
         or not space.is_numeric
         or not space.names

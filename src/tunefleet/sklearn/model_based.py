@@ -11,7 +11,7 @@ from sklearn.base import is_classifier
 
 from tunefleet.sklearn.grid_random import SampledSearchCV
 from tunefleet.sklearn.search import Strategy, search_pruner
-from tunefleet.strategies import make_pruner, rung_resources
+from tunefleet.strategies import bayesian_choice, make_pruner, rung_resources
 from tunefleet.trial import Resource, final_estimator, reports_epochs
 
 
@@ -28,8 +28,8 @@ class BayesSearchCV(SampledSearchCV):
         param_distributions: as for :class:`RandomizedSearchCV`.
         n_iter: number of trials in total; the first quarter (3 to 10) are random.
         sampler: ``"auto"`` (default): the Gaussian process (``"gp"``) on numeric spaces
-            of at most 100 trials when PyTorch is installed and trials do not run as
-            fleets, TPE (``"tpe"``) otherwise (:func:`tunefleet.strategies.bayesian_choice`); or ``"tpe"``, ``"gp"``
+            of at most 100 trials when PyTorch is installed, TPE (``"tpe"``) otherwise
+            (:func:`tunefleet.strategies.bayesian_choice`); or ``"tpe"``, ``"gp"``
             (needs PyTorch), ``"nsga2"`` or an Optuna sampler. All but ``"cmaes"`` handle
             ``objectives``.
 
@@ -108,7 +108,9 @@ class BayesSearchCV(SampledSearchCV):
                 f"sampler={self.sampler!r} is not model-based; use 'auto', 'tpe', 'gp' or an "
                 "Optuna sampler (or GridSearchCV / RandomizedSearchCV)."
             )
-        return Strategy(self._space(), self.sampler, search_pruner(self.pruner), n_trials=n_iter)
+        space = self._space()
+        sampler = bayesian_choice(space, n_iter) if self.sampler == "auto" else self.sampler
+        return Strategy(space, sampler, search_pruner(self.pruner), n_trials=n_iter)
 
 
 class HyperbandSearchCV(SampledSearchCV):

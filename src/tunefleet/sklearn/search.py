@@ -23,7 +23,7 @@ import time
 import warnings
 from collections import Counter
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -56,14 +56,7 @@ from tunefleet.sklearn.callbacks import SearchCallbacks, managed_callbacks
 from tunefleet.sklearn.routing import RoutedParams, route_fit_params
 from tunefleet.space import SearchSpace
 from tunefleet.storage import copy_to_memory, open_storage, reopenable_by_workers, storage_url
-from tunefleet.strategies import (
-    bayesian_choice,
-    describe,
-    make_pruner,
-    make_sampler,
-    optuna_version,
-    prunes,
-)
+from tunefleet.strategies import describe, make_pruner, make_sampler, optuna_version, prunes
 from tunefleet.study import Budget, check_study_name, enqueue_grid, open_study, recover_interrupted
 from tunefleet.tradeoff import SmallestWithin
 from tunefleet.trial import (
@@ -399,15 +392,6 @@ class BaseSearchCV(_SklearnBaseSearchCV):
         strategy = self._whole_space(self._strategy(X, y, n_splits, fit_params))
         costs = self._objectives(strategy, scorers)
         quantizer = make_quantizer(self.estimator, self.compress)
-        self._check_space_names(strategy.space)
-        n_jobs = self._n_workers()
-        on_ray = check_backend(self.backend) == "ray"
-        if on_ray:
-            actor_options(self.resources_per_trial)  # refuse bad resources before any trial
-        fleet_batch = self._fleet_batch(strategy, n_jobs, X, routed, bool(costs), hooks.active)
-        if strategy.sampler == "auto":  # GP or TPE, knowing whether fleets run
-            choice = bayesian_choice(strategy.space, strategy.n_trials, batched=bool(fleet_batch))
-            strategy = replace(strategy, sampler=choice)
         sampler = make_sampler(
             strategy.sampler,
             space=strategy.space,
@@ -415,6 +399,12 @@ class BaseSearchCV(_SklearnBaseSearchCV):
             population_size=strategy.population_size,
             n_trials=strategy.n_trials,
         )
+        self._check_space_names(strategy.space)
+        n_jobs = self._n_workers()
+        on_ray = check_backend(self.backend) == "ray"
+        if on_ray:
+            actor_options(self.resources_per_trial)  # refuse bad resources before any trial
+        fleet_batch = self._fleet_batch(strategy, n_jobs, X, routed, bool(costs), hooks.active)
         experiment = sklearn_experiment(
             self.estimator,
             searched=strategy.space.names,
@@ -427,15 +417,18 @@ class BaseSearchCV(_SklearnBaseSearchCV):
         )
 
         storage = open_storage(self.storage)
-        # fit callbacks run in this process; a worker reopens the study (reopenable_by_workers)
+        # fit callbacks run in this process; a worker opens the study from a URL (a
+        # temporary SQLite file stands in for an in-memory study, not for other objects)
         in_worker = (
             fleet_batch is None
             and not hooks.active
             and (storage_url(storage) is not None or isinstance(storage, InMemoryStorage))
             and self._in_worker(strategy, n_jobs)
         )
-        workers = "backend='ray' runs Ray actors" if on_ray else None
-        if not on_ray and (n_jobs > 1 or in_worker):
+        workers = None
+        if on_ray:
+            workers = "backend='ray' runs Ray actors"
+        elif n_jobs > 1 or in_worker:
             workers = f"n_jobs={self.n_jobs} runs worker processes"
         study_name = self.study_name or self._default_study_name()
         with reopenable_by_workers(storage, workers) as run_storage:

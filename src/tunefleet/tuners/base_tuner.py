@@ -490,11 +490,9 @@ class BaseTuner:
         return describe(self._resolved_strategy(space), self._pruner(), self._schedule)
 
     def _resolved_strategy(self, space: SearchSpace) -> str | optuna.samplers.BaseSampler:
-        """The strategy, with ``"auto"`` resolved for this space, budget and fleet."""
+        """The strategy, with ``"auto"`` resolved for this space and budget."""
         name = self._strategy_name()
-        if name != "auto":
-            return name
-        return bayesian_choice(space, self._n_trials, batched=self._fleet_batch is not None)
+        return bayesian_choice(space, self._n_trials) if name == "auto" else name
 
     # -- search ------------------------------------------------------------------------
     def search(self, *fit_args: Any, **fit_kwargs: Any) -> None:
@@ -522,6 +520,8 @@ class BaseTuner:
         splits, cv_data = cv_splits(self.cv, fit_args, fit_kwargs)
         workers = n_workers(self.n_jobs)
         grid = self._recorded.grid() if self._grid() else None  # type: ignore[union-attr]
+        study, created, sampler = self._open_study(self._experiment(fit_args, fit_kwargs, splits))
+        recover_interrupted(study, grid, retry_configurations=not self._plans_trials)
         runner = TrialRunner(
             hypermodel=self.hypermodel,
             space=self._space,
@@ -542,10 +542,7 @@ class BaseTuner:
             max_retries=self.max_retries_per_trial,
         )
         self._last_runner = runner
-        # before the study opens: "auto" chooses its sampler knowing whether fleets run
         self._fleet_batch = self._fleet_size(runner, fit_args, fit_kwargs, workers)
-        study, created, sampler = self._open_study(self._experiment(fit_args, fit_kwargs, splits))
-        recover_interrupted(study, grid, retry_configurations=not self._plans_trials)
         self._announce(study, created)
         try:
             self._run(study, runner, sampler, grid, created, workers, display)
