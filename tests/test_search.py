@@ -250,7 +250,7 @@ def test_clone_and_get_params_keep_sklearn_discipline():
     )
     copy = clone(search)
     assert copy.get_params()["storage"] == "sqlite:///x.db"
-    assert copy.get_params()["n_iter"] == 3 and copy.get_params()["sampler"] == "auto"
+    assert copy.get_params()["n_iter"] == 3 and copy.get_params()["sampler"] == "tpe"
     for cls in (tunefleet.HyperbandSearchCV, tunefleet.EvolutionSearchCV):
         params = cls(SVC(), {"C": [1]}).get_params()
         assert {"scoring", "cv", "refit", "storage", "study_name", "random_state"} <= set(params)

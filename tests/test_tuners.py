@@ -277,31 +277,6 @@ def test_random_search_of_a_finite_space_runs_each_point_once(digits, tmp_path):
     assert sorted(points()) == sorted(expected)
 
 
-def test_bayesian_optimization_runs_the_gaussian_process_on_a_numeric_space(digits, tmp_path):
-    def build(hp):
-        model = keras.Sequential(
-            [
-                keras.Input((64,)),
-                keras.layers.Dense(hp.Int("units", 8, 16), activation="relu"),
-                keras.layers.Dense(10, activation="softmax"),
-            ]
-        )
-        lr = hp.Float("lr", 1e-3, 3e-2, sampling="log")
-        model.compile(keras.optimizers.Adam(lr), "sparse_categorical_crossentropy")
-        return model
-
-    x, y, xv, yv = digits
-    tuner = kt.BayesianOptimization(
-        build, objective="val_loss", max_trials=3, num_initial_points=2, seed=1,
-        directory=tmp_path, project_name="gp",
-    )  # fmt: skip
-    tuner.search(x, y, epochs=1, batch_size=BATCH, validation_data=(xv, yv))
-    assert isinstance(tuner.oracle.study.sampler, optuna.samplers.GPSampler)
-    study = stored(tmp_path, "gp")
-    assert study.user_attrs["tunefleet:strategy"] == "gp"
-    assert [t.state.name for t in study.trials] == ["COMPLETE"] * 3
-
-
 def test_bayesian_optimization_uses_tpe_after_its_initial_points(digits, tmp_path):
     x, y, xv, yv = digits
     tuner = kt.BayesianOptimization(

@@ -7,15 +7,12 @@ tunefleet does not implement samplers or pruners: it chooses Optuna's.
 * ``"random"``: :class:`optuna.samplers.RandomSampler`; over a space given only as lists
   of values, :class:`DistinctSampler` (Optuna's brute-force sampler in random order), so
   that, as in scikit-learn, no point is drawn twice.
-* ``"auto"`` (the default Bayesian strategy): ``"gp"`` on numeric spaces of at most
-  :data:`GP_MAX_TRIALS` trials when PyTorch is installed, ``"tpe"`` otherwise
-  (:func:`bayesian_choice`; ``docs/strategies.md`` has the measurements that chose it).
-* ``"tpe"``: :class:`optuna.samplers.TPESampler`, multivariate, with the constant liar
-  so parallel workers and batches do not propose the same point. It handles categorical
-  and conditional (list-of-dicts) spaces natively, costs little per trial, and needs no
-  PyTorch.
-* ``"gp"``: :class:`optuna.samplers.GPSampler` (needs PyTorch); on Optuna 5.1 it
-  accounts for running trials (batch acquisition) as well.
+* ``"tpe"`` (the default Bayesian strategy): :class:`optuna.samplers.TPESampler`,
+  multivariate, with the constant liar so parallel workers and batches do not propose
+  the same point. Chosen over ``"gp"`` because it handles categorical and conditional
+  (list-of-dicts) spaces natively, costs little per trial, and needs no PyTorch; see
+  ``docs/strategies.md`` for the measurements.
+* ``"gp"``: :class:`optuna.samplers.GPSampler` (needs PyTorch).
 * ``"cmaes"``: :class:`optuna.samplers.CmaEsSampler`, for all-numeric spaces.
 * ``"nsga2"``: :class:`optuna.samplers.NSGAIISampler`, a genetic algorithm that also
   handles categorical parameters.
@@ -26,7 +23,6 @@ Hyperband's arithmetic is here too, for both faces that run it (:func:`n_bracket
 
 from __future__ import annotations
 
-import importlib.util
 import threading
 import warnings
 from collections.abc import Sequence
@@ -38,11 +34,7 @@ from optuna.trial import FrozenTrial, TrialState
 
 from tunefleet.space import SearchSpace
 
-SAMPLERS = ("grid", "random", "auto", "tpe", "gp", "cmaes", "nsga2")
-#: The largest budget for which ``"auto"`` chooses the Gaussian process: its cost per
-#: trial grows with the trials already run (about 0.1 s a trial at 64 trials here, 1 s or
-#: more past a few hundred), and the benchmarks measured it up to 64.
-GP_MAX_TRIALS = 100
+SAMPLERS = ("grid", "random", "tpe", "gp", "cmaes", "nsga2")
 PRUNERS = ("none", "median", "hyperband", "successive_halving")
 
 
@@ -94,8 +86,6 @@ def make_sampler(
             f"{param}={sampler!r} is not a known strategy; expected one of {list(SAMPLERS)} "
             "or an optuna.samplers.BaseSampler instance."
         )
-    if sampler == "auto":
-        sampler = bayesian_choice(space, n_trials)
     if sampler == "random" and space.n_points is not None:
         return DistinctSampler(seed=seed)
     if sampler in ("grid", "random"):
@@ -128,39 +118,6 @@ def make_sampler(
     if population_size is not None:
         kwargs["population_size"] = population_size
     return PicklableNSGAIISampler(**kwargs)
-
-
-def bayesian_choice(space: SearchSpace, n_trials: int | None) -> str:
-    """What ``"auto"``, the default Bayesian strategy, runs: ``"gp"`` or ``"tpe"``.
-
-    The Gaussian process (Optuna's ``GPSampler``) where it measured best: a numeric space
-    (integers and floats, no categorical nor conditional parameter) and a budget of at
-    most :data:`GP_MAX_TRIALS` trials, when PyTorch is installed and Optuna is 5.1 or
-    newer (whose ``GPSampler`` accounts for running trials, so parallel workers and
-    fleets do not propose one point twice). TPE everywhere else: categorical and
-    conditional spaces, long searches, no PyTorch. ``docs/strategies.md`` has the
-    measurements.
-
-    >>> from tunefleet.space import parse_distributions
-    >>> bayesian_choice(parse_distributions({"kernel": ["rbf", "linear"]}), n_trials=30)
-    'tpe'
-    """
-    if (
-        n_trials is None
-        or n_trials > GP_MAX_TRIALS
-        or not space.is_numeric
-        or not space.names
-        or optuna_version() < (5, 1)
-        or importlib.util.find_spec("torch") is None
-    ):
-        return "tpe"
-    return "gp"
-
-
-def optuna_version() -> tuple[int, int]:
-    """The installed Optuna's (major, minor) version."""
-    major, minor = optuna.__version__.split(".")[:2]
-    return int(major), int(minor)
 
 
 class PicklableNSGAIISampler(optuna.samplers.NSGAIISampler):

@@ -11,27 +11,23 @@ from sklearn.base import is_classifier
 
 from tunefleet.sklearn.grid_random import SampledSearchCV
 from tunefleet.sklearn.search import Strategy, search_pruner
-from tunefleet.strategies import bayesian_choice, make_pruner, rung_resources
+from tunefleet.strategies import make_pruner, rung_resources
 from tunefleet.trial import Resource, final_estimator, reports_epochs
 
 
 class BayesSearchCV(SampledSearchCV):
-    """Bayesian optimization (Optuna's GP or TPE) with scikit-learn's search API.
+    """Bayesian optimization (Optuna's TPE by default) with scikit-learn's search API.
 
     Model-based: each trial's configuration is chosen from the scores of the trials
-    before it. With ``n_jobs > 1`` or fleets, the trials still running are accounted for
-    (TPE's constant liar, the Gaussian process's batch acquisition), so parallel workers do
-    not propose the same point.
+    before it. With ``n_jobs > 1`` the constant-liar strategy keeps parallel workers from
+    proposing the same point.
 
     Args:
         estimator: a scikit-learn estimator (or a tunefleet Keras wrapper).
         param_distributions: as for :class:`RandomizedSearchCV`.
         n_iter: number of trials in total; the first quarter (3 to 10) are random.
-        sampler: ``"auto"`` (default): the Gaussian process (``"gp"``) on numeric spaces
-            of at most 100 trials when PyTorch is installed, TPE (``"tpe"``) otherwise
-            (:func:`tunefleet.strategies.bayesian_choice`); or ``"tpe"``, ``"gp"``
-            (needs PyTorch), ``"nsga2"`` or an Optuna sampler. All but ``"cmaes"`` handle
-            ``objectives``.
+        sampler: ``"tpe"`` (default), ``"gp"`` (Gaussian process; needs PyTorch),
+            ``"nsga2"`` or an Optuna sampler. All but ``"cmaes"`` handle ``objectives``.
 
     The other arguments are those of :class:`RandomizedSearchCV`.
 
@@ -52,7 +48,7 @@ class BayesSearchCV(SampledSearchCV):
         param_distributions: Any,
         *,
         n_iter: int = 10,
-        sampler: str | optuna.samplers.BaseSampler = "auto",
+        sampler: str | optuna.samplers.BaseSampler = "tpe",
         scoring: Any = None,
         n_jobs: int | None = None,
         refit: bool | str | Any = True,
@@ -105,12 +101,10 @@ class BayesSearchCV(SampledSearchCV):
         n_iter = self._check_n_iter()
         if self.sampler in ("grid", "random"):
             raise ValueError(
-                f"sampler={self.sampler!r} is not model-based; use 'auto', 'tpe', 'gp' or an "
-                "Optuna sampler (or GridSearchCV / RandomizedSearchCV)."
+                f"sampler={self.sampler!r} is not model-based; use 'tpe', 'gp' or an Optuna sampler "
+                "(or GridSearchCV / RandomizedSearchCV)."
             )
-        space = self._space()
-        sampler = bayesian_choice(space, n_iter) if self.sampler == "auto" else self.sampler
-        return Strategy(space, sampler, search_pruner(self.pruner), n_trials=n_iter)
+        return Strategy(self._space(), self.sampler, search_pruner(self.pruner), n_trials=n_iter)
 
 
 class HyperbandSearchCV(SampledSearchCV):

@@ -56,7 +56,7 @@ from tunefleet.sklearn.callbacks import SearchCallbacks, managed_callbacks
 from tunefleet.sklearn.routing import RoutedParams, route_fit_params
 from tunefleet.space import SearchSpace
 from tunefleet.storage import copy_to_memory, open_storage, reopenable_by_workers, storage_url
-from tunefleet.strategies import describe, make_pruner, make_sampler, optuna_version, prunes
+from tunefleet.strategies import describe, make_pruner, make_sampler, prunes
 from tunefleet.study import Budget, check_study_name, enqueue_grid, open_study, recover_interrupted
 from tunefleet.tradeoff import SmallestWithin
 from tunefleet.trial import (
@@ -335,7 +335,7 @@ class BaseSearchCV(_SklearnBaseSearchCV):
                 "use the genetic algorithm (EvolutionSearchCV(algorithm='nsga2') or "
                 "sampler='nsga2'), 'tpe', 'gp' or 'random'."
             )
-        if sampler == "gp" and optuna_version() < (4, 4):
+        if sampler == "gp" and _optuna_version() < (4, 4):
             raise ValueError(
                 f"objectives={names} with sampler='gp' needs Optuna >= 4.4 (multi-objective "
                 f"GPSampler); Optuna {optuna.__version__} is installed. Use sampler='tpe' or "
@@ -785,6 +785,11 @@ def _warn_non_finite(results: dict[str, Any], metrics: list[str], train: bool) -
                     category=UserWarning,
                     stacklevel=4,
                 )
+
+
+def _optuna_version() -> tuple[int, int]:
+    major, minor = optuna.__version__.split(".")[:2]
+    return int(major), int(minor)
 
 
 def search_pruner(pruner: Any, default: Any = None) -> optuna.pruners.BasePruner:

@@ -50,7 +50,6 @@ from tunefleet.space import SearchSpace
 from tunefleet.storage import open_storage, storage_url
 from tunefleet.strategies import (
     DistinctSampler,
-    bayesian_choice,
     describe,
     make_pruner,
     make_sampler,
@@ -106,7 +105,7 @@ class BaseTuner:
             ``(x, y)``, validated on the held-out fold; the objective is the mean.
         pruner: ``None``, ``"median"``, ``"successive_halving"``, ``"hyperband"`` or an
             Optuna pruner, fed every epoch's objective value.
-        strategy: the sampler (``"random"``, ``"auto"``, ``"tpe"``, ``"grid"``, ``"gp"``,
+        strategy: the sampler (``"random"``, ``"tpe"``, ``"grid"``, ``"gp"``,
             ``"cmaes"``, ``"nsga2"`` or an Optuna sampler); each tuner has its own default.
         n_jobs: trials run at once, as in scikit-learn and joblib: ``None`` or 1 in
             this process, ``k > 1`` worker processes sharing the study (needs a database
@@ -414,7 +413,7 @@ class BaseTuner:
         )
         if stored is None:
             study.set_user_attr(OBJECTIVE_ATTR, self._objective.name)
-        study.set_user_attr(STRATEGY_ATTR, self._describe_strategy(space))  # for the report, CLI
+        study.set_user_attr(STRATEGY_ATTR, self._describe_strategy())  # for the report, CLI
         digest = study_digest(storage_url(storage), name)
         models = claim_models_dir(self.project_dir, name, digest)
         if study.user_attrs.get(MODELS_ATTR) != models:
@@ -474,7 +473,7 @@ class BaseTuner:
         if self._points is not None:
             return DistinctSampler(seed=self.seed)
         return make_sampler(
-            self._resolved_strategy(space),
+            self._strategy_name(),
             space=space,
             seed=self.seed,
             param="strategy",
@@ -485,14 +484,9 @@ class BaseTuner:
     def _pruner(self) -> optuna.pruners.BasePruner:
         return make_pruner(self.pruner)
 
-    def _describe_strategy(self, space: SearchSpace) -> str:
+    def _describe_strategy(self) -> str:
         """A short name such as ``"tpe + median"``, stored with the study."""
-        return describe(self._resolved_strategy(space), self._pruner(), self._schedule)
-
-    def _resolved_strategy(self, space: SearchSpace) -> str | optuna.samplers.BaseSampler:
-        """The strategy, with ``"auto"`` resolved for this space and budget."""
-        name = self._strategy_name()
-        return bayesian_choice(space, self._n_trials) if name == "auto" else name
+        return describe(self._strategy_name(), self._pruner(), self._schedule)
 
     # -- search ------------------------------------------------------------------------
     def search(self, *fit_args: Any, **fit_kwargs: Any) -> None:

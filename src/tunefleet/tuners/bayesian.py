@@ -1,4 +1,4 @@
-"""``BayesianOptimization``: model-based search (Optuna's Gaussian process, or its TPE)."""
+"""``BayesianOptimization``: model-based search (Optuna's TPE, or its Gaussian process)."""
 
 from __future__ import annotations
 
@@ -8,14 +8,12 @@ from tunefleet.tuners.base_tuner import BaseTuner
 
 
 class BayesianOptimization(BaseTuner):
-    """Model-based search (Keras Tuner's ``BayesianOptimization``), on Optuna's samplers.
+    """Model-based search (Keras Tuner's ``BayesianOptimization``), on Optuna's TPE.
 
-    Keras Tuner fits a Gaussian process. tunefleet's default, ``strategy="auto"``, runs
-    Optuna's Gaussian process on numeric spaces (``hp.Int``, ``hp.Float``) of at most 100
-    trials when PyTorch is installed, and TPE otherwise (it handles ``hp.Choice`` and
-    conditional ``hp`` natively, costs little per trial and needs no PyTorch); see
-    :func:`tunefleet.strategies.bayesian_choice`. ``strategy="tpe"`` or ``"gp"`` forces
-    one. ``alpha`` and ``beta`` (Keras Tuner's GP settings) are accepted and not used.
+    Keras Tuner fits a Gaussian process; tunefleet uses TPE by default (it handles
+    categorical and conditional ``hp`` natively and needs no PyTorch); pass
+    ``strategy="gp"`` for Optuna's Gaussian process. ``alpha`` and ``beta`` (Keras
+    Tuner's GP settings) are accepted and not used.
 
     Args:
         num_initial_points: random trials before the model is used (default: a
@@ -43,7 +41,7 @@ class BayesianOptimization(BaseTuner):
     2
     """
 
-    _default_strategy = "auto"
+    _default_strategy = "tpe"
 
     def __init__(
         self,
