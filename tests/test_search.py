@@ -331,3 +331,21 @@ def test_a_fitted_genetic_search_pickles(data):
     np.testing.assert_array_equal(loaded.predict(X), genetic.predict(X))
     trial = loaded.study_.ask()  # the loaded sampler (and its new lock) still samples
     assert trial.suggest_categorical("kernel", ["rbf", "linear"]) in ("rbf", "linear")
+
+
+def test_default_tpe_is_univariate_and_groups_conditional_spaces():
+    """The configuration the search-quality suite chose (docs/strategies.md)."""
+    X, y = iris()
+    flat = tunefleet.BayesSearchCV(
+        SVC(), {"C": tunefleet.Float(1e-2, 1e2, log=True), "kernel": ["rbf", "linear"]},
+        n_iter=4, random_state=0,
+    ).fit(X, y)  # fmt: skip
+    assert isinstance(flat.study_.sampler, optuna.samplers.TPESampler)
+    assert not flat.study_.sampler._multivariate and flat.study_.sampler._constant_liar
+    conditional = tunefleet.BayesSearchCV(
+        SVC(), [{"kernel": ["linear"], "C": tunefleet.Float(1e-2, 1e2, log=True)},
+                {"kernel": ["rbf"], "gamma": tunefleet.Float(1e-3, 1.0, log=True)}],
+        n_iter=4, random_state=0,
+    ).fit(X, y)  # fmt: skip
+    sampler = conditional.study_.sampler
+    assert sampler._multivariate and sampler._group  # Optuna's groups need multivariate
