@@ -241,6 +241,6 @@ OPTIMIZERS: dict[str, Callable[[Problem, int, int], list[float]]] = {
 }
 RUN_PER_BUDGET = {name for name in OPTIMIZERS if name.startswith("tunefleet")} | {"SMAC3 HPO"}
 """Optimizers run once per budget, as their users would run them: our faces size their
-random start by ``n_iter``, SMAC3 its initial design by ``n_trials``. The others do not look at the budget: each runs once at the
-largest budget and is read at every smaller one (its first ``budget`` points), as Bayesmark
-reads its curves."""
+random start by ``n_iter``, SMAC3 its initial design by ``n_trials``. The others do not
+look at the budget: each runs once at the largest budget and is read at every smaller one
+(its first ``budget`` points), as Bayesmark reads its curves."""
