@@ -313,6 +313,12 @@ def storage_url(storage: optuna.storages.BaseStorage) -> str | None:
     return None
 
 
+def reopenable(storage: optuna.storages.BaseStorage) -> bool:
+    """Whether worker processes can reopen ``storage``: it has a URL, or is in memory
+    (a temporary SQLite file then stands in for it, see :func:`reopenable_by_workers`)."""
+    return storage_url(storage) is not None or isinstance(storage, optuna.storages.InMemoryStorage)
+
+
 @contextlib.contextmanager
 def reopenable_by_workers(
     storage: optuna.storages.BaseStorage, workers: str | None
@@ -328,7 +334,7 @@ def reopenable_by_workers(
     if workers is None or storage_url(storage) is not None:
         yield storage
         return
-    if not isinstance(storage, optuna.storages.InMemoryStorage):
+    if not reopenable(storage):
         raise ValueError(
             f"{workers}, which need a database storage URL (e.g. 'sqlite:///tune.db'); "
             "got a storage object without one."

@@ -28,7 +28,6 @@ from typing import Any
 
 import numpy as np
 import optuna
-from optuna.storages import InMemoryStorage
 from sklearn.base import is_classifier
 from sklearn.exceptions import FitFailedWarning
 from sklearn.metrics import check_scoring, get_scorer
@@ -55,7 +54,7 @@ from tunefleet.results import cv_results, finished_trials, pareto_trials
 from tunefleet.sklearn.callbacks import SearchCallbacks, managed_callbacks
 from tunefleet.sklearn.routing import RoutedParams, route_fit_params
 from tunefleet.space import SearchSpace
-from tunefleet.storage import copy_to_memory, open_storage, reopenable_by_workers, storage_url
+from tunefleet.storage import copy_to_memory, open_storage, reopenable, reopenable_by_workers
 from tunefleet.strategies import describe, make_pruner, make_sampler, prunes
 from tunefleet.study import Budget, check_study_name, enqueue_grid, open_study, recover_interrupted
 from tunefleet.tradeoff import SmallestWithin
@@ -417,12 +416,11 @@ class BaseSearchCV(_SklearnBaseSearchCV):
         )
 
         storage = open_storage(self.storage)
-        # fit callbacks run in this process; a worker opens the study from a URL (a
-        # temporary SQLite file stands in for an in-memory study, not for other objects)
+        # fit callbacks run in this process; a worker must be able to reopen the study
         in_worker = (
             fleet_batch is None
             and not hooks.active
-            and (storage_url(storage) is not None or isinstance(storage, InMemoryStorage))
+            and reopenable(storage)
             and self._in_worker(strategy, n_jobs)
         )
         workers = None
