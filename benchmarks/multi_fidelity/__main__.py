@@ -13,6 +13,8 @@ Usage::
     python -m benchmarks.multi_fidelity --full      # both tasks, 27 epochs, 10 seeds
     python -m benchmarks.multi_fidelity --tasks digits-mlp --methods "random (full epochs)" \\
         --seeds 2 --json out.json
+    python -m benchmarks.multi_fidelity --seeds 7 --first-seed 3 --json more.json
+    python -m benchmarks.multi_fidelity --merge out.json,more.json --json all.json
 
 Prints a Markdown table per task: runs, success rate, median epochs and seconds to the
 target (a run that never reached it counts as infinitely many), and each method's median
@@ -172,13 +174,44 @@ def format_table(rows: list[dict]) -> str:
     return "\n".join(lines)
 
 
+def merge(paths: list[str], out: str | None = None) -> list[dict]:
+    """Table the runs of several ``--json`` files together.
+
+    The files must share their budget. A (task, method, seed) run found in several files
+    counts once, from the last file that has it (so a rerun replaces the run it repeats).
+    Tasks and methods keep their first-seen order.
+    """
+    by_key: dict[tuple, dict] = {}
+    budgets = set()
+    for path in paths:
+        data = json.loads(Path(path).read_text())
+        budgets.add(json.dumps(data["budget"], sort_keys=True))
+        for run in data["runs"]:
+            by_key[(run["task"], run["method"], run["seed"])] = run
+    if len(budgets) > 1:
+        raise ValueError(f"--merge: the files were run with different budgets: {sorted(budgets)}")
+    runs = list(by_key.values())
+    tasks = list(dict.fromkeys(r["task"] for r in runs))
+    methods = list(dict.fromkeys(r["method"] for r in runs))
+    rows = summarize(runs, tasks, methods)
+    print(format_table(rows))
+    if out:
+        Path(out).write_text(json.dumps({"budget": json.loads(budgets.pop()), "runs": runs,
+                                         "table": rows}, indent=1))  # fmt: skip
+    return rows
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="digits MLP, 9 epochs, 3 seeds")
     parser.add_argument("--full", action="store_true", help="both tasks, 27 epochs, 10 seeds")
     parser.add_argument("--tasks", help=f"comma-separated, of {', '.join(TASKS)}")
     parser.add_argument("--methods", help="comma-separated method names (default: all)")
-    parser.add_argument("--seeds", type=int, help="seeds 0..N-1")
+    parser.add_argument("--seeds", type=int, help="how many seeds (from --first-seed)")
+    parser.add_argument("--first-seed", type=int, default=0, help="the first seed (default 0)")
+    parser.add_argument(
+        "--merge", help="comma-separated JSON files of earlier runs: table them together"
+    )
     parser.add_argument("--max-epochs", type=int, help="epochs a trial, at most")
     parser.add_argument("--random-trials", type=int, help="trials of random search")
     parser.add_argument("--async-trials", type=int, help="configurations of halving methods")
@@ -190,6 +223,9 @@ def main(argv: list[str] | None = None) -> None:
     if args.child:
         task, method, seed, budget, target = json.loads(args.child)
         print(json.dumps(run_one(task, method, seed, Budget(**budget), target)))
+        return
+    if args.merge:
+        merge(args.merge.split(","), args.json)
         return
     preset = FULL if args.full else QUICK
     tasks = (args.tasks or preset["tasks"]).split(",")
@@ -211,7 +247,7 @@ def main(argv: list[str] | None = None) -> None:
     started = time.perf_counter()
     for task in tasks:
         for method in methods:
-            for seed in range(seeds):
+            for seed in range(args.first_seed, args.first_seed + seeds):
                 run = run_child(task, method, seed, budget, args.timeout, args.target)
                 runs.append(run)
                 when = (
