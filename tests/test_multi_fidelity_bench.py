@@ -12,7 +12,7 @@ import math
 from types import SimpleNamespace
 
 import pytest
-from benchmarks.multi_fidelity.__main__ import main, summarize
+from benchmarks.multi_fidelity.__main__ import main, merge, summarize
 from benchmarks.multi_fidelity.watch import reach_from_trials
 
 METHODS = ["random (full epochs)", "tunefleet HyperbandSearchCV fleet"]
@@ -84,3 +84,34 @@ def test_a_fleet_run_reaches_when_its_first_reaching_trial_ends():
     assert reached == (7, 12.0)  # 2 + 3 + 2 epochs by 12 s (not 3 epochs by 8 s)
     assert trained == 9 and best == 0.99
     assert reach_from_trials(trials, 0.999, t0) == (None, 9, 0.99)
+
+
+def test_merge_counts_a_repeated_run_once_from_the_last_file_and_refuses_mixed_budgets(
+    tmp_path, capsys
+):
+    def run(method, seed, epochs):
+        return {
+            "task": "t", "method": method, "seed": seed, "status": "ok", "reached": True,
+            "epochs_to_target": epochs, "seconds_to_target": epochs / 10, "best": 0.99,
+        }  # fmt: skip
+
+    budget = {"max_epochs": 27, "random_trials": 15, "async_trials": 40}
+    first, second, other = tmp_path / "a.json", tmp_path / "b.json", tmp_path / "c.json"
+    first.write_text(
+        json.dumps({"budget": budget, "runs": [run("anchor", 0, 100), run("anchor", 1, 50)]})
+    )
+    second.write_text(
+        json.dumps({"budget": budget, "runs": [run("anchor", 0, 10), run("tunefleet X", 0, 5)]})
+    )
+    out = tmp_path / "all.json"
+    rows = {r["method"]: r for r in merge([str(first), str(second)], str(out))}
+    assert rows["anchor"]["runs"] == 2  # seed 0 once, from the later file
+    assert rows["anchor"]["median_epochs"] == pytest.approx((10 + 50) / 2)
+    assert rows["tunefleet X"]["epochs_vs_best_anchor"] == pytest.approx(5 / 30)
+    assert "| t | anchor | 2 |" in capsys.readouterr().out
+    assert len(json.loads(out.read_text())["runs"]) == 3
+    other.write_text(
+        json.dumps({"budget": {**budget, "max_epochs": 9}, "runs": [run("anchor", 2, 1)]})
+    )
+    with pytest.raises(ValueError, match="different budgets"):
+        merge([str(first), str(other)])
