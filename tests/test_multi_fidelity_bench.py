@@ -12,7 +12,9 @@ import math
 from types import SimpleNamespace
 
 import pytest
-from benchmarks.multi_fidelity.__main__ import main, merge, summarize
+from benchmarks.multi_fidelity.__main__ import FULL, QUICK, main, merge, summarize
+from benchmarks.multi_fidelity.methods import METHODS as ALL_METHODS
+from benchmarks.multi_fidelity.tasks import TASKS
 from benchmarks.multi_fidelity.watch import reach_from_trials
 
 METHODS = ["random (full epochs)", "tunefleet HyperbandSearchCV fleet"]
@@ -115,3 +117,13 @@ def test_merge_counts_a_repeated_run_once_from_the_last_file_and_refuses_mixed_b
     )
     with pytest.raises(ValueError, match="different budgets"):
         merge([str(first), str(other)])
+
+
+def test_presets_name_known_tasks_and_methods_and_full_keeps_every_anchor_on_digits():
+    for preset in (QUICK, FULL):
+        for part in preset["parts"]:
+            assert part.task in TASKS and part.seeds >= 1
+            assert set(part.methods) <= set(ALL_METHODS)
+    digits = next(p for p in FULL["parts"] if p.task == "digits-mlp")
+    assert digits.seeds >= 10  # the ten seeds on the MLP
+    assert {m for m in ALL_METHODS if not m.startswith("tunefleet")} <= set(digits.methods)

@@ -78,3 +78,11 @@ def test_unknown_problem_names_the_parameter():
 def test_mean_ci_brackets_the_mean():
     mean, low, high = mean_ci([10.0, 20.0, 30.0, 40.0])
     assert mean == 25.0 and low < mean < high
+
+
+def test_jobs_run_tasks_in_spawned_processes_with_the_same_results():
+    args = ([("DT", "wine")], ["random"], [4], 2)
+    alone, _, fits_alone = run_suite(*args, log=lambda s: None)
+    side_by_side, _, fits_pooled = run_suite(*args, log=lambda s: None, jobs=2)
+    assert fits_pooled == fits_alone > 0
+    assert [(r.seed, r.losses) for r in side_by_side] == [(r.seed, r.losses) for r in alone]

@@ -10,7 +10,7 @@ fresh process on the JAX backend.
 Usage::
 
     python -m benchmarks.multi_fidelity --quick     # digits MLP, 9 epochs, 3 seeds: minutes
-    python -m benchmarks.multi_fidelity --full      # both tasks, 27 epochs, 10 seeds
+    python -m benchmarks.multi_fidelity --full      # 27 epochs; digits 10 seeds, CNN 3: ~2 h
     python -m benchmarks.multi_fidelity --tasks digits-mlp --methods "random (full epochs)" \\
         --seeds 2 --json out.json
     python -m benchmarks.multi_fidelity --seeds 7 --first-seed 3 --json more.json
@@ -33,7 +33,7 @@ import statistics
 import subprocess
 import sys
 import time
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from benchmarks.multi_fidelity.methods import METHODS, Budget
@@ -42,8 +42,40 @@ from benchmarks.multi_fidelity.tasks import TASKS
 ROOT = Path(__file__).resolve().parents[2]
 OURS = ("tunefleet",)  # methods whose name starts so are ours; the others are anchors
 
-QUICK = {"tasks": "digits-mlp", "seeds": 3, "budget": Budget(9, 6, 12)}
-FULL = {"tasks": "digits-mlp,mnist1d-cnn", "seeds": 10, "budget": Budget()}
+
+@dataclass(frozen=True)
+class Part:
+    """Which methods run on a task, and over how many seeds."""
+
+    task: str
+    seeds: int
+    methods: tuple[str, ...] = tuple(METHODS)
+
+
+def _without(*slow: str) -> tuple[str, ...]:
+    return tuple(m for m in METHODS if m not in slow)
+
+
+QUICK = {"parts": [Part("digits-mlp", 3)], "budget": Budget(9, 6, 12)}
+#: About two hours on a 2-core CPU. Cut to fit: the one-by-one ``Hyperband`` tuner (four
+#: minutes a run, most of it compiling; its fleet form stays) on both tasks, and on the
+#: CNN three seeds and no ``HalvingRandomSearchCV`` or ``HyperbandSearchCV`` fleet (three
+#: minutes a run each).
+FULL = {
+    "parts": [
+        Part("digits-mlp", 10, _without("tunefleet Hyperband")),
+        Part(
+            "mnist1d-cnn",
+            3,
+            _without(
+                "tunefleet Hyperband",
+                "tunefleet HyperbandSearchCV fleet",
+                "sklearn HalvingRandomSearchCV",
+            ),
+        ),
+    ],
+    "budget": Budget(),
+}
 
 
 def run_one(
@@ -204,7 +236,9 @@ def merge(paths: list[str], out: str | None = None) -> list[dict]:
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="digits MLP, 9 epochs, 3 seeds")
-    parser.add_argument("--full", action="store_true", help="both tasks, 27 epochs, 10 seeds")
+    parser.add_argument(
+        "--full", action="store_true", help="27 epochs; digits 10 seeds, CNN 3 (see FULL)"
+    )
     parser.add_argument("--tasks", help=f"comma-separated, of {', '.join(TASKS)}")
     parser.add_argument("--methods", help="comma-separated method names (default: all)")
     parser.add_argument("--seeds", type=int, help="how many seeds (from --first-seed)")
@@ -228,13 +262,20 @@ def main(argv: list[str] | None = None) -> None:
         merge(args.merge.split(","), args.json)
         return
     preset = FULL if args.full else QUICK
-    tasks = (args.tasks or preset["tasks"]).split(",")
-    methods = args.methods.split(",") if args.methods else list(METHODS)
-    for name, known, what in ((tasks, TASKS, "--tasks"), (methods, METHODS, "--methods")):
-        unknown = [n for n in name if n not in known]
-        if unknown:
-            parser.error(f"{what}: unknown {unknown}; expected names from {list(known)}")
-    seeds = args.seeds if args.seeds is not None else preset["seeds"]
+    parts = preset["parts"]
+    if args.tasks or args.methods or args.seeds is not None:  # a plan of one's own
+        tasks = args.tasks.split(",") if args.tasks else list(dict.fromkeys(p.task for p in parts))
+        methods = args.methods.split(",") if args.methods else list(METHODS)
+        seeds = args.seeds if args.seeds is not None else max(p.seeds for p in parts)
+        parts = [Part(task, seeds, tuple(methods)) for task in tasks]
+    for part in parts:
+        for names, known, what in (
+            ([part.task], TASKS, "--tasks"),
+            (part.methods, METHODS, "--methods"),
+        ):
+            unknown = [n for n in names if n not in known]
+            if unknown:
+                parser.error(f"{what}: unknown {unknown}; expected names from {list(known)}")
     default = preset["budget"]
     budget = Budget(
         args.max_epochs or default.max_epochs,
@@ -245,18 +286,20 @@ def main(argv: list[str] | None = None) -> None:
           f"{os.cpu_count()} cores; {budget}")  # fmt: skip
     runs = []
     started = time.perf_counter()
-    for task in tasks:
-        for method in methods:
-            for seed in range(args.first_seed, args.first_seed + seeds):
-                run = run_child(task, method, seed, budget, args.timeout, args.target)
+    for part in parts:
+        for method in part.methods:
+            for seed in range(args.first_seed, args.first_seed + part.seeds):
+                run = run_child(part.task, method, seed, budget, args.timeout, args.target)
                 runs.append(run)
                 when = (
                     f"{run['epochs_to_target']} epochs, {run['seconds_to_target']:.1f} s"
                     if run.get("reached")
                     else f"not reached (best {run.get('best', math.nan):.3f})"
                 )
-                print(f"  {task} | {method} | seed {seed}: "
+                print(f"  {part.task} | {method} | seed {seed}: "
                       f"{when if run['status'] == 'ok' else run['status']}", flush=True)  # fmt: skip
+    tasks = list(dict.fromkeys(p.task for p in parts))
+    methods = list(dict.fromkeys(m for p in parts for m in p.methods))
     rows = summarize(runs, tasks, methods)
     print(f"\n{format_table(rows)}\n\n{time.perf_counter() - started:.0f} s in all")
     if args.json:

@@ -11,6 +11,7 @@ optimizer is the mean over problems and seeds, with a 95% bootstrap confidence i
 
 from __future__ import annotations
 
+import contextlib
 import multiprocessing
 import time
 import traceback
@@ -56,20 +57,20 @@ def run_suite(
     runs: list[Run] = []
     missing: dict[str, str] = {}
     fits = 0
-    if jobs <= 1:
-        results = (_task(*task) for task in tasks)
-    else:
-        pool = ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("spawn"))
-        results = pool.map(_task, *zip(*tasks, strict=True))
-    for task_runs, task_missing, task_fits, lines in results:
-        for line in lines:
-            log(line)
-        runs.extend(task_runs)
-        for name, why in task_missing.items():
-            missing.setdefault(name, why)
-        fits += task_fits
-    if jobs > 1:
-        pool.shutdown()
+    with contextlib.ExitStack() as stack:
+        if jobs <= 1:
+            results = (_task(*task) for task in tasks)
+        else:
+            spawn = multiprocessing.get_context("spawn")
+            pool = stack.enter_context(ProcessPoolExecutor(jobs, mp_context=spawn))
+            results = pool.map(_task, *zip(*tasks, strict=True))
+        for task_runs, task_missing, task_fits, lines in results:
+            for line in lines:
+                log(line)
+            runs.extend(task_runs)
+            for name, why in task_missing.items():
+                missing.setdefault(name, why)
+            fits += task_fits
     return runs, missing, fits
 
 
