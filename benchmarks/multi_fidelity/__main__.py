@@ -57,10 +57,10 @@ def _without(*slow: str) -> tuple[str, ...]:
 
 
 QUICK = {"parts": [Part("digits-mlp", 3)], "budget": Budget(9, 6, 12)}
-#: About two hours on a 2-core CPU. Cut to fit: the one-by-one ``Hyperband`` tuner (four
-#: minutes a run, most of it compiling; its fleet form stays) on both tasks, and on the
-#: CNN three seeds and no ``HalvingRandomSearchCV`` or ``HyperbandSearchCV`` fleet (three
-#: minutes a run each).
+#: About 1.5 hours on a 2-core CPU (the issue allows two). Cut to fit: the one-by-one
+#: ``Hyperband`` tuner (four minutes a run on digits, most of it compiling; its fleet form
+#: stays) on both tasks, and on the CNN seven of the ten seeds, ``HalvingRandomSearchCV``
+#: and the ``HyperbandSearchCV`` fleet (four minutes a run there).
 FULL = {
     "parts": [
         Part("digits-mlp", 10, _without("tunefleet Hyperband")),
