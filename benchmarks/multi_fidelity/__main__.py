@@ -10,7 +10,7 @@ fresh process on the JAX backend.
 Usage::
 
     python -m benchmarks.multi_fidelity --quick     # digits MLP, 9 epochs, 3 seeds: minutes
-    python -m benchmarks.multi_fidelity --full      # 27 epochs; digits 10 seeds, CNN 3: ~2 h
+    python -m benchmarks.multi_fidelity --full      # 27 epochs; digits 10 seeds, CNN 3: ~1.5 h
     python -m benchmarks.multi_fidelity --tasks digits-mlp --methods "random (full epochs)" \\
         --seeds 2 --json out.json
     python -m benchmarks.multi_fidelity --seeds 7 --first-seed 3 --json more.json
