@@ -29,6 +29,14 @@ def test_every_public_name_is_in_the_api_reference():
     assert not missing, f"public names missing from docs/api/*.md: {missing}"
 
 
+def test_the_site_changelog_is_the_root_changelog_with_site_links():
+    """docs/changelog.md is what the site shows; CHANGELOG.md the same text for the repository."""
+    site = (ROOT / "docs" / "changelog.md").read_text()
+    root = (ROOT / "CHANGELOG.md").read_text()
+    as_root = re.sub(r"\]\((?!https?:|#)([^)]+)\)", r"](docs/\1)", site)
+    assert root == as_root, "CHANGELOG.md and docs/changelog.md differ beyond their links"
+
+
 @pytest.mark.slow
 def test_site_builds_strict_and_renders_search_parameters(tmp_path):
     pytest.importorskip("mkdocstrings_handlers.python", reason="pip install '.[docs]'")

@@ -12,7 +12,7 @@ import math
 from types import SimpleNamespace
 
 import pytest
-from benchmarks.multi_fidelity.__main__ import FULL, QUICK, main, merge, summarize
+from benchmarks.multi_fidelity.__main__ import FULL, OURS, QUICK, main, merge, summarize
 from benchmarks.multi_fidelity.methods import METHODS as ALL_METHODS
 from benchmarks.multi_fidelity.tasks import TASKS
 from benchmarks.multi_fidelity.watch import reach_from_trials
@@ -126,4 +126,4 @@ def test_presets_name_known_tasks_and_methods_and_full_keeps_every_anchor_on_dig
             assert set(part.methods) <= set(ALL_METHODS)
     digits = next(p for p in FULL["parts"] if p.task == "digits-mlp")
     assert digits.seeds >= 10  # the ten seeds on the MLP
-    assert {m for m in ALL_METHODS if not m.startswith("tunefleet")} <= set(digits.methods)
+    assert {m for m in ALL_METHODS if not m.startswith(OURS)} <= set(digits.methods)

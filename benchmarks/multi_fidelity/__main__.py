@@ -40,7 +40,8 @@ from benchmarks.multi_fidelity.methods import METHODS, Budget
 from benchmarks.multi_fidelity.tasks import TASKS
 
 ROOT = Path(__file__).resolve().parents[2]
-OURS = ("tunefleet",)  # methods whose name starts so are ours; the others are anchors
+#: Methods whose name starts so are ours or prototypes of ours; the others are anchors.
+OURS = ("tunefleet", "prototype")
 
 
 @dataclass(frozen=True)
@@ -206,12 +207,18 @@ def format_table(rows: list[dict]) -> str:
     return "\n".join(lines)
 
 
+def _in_order(names: list[str], known: list[str]) -> list[str]:
+    seen = list(dict.fromkeys(names))
+    return sorted(seen, key=lambda n: (known.index(n) if n in known else len(known), seen.index(n)))
+
+
 def merge(paths: list[str], out: str | None = None) -> list[dict]:
     """Table the runs of several ``--json`` files together.
 
     The files must share their budget. A (task, method, seed) run found in several files
     counts once, from the last file that has it (so a rerun replaces the run it repeats).
-    Tasks and methods keep their first-seen order.
+    Tasks and methods come in the order of :data:`TASKS` and :data:`METHODS` (names not
+    there, last, in the order first seen).
     """
     by_key: dict[tuple, dict] = {}
     budgets = set()
@@ -223,8 +230,8 @@ def merge(paths: list[str], out: str | None = None) -> list[dict]:
     if len(budgets) > 1:
         raise ValueError(f"--merge: the files were run with different budgets: {sorted(budgets)}")
     runs = list(by_key.values())
-    tasks = list(dict.fromkeys(r["task"] for r in runs))
-    methods = list(dict.fromkeys(r["method"] for r in runs))
+    tasks = _in_order([r["task"] for r in runs], list(TASKS))
+    methods = _in_order([r["method"] for r in runs], list(METHODS))
     rows = summarize(runs, tasks, methods)
     print(format_table(rows))
     if out:

@@ -241,6 +241,42 @@ def sklearn_halving(task: Task, seed: int, data: Data, budget: Budget) -> None:
     ).fit(X, y)  # fmt: skip
 
 
+def small_rounds(first: int) -> Method:
+    """A prototype, not in tunefleet: synchronous successive halving from a small first round.
+
+    ``first`` random configurations (Optuna's sampler, as random search draws them) train one
+    epoch each; the best third (at least one) goes on to three epochs, then nine, then
+    ``max_epochs``, the models kept in memory between rounds; then a new round starts.
+    Asynchronous halving lets its first trial, which has no rival yet, train in full; here
+    no configuration trains past one epoch before ``first`` have been compared.
+    """
+
+    def run(task: Task, seed: int, data: Data, budget: Budget) -> None:
+        import optuna
+
+        x_train, y_train, x_val, y_val = data
+        sampler = optuna.samplers.RandomSampler(seed=seed)
+        study = optuna.create_study(direction="maximize", sampler=sampler)
+        for _ in range(-(-budget.async_trials // first)):  # rounds of ``first`` configurations
+            live = [[task.build(**_suggest(study.ask())), 0.0] for _ in range(first)]
+            epochs, trained = 1, 0
+            while True:
+                for entry in live:
+                    history = entry[0].fit(
+                        x_train, y_train, initial_epoch=trained, epochs=epochs,
+                        batch_size=task.batch_size, validation_data=(x_val, y_val),
+                        callbacks=[watch.watch_callback()], verbose=0,
+                    )  # fmt: skip
+                    entry[1] = history.history["val_accuracy"][-1]
+                if epochs >= budget.max_epochs:
+                    break
+                live = sorted(live, key=lambda e: -e[1])[: max(1, len(live) // 3)]
+                trained, epochs = epochs, min(budget.max_epochs, epochs * 3)
+
+    run.__doc__ = f"Prototype: synchronous halving from rounds of {first} configurations."
+    return run
+
+
 def _read_study(study: Any) -> None:
     """Fill the watch from a fleet run's stored trials (fleets take no callbacks)."""
     current = watch.WATCH
@@ -261,4 +297,5 @@ METHODS: dict[str, Method] = {
     "keras-tuner Hyperband": keras_tuner_hyperband,
     "optuna TPE + HyperbandPruner": optuna_tpe_hyperband,
     "sklearn HalvingRandomSearchCV": sklearn_halving,
+    "prototype: synchronous halving from 3": small_rounds(3),
 }
