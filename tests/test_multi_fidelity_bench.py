@@ -127,3 +127,16 @@ def test_presets_name_known_tasks_and_methods_and_full_keeps_every_anchor_on_dig
     digits = next(p for p in FULL["parts"] if p.task == "digits-mlp")
     assert digits.seeds >= 10  # the ten seeds on the MLP
     assert {m for m in ALL_METHODS if not m.startswith(OURS)} <= set(digits.methods)
+
+
+@pytest.mark.slow
+def test_small_rounds_prototype_trains_a_round_then_only_its_best_further():
+    from benchmarks.multi_fidelity.__main__ import run_one
+    from benchmarks.multi_fidelity.methods import Budget
+
+    # One round of three (3 configurations, max 3 epochs): one epoch each, then the best
+    # alone from epoch 1 to 3. A target above 1 is never reached, so the round runs out.
+    run = run_one("digits-mlp", "prototype: synchronous halving from 3", 0, Budget(3, 1, 3), 1.01)
+    assert run["status"] == "ok" and not run["reached"]
+    assert run["epochs"] == 3 * 1 + 1 * 2
+    assert 0.0 < run["best"] <= 1.0
