@@ -149,3 +149,25 @@ def test_auto_falls_back_to_one_by_one_and_says_why_once(iris, caplog):
     assert messages == [
         "GridSearchCV: training trials one by one: return_train_score=True needs each trial's model on the training folds."
     ]
+
+
+def test_halving_schedule_compares_a_fleets_trials_together_at_each_rung(iris):
+    X, y = iris
+    search = tunefleet.HyperbandSearchCV(
+        KerasClassifier(build_classifier, epochs=9, batch_size=16, random_state=0),
+        {"learning_rate": tunefleet.Float(1e-4, 1e-1, log=True), "n_neurons": [2, 16]},
+        schedule="halving",
+        n_iter=9,
+        cv=2,
+        random_state=0,
+    ).fit(X, y)
+    assert search.fleet_stats_["train"] > 0  # fleet="auto" trained fleets (of 3 trials)
+    trials = search.study_.trials
+    assert len(trials) == 9  # rows freed by pruned trials were refilled within the budget
+    # the first fleet's three trials report epoch 1 together, so only the best goes on
+    # (asynchronous halving would let the first one on, having no rival yet)
+    first = [t.intermediate_values[0] for t in trials[:3]]
+    for trial, value in zip(trials[:3], first, strict=True):
+        assert (max(trial.intermediate_values) > 0) == (value == max(first)), first
+    assert {t.state.name for t in trials} == {"PRUNED", "COMPLETE"}
+    assert search.best_score_ > 0.6

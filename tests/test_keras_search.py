@@ -118,6 +118,16 @@ def test_unknown_build_parameter_is_refused_before_any_trial(iris):
         search.fit(X, y)
 
 
+def test_halving_without_a_number_of_epochs_is_refused_before_any_trial(iris):
+    X, y = iris
+    search = tunefleet.HyperbandSearchCV(
+        KerasClassifier(build_classifier, epochs=None), {"n_neurons": [2, 4]}, schedule="halving"
+    )
+    with pytest.raises(ValueError, match="schedule='halving' needs the number of epochs"):
+        search.fit(X, y)
+    assert not hasattr(search, "study_")
+
+
 def test_nan_loss_is_a_failed_trial_and_the_search_goes_on(diabetes):
     X, y, _, _ = diabetes
     search = tunefleet.GridSearchCV(

@@ -19,6 +19,7 @@ from sklearn.svm import SVC
 
 import tunefleet
 from estimators import FlakyClassifier, iris
+from tunefleet.strategies import ReportedRungsPruner
 
 
 @pytest.fixture(scope="module")
@@ -211,6 +212,10 @@ def test_error_score_raise_raises_and_records_the_trial(data, tmp_path):
             r"resource='epochs' needs a tunefleet Keras wrapper",
         ),
         (
+            lambda: tunefleet.HyperbandSearchCV(SVC(), {"C": [1]}, schedule="async"),
+            r"schedule='async' is not known; expected one of \['hyperband', 'halving'\]",
+        ),
+        (
             lambda: tunefleet.HyperbandSearchCV(SVC(), {"C": [1]}, resource="n_trees"),
             r"resource='n_trees' is not a parameter of SVC",
         ),
@@ -275,6 +280,59 @@ def test_hyperband_over_samples_prunes_and_reports_resources(data):
     assert (
         search.cv_results_["rank_test_score"][pruned] == search.cv_results_["rank_test_score"].max()
     ).all()
+
+
+def test_halving_schedule_compares_every_trial_at_every_rung(data):
+    X, y = data
+    search = tunefleet.HyperbandSearchCV(
+        LogisticRegression(max_iter=300),
+        {"C": stats.loguniform(1e-4, 1e2)},
+        schedule="halving",
+        n_iter=12,
+        cv=3,
+        random_state=0,
+    ).fit(X, y)
+    assert search.study_.user_attrs["tunefleet:strategy"] == "random + halving"
+    rungs = [18, 54]  # samples: 2 * 3 folds * 3 classes (min_resource), then x3; 100 is full
+    assert list(search.cv_results_["n_resources"][:1]) == [100]  # the first trial goes on
+    trials = search.study_.trials
+    results = search.cv_results_
+    trained = dict(zip(results["trial_number"], results["n_resources"], strict=True))
+    for trial in trials:  # each rung kept the best third of the trials that reached it
+        for rung in rungs:
+            if rung not in trial.intermediate_values:
+                continue
+            earlier = [
+                t.intermediate_values[rung]
+                for t in trials
+                if t.number <= trial.number and rung in t.intermediate_values
+            ]
+            best = sorted(earlier, reverse=True)[: max(1, len(earlier) // 3)]
+            went_on = trained[trial.number] > rung
+            assert went_on == (trial.intermediate_values[rung] >= best[-1]), trial.number
+    assert "PRUNED" in set(search.cv_results_["state"])
+
+
+def test_reported_rungs_pruner_ranks_the_values_reported_at_each_rung():
+    pruner = ReportedRungsPruner(rungs=[0, 2], reduction_factor=3)
+    study = optuna.create_study(direction="minimize", pruner=pruner)
+
+    def report(values, step):
+        trials = [study.ask() for _ in values]
+        for trial, value in zip(trials, values, strict=True):
+            trial.report(value, step)
+        return [trial.should_prune() for trial in trials]
+
+    # reported together (a fleet's epoch): only the best of three goes on, here the lowest
+    assert report([0.3, 0.1, 0.2], 0) == [True, False, True]
+    # alone, a trial is compared with those before it: best of 4 / not, then best 2 of 6
+    assert report([0.05], 0) == [False] and report([0.5], 0) == [True]
+    assert report([0.06], 0) == [False]
+    assert report([float("nan")], 0) == [True]  # cannot be ranked
+    # off the rungs every trial goes on; at the second rung the first one has no rival
+    assert report([0.9], 1) == [False] and report([0.9], 2) == [False]
+    with pytest.raises(ValueError, match="reduction_factor >= 2"):
+        ReportedRungsPruner([0], reduction_factor=1)
 
 
 def test_hyperband_over_a_named_integer_parameter(data):

@@ -23,6 +23,7 @@ Hyperband's arithmetic is here too, for both faces that run it (:func:`n_bracket
 
 from __future__ import annotations
 
+import math
 import threading
 import warnings
 from collections.abc import Sequence
@@ -184,6 +185,67 @@ def make_pruner(
         f"{param}={pruner!r} is not a known pruner; expected one of {list(PRUNERS)} "
         "or an optuna.pruners.BasePruner instance."
     )
+
+
+class ReportedRungsPruner(optuna.pruners.BasePruner):
+    """Successive halving that compares trials by the values they reported at each rung.
+
+    At each step in ``rungs`` a trial goes on if its value there is among the best
+    ``max(1, n // reduction_factor)`` of the ``n`` values reported at that step so far by
+    the study's trials (running, pruned or complete, itself included); at other steps it
+    goes on.
+
+    Optuna's ``SuccessiveHalvingPruner`` records a trial's rung value when that trial is
+    asked, so trials that reach a rung at the same time are compared in the order they are
+    asked: the first has no rival and goes on. Here the values are read from the reports.
+    A fleet reports the epoch of all its trials in one transaction before the pruner is
+    asked, so its trials reaching a rung together are all compared with each other, as in
+    synchronous successive halving; a trial reaching a rung alone is compared with those
+    before it (as ASHA), and the first one goes on.
+
+    Args:
+        rungs: the steps at which trials are compared.
+        reduction_factor: keep the best ``1 / reduction_factor`` at each rung.
+
+    Example:
+
+    >>> import optuna
+    >>> from tunefleet.strategies import ReportedRungsPruner
+    >>> pruner = ReportedRungsPruner(rungs=[0, 2, 8], reduction_factor=3)
+    >>> study = optuna.create_study(direction="maximize", pruner=pruner)
+    >>> trials = [study.ask() for _ in range(3)]
+    >>> for trial, value in zip(trials, [0.5, 0.9, 0.7]):  # one fleet epoch, step 0
+    ...     trial.report(value, 0)
+    >>> [trial.should_prune() for trial in trials]
+    [True, False, True]
+    """
+
+    def __init__(self, rungs: Sequence[int], reduction_factor: int = 3) -> None:
+        if reduction_factor < 2:
+            raise ValueError(f"expected reduction_factor >= 2, got {reduction_factor}.")
+        self.rungs = frozenset(int(step) for step in rungs)
+        self.reduction_factor = reduction_factor
+
+    def prune(self, study: Study, trial: FrozenTrial) -> bool:
+        """Whether ``trial`` stops at its last reported step (see the class docstring)."""
+        step = trial.last_step
+        if step is None or step not in self.rungs:
+            return False
+        value = trial.intermediate_values[step]
+        if math.isnan(value):  # cannot be ranked
+            return True
+        values = [value] + [
+            t.intermediate_values[step]
+            for t in study.get_trials(deepcopy=False)
+            if t.number != trial.number
+            and step in t.intermediate_values
+            and t.state in (TrialState.RUNNING, TrialState.PRUNED, TrialState.COMPLETE)
+            and not math.isnan(t.intermediate_values[step])
+        ]
+        maximize = study.direction == optuna.study.StudyDirection.MAXIMIZE
+        values.sort(reverse=maximize)
+        threshold = values[max(1, len(values) // self.reduction_factor) - 1]
+        return value < threshold if maximize else value > threshold
 
 
 def prunes(pruner: optuna.pruners.BasePruner) -> bool:

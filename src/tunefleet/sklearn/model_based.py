@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import numbers
 from typing import Any
 
@@ -11,8 +12,11 @@ from sklearn.base import is_classifier
 
 from tunefleet.sklearn.grid_random import SampledSearchCV
 from tunefleet.sklearn.search import Strategy, search_pruner
-from tunefleet.strategies import make_pruner, rung_resources
+from tunefleet.strategies import ReportedRungsPruner, describe, make_pruner, rung_resources
 from tunefleet.trial import Resource, final_estimator, reports_epochs
+
+#: HyperbandSearchCV's schedules (see its ``schedule`` argument).
+SCHEDULES = ("hyperband", "halving")
 
 
 class BayesSearchCV(SampledSearchCV):
@@ -110,10 +114,12 @@ class BayesSearchCV(SampledSearchCV):
 class HyperbandSearchCV(SampledSearchCV):
     """Hyperband: many configurations on a small budget, the best ones on the full budget.
 
-    Successive halving through Optuna's ``HyperbandPruner``: asynchronous, over
-    ``n_iter`` trials (the Keras Tuner face's :class:`~tunefleet.Hyperband` plans
-    synchronous brackets instead; :mod:`tunefleet.strategies` says where the two differ).
-    The budget ("resource") is:
+    Successive halving over ``n_iter`` trials, asynchronous: a trial is compared at each
+    rung with the trials that reached it before (``schedule="hyperband"``, the default,
+    through Optuna's ``HyperbandPruner``; ``schedule="halving"`` in one bracket, where
+    the trials a fleet trains together are also compared with each other). The Keras
+    Tuner face's :class:`~tunefleet.Hyperband` plans synchronous brackets instead;
+    :mod:`tunefleet.strategies` says where the two differ. The budget ("resource") is:
 
     * ``"epochs"`` for tunefleet Keras wrappers: the validation score is reported after
       every epoch of every fold, and a pruned trial stops training at once;
@@ -133,6 +139,16 @@ class HyperbandSearchCV(SampledSearchCV):
         max_resource: the full budget (default: all epochs; the smallest training fold;
             the estimator's current value of the parameter).
         factor: the reduction factor between rungs (keep the best ``1/factor``).
+        schedule: ``"hyperband"`` (default): Hyperband's brackets, through Optuna's
+            ``HyperbandPruner``. ``"halving"``: successive halving in one bracket, the
+            most aggressive: every trial is compared at every rung
+            (:class:`~tunefleet.strategies.ReportedRungsPruner`). As fleets, trials
+            reaching a rung together are compared with each other, so each fleet's
+            first epoch is a synchronous round; a fleet then holds ``factor`` trials
+            (unless ``fleet=`` says), and rows that pruned trials free are refilled with
+            new ones. On the digits MLP benchmark, as fleets, it reached the target
+            accuracy in less than half the epochs of Optuna's TPE + ``HyperbandPruner``
+            (``docs/strategies.md``).
         sampler: ``"random"`` (classic Hyperband, default) or ``"tpe"`` (BOHB-like), or
             an Optuna sampler.
         objectives: not supported (Optuna cannot prune multi-objective studies).
@@ -162,6 +178,7 @@ class HyperbandSearchCV(SampledSearchCV):
         min_resource: int | None = None,
         max_resource: int | None = None,
         factor: int = 3,
+        schedule: str = "hyperband",
         sampler: str | optuna.samplers.BaseSampler = "random",
         scoring: Any = None,
         n_jobs: int | None = None,
@@ -213,6 +230,7 @@ class HyperbandSearchCV(SampledSearchCV):
         self.min_resource = min_resource
         self.max_resource = max_resource
         self.factor = factor
+        self.schedule = schedule
         self.sampler = sampler
 
     def _strategy(self, X: Any, y: Any, n_splits: int, fit_params: dict[str, Any]) -> Strategy:
@@ -227,10 +245,14 @@ class HyperbandSearchCV(SampledSearchCV):
         factor = self.factor
         if isinstance(factor, bool) or not isinstance(factor, int) or factor < 2:
             raise ValueError(f"factor must be an integer >= 2, got {factor!r}.")
+        if self.schedule not in SCHEDULES:
+            raise ValueError(
+                f"schedule={self.schedule!r} is not known; expected one of {list(SCHEDULES)}."
+            )
         if self.pruner is not None:
             raise ValueError(
-                "pruner cannot be set on HyperbandSearchCV: it always uses Optuna's "
-                "HyperbandPruner; use factor/min_resource/max_resource to shape it."
+                "pruner cannot be set on HyperbandSearchCV: it prunes by its schedule; use "
+                "schedule/factor/min_resource/max_resource to shape it."
             )
         for name in ("min_resource", "max_resource"):
             value = getattr(self, name)
@@ -252,21 +274,40 @@ class HyperbandSearchCV(SampledSearchCV):
             # Steps are fold * epochs + epoch: the full budget is known before any trial ends
             # (Optuna's "auto" would wait for a first complete trial, which a fleet lacks).
             epochs = fit_params.get("epochs", self.estimator.get_params().get("epochs"))
-            default_max = n_splits * int(epochs) if isinstance(epochs, numbers.Integral) else "auto"
-            pruner = make_pruner(
-                "hyperband",
-                min_resource=self.min_resource or 1,
-                max_resource=self.max_resource or default_max,
-                reduction_factor=factor,
-            )
-            return Strategy(space, self.sampler, pruner, n_trials=n_iter)
+            if not isinstance(epochs, numbers.Integral):
+                if self.schedule == "halving" and self.max_resource is None:
+                    raise ValueError(
+                        f"schedule='halving' needs the number of epochs: set max_resource, "
+                        f"the estimator's epochs={epochs!r} is not an integer."
+                    )
+                epochs = None
+            low = self.min_resource or 1
+            high = self.max_resource or (n_splits * int(epochs) if epochs else "auto")
+            return self._pruned_strategy(space, n_iter, low, high, steps_count_from=1)
         low, high = self._resource_bounds(resource, X, y, n_splits)
         rungs = rung_resources(low, high, factor)
-        pruner = make_pruner(
-            "hyperband", min_resource=low, max_resource=high, reduction_factor=factor
-        )
+        strategy = self._pruned_strategy(space, n_iter, low, high, steps_count_from=0)
+        return dataclasses.replace(strategy, resource=Resource(resource, rungs))
+
+    def _pruned_strategy(
+        self, space: Any, n_iter: int, low: int, high: int | str, steps_count_from: int
+    ) -> Strategy:
+        """The strategy of :attr:`schedule` over resources ``low`` to ``high``.
+
+        A trial reports ``units - steps_count_from`` when it has trained ``units`` of the
+        resource (epochs count from step 0, other resources report their amount).
+        """
+        if self.schedule == "hyperband":
+            pruner = make_pruner(
+                "hyperband", min_resource=low, max_resource=high, reduction_factor=self.factor
+            )
+            return Strategy(space, self.sampler, pruner, n_trials=n_iter)
+        assert isinstance(high, int)
+        rungs = [r - steps_count_from for r in rung_resources(low, high, self.factor)[:-1]]
+        pruner = ReportedRungsPruner(rungs, self.factor)
+        label = describe(self.sampler, pruner, "halving")
         return Strategy(
-            space, self.sampler, pruner, n_trials=n_iter, resource=Resource(resource, rungs)
+            space, self.sampler, pruner, n_trials=n_iter, label=label, fleet_size=self.factor
         )
 
     def _resource_bounds(self, resource: str, X: Any, y: Any, n_splits: int) -> tuple[int, int]:

@@ -83,6 +83,7 @@ class Strategy:
     population_size: int | None = None
     points: list[dict[str, Any]] | None = None  # a grid's points in order (default: the space's)
     label: str | None = None  # the description stored with the study, if not describe()
+    fleet_size: int | None = None  # trials a fleet trains at once, if the face has its own
 
     @property
     def grid(self) -> bool:
@@ -539,6 +540,7 @@ class BaseSearchCV(_SklearnBaseSearchCV):
             who=type(self).__name__,
             level=logging.INFO if reports_epochs(self.estimator) else logging.DEBUG,
             n_workers=n_jobs,
+            default=strategy.fleet_size,
         )
 
     def _n_workers(self) -> int:
