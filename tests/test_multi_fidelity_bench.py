@@ -6,16 +6,15 @@ is checked, not its numbers; the summary's rules are checked on given runs.
 
 from __future__ import annotations
 
-import datetime
 import json
 import math
-from types import SimpleNamespace
 
+import numpy as np
 import pytest
+from benchmarks.multi_fidelity import watch
 from benchmarks.multi_fidelity.__main__ import FULL, OURS, QUICK, main, merge, summarize
 from benchmarks.multi_fidelity.methods import METHODS as ALL_METHODS
 from benchmarks.multi_fidelity.tasks import TASKS
-from benchmarks.multi_fidelity.watch import reach_from_trials
 
 METHODS = ["random (full epochs)", "tunefleet HyperbandSearchCV fleet"]
 
@@ -66,26 +65,23 @@ def test_unreached_runs_count_as_never_and_ratios_use_the_best_anchor():
     assert rows["tunefleet X"]["seconds_vs_best_anchor"] == pytest.approx(5 / 12)
 
 
-def test_a_fleet_run_reaches_when_its_first_reaching_trial_ends():
-    t0 = datetime.datetime(2026, 1, 1)
+def test_a_fleet_epoch_counts_each_trial_and_the_run_stops_at_its_first_reaching_score():
+    from tunefleet import fleet_batch, study
 
-    def trial(start, end, scores):
-        return SimpleNamespace(
-            datetime_start=t0 + datetime.timedelta(seconds=start),
-            datetime_complete=t0 + datetime.timedelta(seconds=end),
-            intermediate_values=dict(enumerate(scores)),
-        )
-
-    trials = [
-        trial(0, 10, [0.5, 0.96]),  # epochs end at 5 and 10 s
-        trial(0, 12, [0.6, 0.98, 0.97]),  # reaches 0.975; certain at its end, 12 s
-        trial(6, 15, [0.3, 0.4, 0.99]),  # at 9, 12, 15 s: better, but later
-        trial(13, 30, [0.4]),  # after the point: none of its epochs counts
-    ]
-    reached, trained, best = reach_from_trials(trials, 0.975, t0)
-    assert reached == (7, 12.0)  # 2 + 3 + 2 epochs by 12 s (not 3 epochs by 8 s)
-    assert trained == 9 and best == 0.99
-    assert reach_from_trials(trials, 0.999, t0) == (None, 9, 0.99)
+    current = watch.Watch(0.975, np.zeros((1, 1)), np.zeros(1))
+    watch.WATCH = current
+    try:
+        with watch.watch_fleet_reports():
+            assert fleet_batch.report_many is not study.report_many  # watched
+            fleet_batch.report_many(None, [])  # nothing reported: nothing counted
+            current.reports_done([0.5, 0.96])  # one fleet epoch of two trials
+            with pytest.raises(watch.TargetReached):
+                current.reports_done([0.97, 0.98, 0.3])
+        assert fleet_batch.report_many is study.report_many  # put back
+    finally:
+        watch.WATCH = None
+    assert current.reached is not None and current.reached[0] == 5  # 2 + 3 trial epochs
+    assert current.epochs == 5 and current.best == 0.98
 
 
 def test_merge_counts_a_repeated_run_once_from_the_last_file_and_refuses_mixed_budgets(
@@ -130,13 +126,14 @@ def test_presets_name_known_tasks_and_methods_and_full_keeps_every_anchor_on_dig
 
 
 @pytest.mark.slow
-def test_small_rounds_prototype_trains_a_round_then_only_its_best_further():
+def test_halving_fleet_trains_its_first_round_then_only_the_best_further():
     from benchmarks.multi_fidelity.__main__ import run_one
     from benchmarks.multi_fidelity.methods import Budget
 
-    # One round of three (3 configurations, max 3 epochs): one epoch each, then the best
-    # alone from epoch 1 to 3. A target above 1 is never reached, so the round runs out.
-    run = run_one("digits-mlp", "prototype: synchronous halving from 3", 0, Budget(3, 1, 3), 1.01)
+    # One fleet of three (3 configurations, max 3 epochs): one epoch each, then the best
+    # alone from epoch 1 to 3. A target above 1 is never reached, so the budget runs out.
+    method = "tunefleet HyperbandSearchCV halving fleet"
+    run = run_one("digits-mlp", method, 0, Budget(3, 1, 3), 1.01)
     assert run["status"] == "ok" and not run["reached"]
     assert run["epochs"] == 3 * 1 + 1 * 2
     assert 0.0 < run["best"] <= 1.0

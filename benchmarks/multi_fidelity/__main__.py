@@ -10,7 +10,7 @@ fresh process on the JAX backend.
 Usage::
 
     python -m benchmarks.multi_fidelity --quick     # digits MLP, 9 epochs, 3 seeds: minutes
-    python -m benchmarks.multi_fidelity --full      # 27 epochs; digits 10 seeds, CNN 3: ~1.5 h
+    python -m benchmarks.multi_fidelity --full      # 27 epochs; digits 10 seeds, CNN 3: ~1.7 h
     python -m benchmarks.multi_fidelity --tasks digits-mlp --methods "random (full epochs)" \\
         --seeds 2 --json out.json
     python -m benchmarks.multi_fidelity --seeds 7 --first-seed 3 --json more.json
@@ -40,8 +40,8 @@ from benchmarks.multi_fidelity.methods import METHODS, Budget
 from benchmarks.multi_fidelity.tasks import TASKS
 
 ROOT = Path(__file__).resolve().parents[2]
-#: Methods whose name starts so are ours or prototypes of ours; the others are anchors.
-OURS = ("tunefleet", "prototype")
+#: Methods whose name starts so are ours; the others are anchors.
+OURS = ("tunefleet",)
 
 
 @dataclass(frozen=True)
@@ -58,7 +58,7 @@ def _without(*slow: str) -> tuple[str, ...]:
 
 
 QUICK = {"parts": [Part("digits-mlp", 3)], "budget": Budget(9, 6, 12)}
-#: About 1.5 hours on a 2-core CPU (the issue allows two). Cut to fit: the one-by-one
+#: About 1.7 hours on a 2-core CPU (the issue allows two). Cut to fit: the one-by-one
 #: ``Hyperband`` tuner (four minutes a run on digits, most of it compiling; its fleet form
 #: stays) on both tasks, and on the CNN seven of the ten seeds, ``HalvingRandomSearchCV``
 #: and the ``HyperbandSearchCV`` fleet (four minutes a run there).

@@ -2,14 +2,12 @@
 
 Every method searches :data:`~benchmarks.multi_fidelity.tasks.SPACE` with at most
 ``budget.max_epochs`` epochs a trial. Methods that train one model at a time carry a
-watch callback (see :mod:`benchmarks.multi_fidelity.watch`), which stops the run when the
-target is reached; fleet runs go to the end of their budget and are read from their study.
+watch callback, fleet runs a watch on their per-epoch reports (see
+:mod:`benchmarks.multi_fidelity.watch`); either stops the run when the target is reached.
 """
 
 from __future__ import annotations
 
-import datetime
-import os
 import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -175,8 +173,6 @@ def keras_tuner_hyperband(task: Task, seed: int, data: Data, budget: Budget) -> 
 
 def _tunefleet_tuner(fleet: bool) -> Method:
     def run(task: Task, seed: int, data: Data, budget: Budget) -> None:
-        import optuna
-
         import tunefleet
 
         x_train, y_train, x_val, y_val = data
@@ -187,19 +183,17 @@ def _tunefleet_tuner(fleet: bool) -> Method:
                 progress=False,
             )  # fmt: skip
             watched = {} if fleet else {"callbacks": [watch.watch_callback()]}
-            tuner.search(
-                x_train, y_train, batch_size=task.batch_size, validation_data=(x_val, y_val),
-                verbose=0, **watched,
-            )  # fmt: skip
-            if fleet:
-                url = f"sqlite:///{os.path.join(directory, 'tf', 'study.db')}"
-                _read_study(optuna.load_study(study_name=None, storage=url))
+            with watch.watch_fleet_reports():
+                tuner.search(
+                    x_train, y_train, batch_size=task.batch_size, validation_data=(x_val, y_val),
+                    verbose=0, **watched,
+                )  # fmt: skip
 
     run.__doc__ = f"tunefleet's Hyperband tuner, fleet={fleet}."
     return run
 
 
-def _tunefleet_search(fleet: bool, sampler: str = "random") -> Method:
+def _tunefleet_search(fleet: bool, sampler: str = "random", schedule: str = "hyperband") -> Method:
     def run(task: Task, seed: int, data: Data, budget: Budget) -> None:
         import tunefleet
         from tunefleet.keras import KerasClassifier
@@ -212,13 +206,14 @@ def _tunefleet_search(fleet: bool, sampler: str = "random") -> Method:
         search = tunefleet.HyperbandSearchCV(
             estimator, _tunefleet_space(), n_iter=budget.async_trials, min_resource=1,
             factor=3, cv=split, refit=False, random_state=seed, fleet=fleet, progress=False,
-            sampler=sampler,
+            sampler=sampler, schedule=schedule,
         )  # fmt: skip
-        search.fit(X, y)
-        if fleet:
-            _read_study(search.study_)
+        with watch.watch_fleet_reports():
+            search.fit(X, y)
 
-    run.__doc__ = f"tunefleet's HyperbandSearchCV, fleet={fleet}, sampler={sampler!r}."
+    run.__doc__ = (
+        f"tunefleet's HyperbandSearchCV, fleet={fleet}, sampler={sampler!r}, schedule={schedule!r}."
+    )
     return run
 
 
@@ -241,61 +236,17 @@ def sklearn_halving(task: Task, seed: int, data: Data, budget: Budget) -> None:
     ).fit(X, y)  # fmt: skip
 
 
-def small_rounds(first: int) -> Method:
-    """A prototype, not in tunefleet: synchronous successive halving from a small first round.
-
-    ``first`` random configurations (Optuna's sampler, as random search draws them) train one
-    epoch each; the best third (at least one) goes on to three epochs, then nine, then
-    ``max_epochs``, the models kept in memory between rounds; then a new round starts.
-    Asynchronous halving lets its first trial, which has no rival yet, train in full; here
-    no configuration trains past one epoch before ``first`` have been compared.
-    """
-
-    def run(task: Task, seed: int, data: Data, budget: Budget) -> None:
-        import optuna
-
-        x_train, y_train, x_val, y_val = data
-        sampler = optuna.samplers.RandomSampler(seed=seed)
-        study = optuna.create_study(direction="maximize", sampler=sampler)
-        for _ in range(-(-budget.async_trials // first)):  # rounds of ``first`` configurations
-            live = [[task.build(**_suggest(study.ask())), 0.0] for _ in range(first)]
-            epochs, trained = 1, 0
-            while True:
-                for entry in live:
-                    history = entry[0].fit(
-                        x_train, y_train, initial_epoch=trained, epochs=epochs,
-                        batch_size=task.batch_size, validation_data=(x_val, y_val),
-                        callbacks=[watch.watch_callback()], verbose=0,
-                    )  # fmt: skip
-                    entry[1] = history.history["val_accuracy"][-1]
-                if epochs >= budget.max_epochs:
-                    break
-                live = sorted(live, key=lambda e: -e[1])[: max(1, len(live) // 3)]
-                trained, epochs = epochs, min(budget.max_epochs, epochs * 3)
-
-    run.__doc__ = f"Prototype: synchronous halving from rounds of {first} configurations."
-    return run
-
-
-def _read_study(study: Any) -> None:
-    """Fill the watch from a fleet run's stored trials (fleets take no callbacks)."""
-    current = watch.WATCH
-    assert current is not None
-    started = datetime.datetime.now() - datetime.timedelta(seconds=current.seconds())
-    reached, trained, best = watch.reach_from_trials(study.trials, current.target, started)
-    current.reached, current.epochs, current.best = reached, trained, best
-
-
 #: name -> method, in the order of the table.
 METHODS: dict[str, Method] = {
     "random (full epochs)": random_search,
     "tunefleet HyperbandSearchCV": _tunefleet_search(fleet=False),
     "tunefleet HyperbandSearchCV fleet": _tunefleet_search(fleet=True),
     "tunefleet HyperbandSearchCV tpe": _tunefleet_search(fleet=False, sampler="tpe"),
+    "tunefleet HyperbandSearchCV halving": _tunefleet_search(fleet=False, schedule="halving"),
+    "tunefleet HyperbandSearchCV halving fleet": _tunefleet_search(fleet=True, schedule="halving"),
     "tunefleet Hyperband": _tunefleet_tuner(fleet=False),
     "tunefleet Hyperband fleet": _tunefleet_tuner(fleet=True),
     "keras-tuner Hyperband": keras_tuner_hyperband,
     "optuna TPE + HyperbandPruner": optuna_tpe_hyperband,
     "sklearn HalvingRandomSearchCV": sklearn_halving,
-    "prototype: synchronous halving from 3": small_rounds(3),
 }

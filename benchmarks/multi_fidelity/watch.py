@@ -1,4 +1,4 @@
-"""When a search first reaches its target: watched epoch by epoch, or read from its study.
+"""When a search first reaches its target, watched epoch by epoch.
 
 A method that trains one model at a time gets a :class:`WatchCallback` in every fit. After
 each epoch it scores the model on the task's validation set; once the accuracy reaches the
@@ -7,20 +7,18 @@ the run started, less the watch's own time (its predictions), and stops the run 
 :class:`TargetReached` (a ``KeyboardInterrupt``, which every method lets through: they
 catch ``Exception`` from a failing trial and go on).
 
-Fleets take no Keras callbacks, so a fleet run goes to the end of its budget and is read
-from its Optuna study afterwards (:func:`reach_from_trials`). Optuna keeps no time per
-epoch, only a trial's start and end, so the point is taken where it is certain: the end of
-the first trial that reached the target (its model exists then at the latest; the Hyperband
-tuner trains a trial in rounds, between which its fleet-mates train, so an epoch's time
-cannot be placed within its trial). The epochs are all those of trials ended by then, and
-of trials still running then, their share placed evenly over their time (fleet-mates
-trained beside it count). These are upper bounds; the watch's own cost (a prediction per
-epoch) is not paid there.
+Fleets take no Keras callbacks. A fleet run is watched where it reports instead
+(:func:`watch_fleet_reports`): after each fleet epoch, tunefleet writes every trained
+trial's validation score for that epoch in one call; the watch counts those epochs and
+stops the run at the first call holding a score at or above the target. The scores are the
+search's own (accuracy on the same validation rows), so the watch pays no predictions.
 """
 
 from __future__ import annotations
 
+import contextlib
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -49,12 +47,16 @@ class Watch:
 
     def epoch_done(self, model: Any) -> None:
         began = time.perf_counter()
-        self.epochs += 1
         predicted = np.asarray(model.predict(self.x_val, verbose=0, batch_size=2048))
         accuracy = float(np.mean(predicted.argmax(-1) == self.y_val))
-        self.best = max(self.best, accuracy)
         self.overhead += time.perf_counter() - began
-        if accuracy >= self.target and self.reached is None:
+        self.reports_done([accuracy])
+
+    def reports_done(self, accuracies: list[float]) -> None:
+        """Count one epoch per accuracy; stop the run if one reaches the target."""
+        self.epochs += len(accuracies)
+        self.best = max([self.best, *accuracies])
+        if self.best >= self.target and self.reached is None:
             self.reached = (self.epochs, self.seconds())
             raise TargetReached
 
@@ -75,43 +77,20 @@ def watch_callback() -> Any:
     return WatchCallback()
 
 
-def _epoch_ends(trial: Any) -> list[tuple[Any, float]]:
-    """``(when, score)`` of each epoch a finished trial trained, spread evenly over its time."""
-    scores = [trial.intermediate_values[step] for step in sorted(trial.intermediate_values)]
-    span = trial.datetime_complete - trial.datetime_start
-    return [
-        (trial.datetime_start + span * (i + 1) / len(scores), score)
-        for i, score in enumerate(scores)
-    ]
+@contextlib.contextmanager
+def watch_fleet_reports() -> Iterator[None]:
+    """Watch the per-epoch reports of tunefleet's fleets (see the module docstring)."""
+    from tunefleet import fleet_batch
 
+    report_many = fleet_batch.report_many
 
-def reach_from_trials(
-    trials: list[Any], target: float, start: Any
-) -> tuple[tuple[int, float] | None, int, float]:
-    """``(reached, epochs, best)`` of a run read from its stored Optuna trials.
+    def watched(study: Any, reports: Any) -> None:
+        report_many(study, reports)
+        assert WATCH is not None
+        WATCH.reports_done([value for _, _, value in reports])
 
-    ``reached`` is ``(epochs, seconds)`` or ``None``: the end of the first trial whose
-    validation score reached ``target``, the epochs trained by then (see the module
-    docstring), and the seconds since ``start`` (when the run started, a datetime).
-    ``epochs`` counts every epoch the run trained (one intermediate value per epoch),
-    ``best`` is the best score.
-    """
-    ends = [
-        end
-        for t in trials
-        if t.datetime_start is not None and t.datetime_complete is not None
-        for end in _epoch_ends(t)
-    ]
-    trained = sum(len(t.intermediate_values) for t in trials)
-    best = max((score for _, score in ends), default=0.0)
-    hits = [
-        t.datetime_complete
-        for t in trials
-        if t.datetime_complete is not None
-        and max(t.intermediate_values.values(), default=0.0) >= target
-    ]
-    if not hits:
-        return None, trained, float(best)
-    until = min(hits)
-    epochs = sum(1 for when, _ in ends if when <= until)
-    return (epochs, (until - start).total_seconds()), trained, float(best)
+    fleet_batch.report_many = watched
+    try:
+        yield
+    finally:
+        fleet_batch.report_many = report_many
