@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import numbers
 from typing import Any
 
@@ -274,41 +273,45 @@ class HyperbandSearchCV(SampledSearchCV):
             # Steps are fold * epochs + epoch: the full budget is known before any trial ends
             # (Optuna's "auto" would wait for a first complete trial, which a fleet lacks).
             epochs = fit_params.get("epochs", self.estimator.get_params().get("epochs"))
-            if not isinstance(epochs, numbers.Integral):
-                if self.schedule == "halving" and self.max_resource is None:
-                    raise ValueError(
-                        f"schedule='halving' needs the number of epochs: set max_resource, "
-                        f"the estimator's epochs={epochs!r} is not an integer."
-                    )
-                epochs = None
-            low = self.min_resource or 1
-            high = self.max_resource or (n_splits * int(epochs) if epochs else "auto")
-            return self._pruned_strategy(space, n_iter, low, high, steps_count_from=1)
+            if isinstance(epochs, numbers.Integral):
+                default_max: int | str = n_splits * int(epochs)
+            elif self.schedule == "halving" and self.max_resource is None:
+                raise ValueError(
+                    f"schedule='halving' needs the number of epochs: set max_resource, "
+                    f"the estimator's epochs={epochs!r} is not an integer."
+                )
+            else:
+                default_max = "auto"
+            low, high = self.min_resource or 1, self.max_resource or default_max
+            return self._pruned_strategy(space, n_iter, low, high)
         low, high = self._resource_bounds(resource, X, y, n_splits)
-        rungs = rung_resources(low, high, factor)
-        strategy = self._pruned_strategy(space, n_iter, low, high, steps_count_from=0)
-        return dataclasses.replace(strategy, resource=Resource(resource, rungs))
+        return self._pruned_strategy(space, n_iter, low, high, resource)
 
     def _pruned_strategy(
-        self, space: Any, n_iter: int, low: int, high: int | str, steps_count_from: int
+        self, space: Any, n_iter: int, low: int, high: int | str, resource: str | None = None
     ) -> Strategy:
-        """The strategy of :attr:`schedule` over resources ``low`` to ``high``.
+        """The strategy of :attr:`schedule` over ``low`` to ``high`` of ``resource``.
 
-        A trial reports ``units - steps_count_from`` when it has trained ``units`` of the
-        resource (epochs count from step 0, other resources report their amount).
+        ``resource`` is ``None`` for epochs, which a trial reports from step 0 (so ``k``
+        epochs are step ``k - 1``); other resources report at their amount.
         """
+        plan = None
+        if resource is not None:
+            assert isinstance(high, int)
+            plan = Resource(resource, rung_resources(low, high, self.factor))
         if self.schedule == "hyperband":
             pruner = make_pruner(
                 "hyperband", min_resource=low, max_resource=high, reduction_factor=self.factor
             )
-            return Strategy(space, self.sampler, pruner, n_trials=n_iter)
-        assert isinstance(high, int)
-        rungs = [r - steps_count_from for r in rung_resources(low, high, self.factor)[:-1]]
-        pruner = ReportedRungsPruner(rungs, self.factor)
+            return Strategy(space, self.sampler, pruner, n_trials=n_iter, resource=plan)
+        assert isinstance(high, int)  # an unknown number of epochs is refused for "halving"
+        steps = plan.rungs if plan else [r - 1 for r in rung_resources(low, high, self.factor)]
+        pruner = ReportedRungsPruner(steps[:-1], self.factor)
         label = describe(self.sampler, pruner, "halving")
         return Strategy(
-            space, self.sampler, pruner, n_trials=n_iter, label=label, fleet_size=self.factor
-        )
+            space, self.sampler, pruner, n_trials=n_iter, resource=plan, label=label,
+            fleet_size=self.factor,
+        )  # fmt: skip
 
     def _resource_bounds(self, resource: str, X: Any, y: Any, n_splits: int) -> tuple[int, int]:
         factor = self.factor
