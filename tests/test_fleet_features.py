@@ -174,6 +174,30 @@ def test_stopped_trials_stop_and_survivors_are_unchanged(trainer, data, compact)
     assert stopped == pytest.approx(result.history[1]["val_loss"][0], rel=1e-4)
 
 
+def test_a_fleet_is_not_cut_for_the_compile_time_of_its_first_epoch(data):
+    # Compiling takes far longer than an epoch of 256 samples. Counted as training, it
+    # priced the first epoch so high that cutting the fleet to its one live trial (and
+    # compiling for that size) looked worth it.
+    xt, yt, xv, yv = data
+    trainer = FleetTrainer(build, seed=0)  # compact="auto"
+
+    def keep_only_the_first(epoch, logs):
+        return np.arange(len(logs["loss"])) == 0 if epoch == 0 else None
+
+    result = trainer.fit(
+        [{"lr": lr, "units": 20} for lr in LRS],
+        xt,
+        yt,
+        epochs=8,
+        validation_data=(xv, yv),
+        on_epoch_end=keep_only_the_first,
+    )
+    assert result.stopped_at == [None, 0, 0, 0]
+    assert len(result.history[0]["loss"]) == 8
+    assert result.stats["compactions"] == 0
+    assert result.stats["traces"] == [{"train": 1, "eval": 1}]
+
+
 # --------------------------------------------------------------------- grouping
 def test_depth_and_activation_split_groups_widths_and_rates_do_not():
     configs = [

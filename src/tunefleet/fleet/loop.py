@@ -218,9 +218,17 @@ def _run_epochs(
     """One epoch of every fleet: all dispatched before any result is waited for.
 
     JAX dispatches asynchronously, so the host prepares the next fleet's launch
-    and reads the previous one's logs while the device trains.
+    and reads the previous one's logs while the device trains. The epoch seconds each
+    fleet records leave out compiling (a fleet's first epoch, or its first at a new
+    size): they price cutting the fleet (:func:`_should_compact`), which a compile
+    counted as training would make look worth it after a single epoch.
     """
-    t0 = time.perf_counter()
+    functions = {id(f.fns): f.fns for f in fleets}.values()
+
+    def compiling() -> float:
+        return sum(sum(fns.compile_seconds.values()) for fns in functions)
+
+    t0, compiled_before = time.perf_counter(), compiling()
     launched = []
     for fleet in fleets:
         batches, row_weights = batch_rows(perm, fleet.batch_size)
@@ -235,7 +243,8 @@ def _run_epochs(
     for fleet, rows, train_logs, val_logs, preds in launched:
         train_logs, val_logs = jax.device_get((train_logs, val_logs))
         outputs.append(_Output(fleet, rows, train_logs, val_logs, preds))
-    share = (time.perf_counter() - t0) / len(fleets)  # one fleet's epoch, on average
+    training = time.perf_counter() - t0 - (compiling() - compiled_before)
+    share = training / len(fleets)  # one fleet's epoch, on average
     for fleet in fleets:
         fleet.epoch_seconds.append(share)
     return outputs
