@@ -45,6 +45,7 @@ from tunefleet.attrs import (
     error_text,
     non_finite_error,
 )
+from tunefleet.heap import frozen_heap
 from tunefleet.space import SearchSpace
 from tunefleet.storage import StorageUnavailable, open_storage
 from tunefleet.strategies import make_sampler
@@ -75,7 +76,7 @@ def run_trials(
         ``True`` if it stopped after ``max_trials`` trials with budget left.
     """
     ran = 0
-    with Worker() as worker:
+    with Worker() as worker, frozen_heap():
         while True:
             if max_trials is not None and ran >= max_trials:
                 return budget.remaining(study) > 0
@@ -221,7 +222,7 @@ def run_trial_batches(
     freed), and returns the outcomes of ``trials`` followed by those of every asked
     trial, in the order asked; all are told here and passed to ``on_trial_end``.
     """
-    with Worker() as worker:
+    with Worker() as worker, frozen_heap():
         while True:
             trials = ask_trials(study, budget, worker.owner, batch_size)
             if not trials:

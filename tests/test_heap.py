@@ -1,0 +1,149 @@
+"""Trial loops run with the heap alive at their start frozen for the garbage collector."""
+
+import gc
+import os
+import threading
+
+os.environ.setdefault("KERAS_BACKEND", "jax")
+
+import keras
+import numpy as np
+import optuna
+import pytest
+from sklearn.base import BaseEstimator, ClassifierMixin
+from sklearn.datasets import load_iris
+from sklearn.linear_model import LogisticRegression
+
+import tunefleet
+from tunefleet.execution import run_trials
+from tunefleet.heap import frozen_heap
+from tunefleet.study import Budget
+
+
+@pytest.fixture(autouse=True)
+def no_freeze_before_and_after():
+    assert gc.get_freeze_count() == 0
+    yield
+    gc.unfreeze()  # a failing test must not leave the worker's heap frozen
+
+
+class Node:
+    """A reference cycle, collectable only by the collector."""
+
+    def __init__(self):
+        self.me = self
+
+
+class FreezeNotingClassifier(ClassifierMixin, BaseEstimator):
+    """Logistic regression that notes how many objects were frozen when it was fitted."""
+
+    seen: list[int] = []
+
+    def __init__(self, C=1.0):
+        self.C = C
+
+    def fit(self, X, y):
+        FreezeNotingClassifier.seen.append(gc.get_freeze_count())
+        self.model_ = LogisticRegression(C=self.C, max_iter=200).fit(X, y)
+        self.classes_ = self.model_.classes_
+        return self
+
+    def predict(self, X):
+        return self.model_.predict(X)
+
+
+def test_cycles_made_inside_are_collected_and_older_ones_after_the_loop():
+    import weakref
+
+    old = Node()
+    old_ref = weakref.ref(old)
+    with frozen_heap():
+        assert gc.get_freeze_count() > 0
+        del old
+        new_ref = weakref.ref(Node())
+        gc.collect()
+        assert new_ref() is None  # made in the loop: collected as usual
+        assert old_ref() is not None  # alive at the start: skipped while the loop runs
+    assert gc.get_freeze_count() == 0
+    gc.collect()
+    assert old_ref() is None  # nothing leaks: freed once the loop ended
+
+
+def test_nested_and_concurrent_loops_share_one_freeze():
+    inner_left = threading.Event()
+    counts = {}
+
+    def other_loop():
+        with frozen_heap():
+            counts["other"] = gc.get_freeze_count()
+        inner_left.set()
+
+    with frozen_heap():
+        frozen = gc.get_freeze_count()
+        with frozen_heap():
+            pass
+        assert gc.get_freeze_count() == frozen  # the inner exit keeps the freeze
+        thread = threading.Thread(target=other_loop)
+        thread.start()
+        thread.join()
+        assert inner_left.is_set() and counts["other"] == frozen  # not frozen again
+        assert gc.get_freeze_count() == frozen
+    assert gc.get_freeze_count() == 0  # the outermost exit undoes it
+
+
+def test_a_freeze_the_process_made_itself_is_left_alone():
+    gc.freeze()
+    before = gc.get_freeze_count()
+    with frozen_heap():
+        Node()
+    assert gc.get_freeze_count() == before  # neither unfrozen nor frozen again
+
+
+def test_a_loop_that_raises_unfreezes():
+    study = optuna.create_study()
+
+    def objective(trial):
+        assert gc.get_freeze_count() > 0
+        raise KeyboardInterrupt  # stops the loop (the trial is marked interrupted)
+
+    with pytest.raises(KeyboardInterrupt):
+        run_trials(study, objective, Budget(3, grid=False))
+    assert gc.get_freeze_count() == 0
+    assert [t.state for t in study.trials] == [optuna.trial.TrialState.FAIL]
+
+
+def test_a_search_fits_its_trials_with_the_heap_frozen_and_unfreezes_it():
+    X, y = load_iris(return_X_y=True)
+    FreezeNotingClassifier.seen.clear()
+    search = tunefleet.RandomizedSearchCV(
+        FreezeNotingClassifier(), {"C": [0.1, 1.0, 10.0]}, n_iter=3, cv=2, random_state=0
+    )
+    search.fit(X, y)
+    seen = FreezeNotingClassifier.seen
+    assert len(seen) == 3 * 2 + 1  # 3 trials of 2 folds, then the refit
+    assert all(count > 0 for count in seen[:-1])  # the trials
+    assert gc.get_freeze_count() == 0  # after the search
+
+
+def test_hyperband_tuner_trains_with_the_heap_frozen(tmp_path):
+    seen = []
+
+    def build(hp):
+        seen.append(gc.get_freeze_count())
+        model = keras.Sequential(
+            [keras.Input((4,)), keras.layers.Dense(hp.Int("units", 4, 8)), keras.layers.Dense(3)]
+        )
+        model.compile("adam", keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+        return model
+
+    X, y = load_iris(return_X_y=True)
+    X = X.astype("float32")
+    order = np.random.default_rng(0).permutation(len(X))
+    X, y = X[order], y[order]
+    tuner = tunefleet.Hyperband(
+        build, "val_loss", max_epochs=2, factor=2, seed=0, directory=tmp_path, progress=False
+    )
+    tuner.search(X[:100], y[:100], validation_data=(X[100:], y[100:]), verbose=0)
+    assert seen[0] == 0  # the build the tuner checks before its trials
+    assert len(seen) > 1 and all(count > 0 for count in seen[1:])  # every trial's
+    assert gc.get_freeze_count() == 0
