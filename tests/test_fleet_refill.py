@@ -108,6 +108,28 @@ def test_refilled_trials_train_as_if_from_the_start(data, reference, compact):
     assert result.stats["refills"] == 2
 
 
+def test_a_refill_no_row_can_take_is_not_followed_by_more_asks(data):
+    # The rows stay free for the fit's last two epochs; asking again at each would
+    # queue one configuration after another for fits of their own.
+    asked = []
+
+    def stop_two_after_first_epoch(epoch, logs):
+        return np.array([True, False, True, False]) if epoch == 0 else None
+
+    def refill(epoch, free):
+        asked.append((epoch, free))
+        return [TOO_WIDE]
+
+    xt, yt, xv, yv = data
+    result = FleetTrainer(build).fit(
+        CONFIGS, xt, yt, epochs=4, validation_data=(xv, yv),
+        on_epoch_end=stop_two_after_first_epoch, refill=refill,
+    )  # fmt: skip
+    assert asked == [(0, 2)]
+    assert result.not_started == [4]
+    assert result.stats["refills"] == 0
+
+
 def test_refilled_trial_exports(data):
     xt, yt, xv, yv = data
 
@@ -151,8 +173,10 @@ def build_hp(hp):
 # (units, lr) of trials 0-5 that each seed samples:
 # 0: (16, 1e-5) (16, 3e-2) (8, 1e-5) (16, 3e-2) | (16, 3e-2) (8, 3e-2)
 # 18: (8, 1e-5) (8, 3e-2) (8, 3e-2) (8, 3e-2) | (16, 3e-2) (8, 3e-2): trial 4 is wider than
-# the fleet's template, so it is not started there and trains in a fit of its own.
+# the fleet's template, so it is not started there and trains in a fit of its own; the
+# fit asks for no more, and trial 5 comes with the next batch.
 PRUNED = {0: [0, 2], 18: [0]}  # lr 1e-5: val_loss stays near ln(10) > 2
+REFILLED = {0: [4, 5], 18: [4]}  # asked for freed rows while the first batch ran
 
 
 @pytest.mark.parametrize("seed", [0, 18])
@@ -180,9 +204,10 @@ def test_tuner_refills_rows_of_pruned_trials_within_the_budget(tmp_path, data, s
     assert all(
         t.state == optuna.trial.TrialState.COMPLETE for t in trials if t.number not in pruned
     )
-    # Trials 4 and 5 were asked for freed rows while the first batch was still running.
-    assert tuner.fleet_stats_["refilled"] == 2
-    assert max(t.datetime_start for t in trials[4:]) < min(t.datetime_complete for t in trials[:4])
+    first_batch_done = min(t.datetime_complete for t in trials[:4])
+    assert tuner.fleet_stats_["refilled"] == len(REFILLED[seed])
+    for t in trials[4:]:
+        assert (t.datetime_start < first_batch_done) == (t.number in REFILLED[seed])
     for t in trials[4:]:  # reported from their own step 0
         assert sorted(t.intermediate_values) == [0, 1, 2]
     for t in trials[:4]:

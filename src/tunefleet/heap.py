@@ -8,10 +8,10 @@ x86_64: paid at every trial, it is 9 s of a 40-trial search, and more than a sma
 training.
 
 :func:`frozen_heap` is entered around every trial loop (in the search's process and in
-each worker). On entry it moves the objects alive then (the imported libraries, the data,
-the study) into Python's permanent generation (``gc.freeze``), which collections skip;
-collections during the loop then take milliseconds, and still free every cycle the trials
-made. On exit it puts them back (``gc.unfreeze``), so a cycle among them that became
+each worker). On entry it collects once, then moves the objects alive (the imported
+libraries, the data, the study) into Python's permanent generation (``gc.freeze``), which
+collections skip. Collections during the loop then take milliseconds, and still free every
+cycle the trials made. On exit it puts them back (``gc.unfreeze``), so a cycle among them that became
 garbage meanwhile is freed by the next collection: the freeze delays, never leaks.
 
 A process that froze objects itself (a pre-fork server, say) keeps its freeze: the loop
@@ -59,6 +59,7 @@ def frozen_heap() -> Iterator[None]:
         if _depth == 0:
             _froze = gc.get_freeze_count() == 0
             if _froze:
+                gc.collect()  # garbage frozen now would stay until the loop ends
                 gc.freeze()
         _depth += 1
     try:

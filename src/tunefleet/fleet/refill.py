@@ -53,6 +53,8 @@ class Refill(Protocol):
     Any callable of this signature (a function, a lambda) is one. It is called after
     the callback of fit epoch ``epoch`` when ``free > 0`` rows are free, and returns
     up to ``free`` configs or :class:`NewTrial` s (an empty sequence starts nothing).
+    After it returned one that no free row could take, it is not called again in
+    that fit.
 
     Example:
 
@@ -84,7 +86,10 @@ class Refiller:
 
     A new trial goes into the first free row of a fleet with its batch size whose
     program admits it (:meth:`GroupProgram.admits`); one that fits none is not
-    started. Every new trial, started or not, gets the next trial index.
+    started. Every new trial, started or not, gets the next trial index. Once one was
+    not started, the caller is not asked again during the fit: rows still free stay
+    idle rather than queue trial after trial for fits of their own (a search would
+    spend its budget on configurations that wait).
 
     Args:
         refill: The caller's :class:`Refill`.
@@ -121,6 +126,7 @@ class Refiller:
         self.configs = configs
         self.seeds = seeds
         self.groups = groups
+        self.waiting = False  # a trial returned earlier was not started: ask no more
 
     def _complete(self, item: Mapping[str, Any] | NewTrial) -> NewTrial:
         """``item`` as a :class:`NewTrial` with every default filled in."""
@@ -142,6 +148,8 @@ class Refiller:
         self, epoch: int, free: list[tuple[Fleet, int]], n_trials: int
     ) -> list[int | None]:
         """Start the caller's new trials in ``free`` rows; per new trial, its budget or ``None``."""
+        if self.waiting:
+            return []
         free = list(free)
         placed: dict[int, tuple[Fleet, list[int], list[int], list[TrialStart]]] = {}
         budgets: list[int | None] = []
@@ -160,6 +168,7 @@ class Refiller:
             k = _first_slot(free, new, spec)
             if k is None:
                 budgets.append(None)
+                self.waiting = True
                 continue
             fleet, row = free.pop(k)
             _, rows, trials, starts = placed.setdefault(id(fleet), (fleet, [], [], []))

@@ -435,7 +435,8 @@ class FleetTrainer:
                 group and batch size, widths within the template), for its own
                 ``epochs`` (the fit runs until no trial has epochs left), from
                 the next epoch's sample order on. One that fits no free row is
-                not started (``result.not_started``).
+                not started (``result.not_started``), and ``refill`` is not
+                called again in this fit.
 
         Returns:
             A :class:`FleetResult`.
