@@ -11,8 +11,9 @@ training.
 each worker). On entry it collects once, then moves the objects alive (the imported
 libraries, the data, the study) into Python's permanent generation (``gc.freeze``), which
 collections skip. Collections during the loop then take milliseconds, and still free every
-cycle the trials made. On exit it puts them back (``gc.unfreeze``), so a cycle among them that became
-garbage meanwhile is freed by the next collection: the freeze delays, never leaks.
+cycle the trials made. On exit it puts them back (``gc.unfreeze``), so a cycle among them
+that became garbage meanwhile is freed by the next collection: the freeze delays, never
+leaks.
 
 A process that froze objects itself (a pre-fork server, say) keeps its freeze: the loop
 then leaves the collector as it found it.
