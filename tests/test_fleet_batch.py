@@ -6,6 +6,9 @@ stops and its row is refilled with a newly asked trial, a trial whose loss becom
 stops and fails, and every trial ends with its outcome, told by the engine's batch loop.
 """
 
+import copy
+import dataclasses
+import functools
 import math
 import os
 
@@ -169,3 +172,31 @@ def test_fleet_batch_reports_prunes_refills_and_finishes(tmp_path, folds):
     # trials 3 and 4 train like trial 0 (same settings, other seeds): finite, comparable
     assert all(math.isfinite(t.value) for t in (trials[0], trials[3], trials[4]))
     assert batch.stats["train"] > 0 and batch.stats["bookkeeping"] > 0
+
+
+# ------------------------------------------------------------ one trainer per build
+@dataclasses.dataclass(frozen=True)
+class Task:
+    """A build function's owner that compares by value (a bound method's ``__self__``)."""
+
+    units: int
+
+    def build(self, lr=0.01):
+        return build(lr)
+
+
+def test_clones_build_functions_share_one_trainer_and_its_programs():
+    # Each trial's estimator is a clone: its build function a deep copy. A new partial or
+    # bound method compares by identity, and gave every fit a trainer of its own (so no
+    # compiled program was ever reused across fits).
+    batch = FleetBatch(object())
+    partial = functools.partial(build, lr=0.1)
+    method = Task(8).build
+    for fn in (build, partial, method):
+        assert batch.trainer(copy.deepcopy(fn)) is batch.trainer(fn)
+    assert batch.trainer(functools.partial(build, lr=0.2)) is not batch.trainer(partial)
+    assert batch.trainer(Task(9).build) is not batch.trainer(method)
+    assert len(batch._trainers) == 5
+    unhashable = functools.partial(build, lr=[0.1])  # keyed by the object itself
+    assert batch.trainer(unhashable) is batch.trainer(unhashable)
+    assert batch.trainer(copy.deepcopy(unhashable)) is not batch.trainer(unhashable)

@@ -198,6 +198,32 @@ def test_a_fleet_is_not_cut_for_the_compile_time_of_its_first_epoch(data):
     assert result.stats["traces"] == [{"train": 1, "eval": 1}]
 
 
+@pytest.fixture
+def no_program_release():
+    """Within the memory budget (a release past it drops kept programs: test_memory.py)."""
+    budget = compiled_program_budget()
+    set_compiled_program_budget(2**40)
+    yield
+    set_compiled_program_budget(budget)
+
+
+def test_a_later_narrower_trial_trains_in_the_program_of_an_earlier_wider_one(
+    data, no_program_release
+):
+    # A program masks every width that may vary, also when compiled for one trial, so a
+    # later fit (a refill that waited, the next rung) of a narrower trial compiles nothing.
+    xt, yt, xv, yv = data
+    trainer = FleetTrainer(build, seed=0)
+    kwargs = dict(epochs=2, validation_data=(xv, yv), shuffle=False)
+    first = trainer.fit([{"units": 32, "rate": 0.0}], xt, yt, **kwargs)
+    later = trainer.fit([{"units": 20, "rate": 0.0}], xt, yt, **kwargs)
+    assert first.stats["traces"] == later.stats["traces"] == [{"train": 1, "eval": 1}]
+    assert "in the compiled program of an earlier, wider group" in later.stats["plan"].reasons[0]
+    alone = FleetTrainer(build, seed=0).fit([{"units": 20, "rate": 0.0}], xt, yt, **kwargs)
+    for key in ("loss", "val_loss"):
+        np.testing.assert_allclose(later.history[0][key], alone.history[0][key], rtol=1e-5)
+
+
 # --------------------------------------------------------------------- grouping
 def test_depth_and_activation_split_groups_widths_and_rates_do_not():
     configs = [
@@ -237,19 +263,9 @@ def test_plan_cuts_groups_by_width_only_when_compute_outweighs_compiling(data):
     assert sorted(sorted(g) for g in long) == [[0, 1], [2, 3]]
 
 
-def test_later_fits_of_fewer_or_narrower_trials_reuse_compiled_programs(data):
+def test_later_fits_of_fewer_or_narrower_trials_reuse_compiled_programs(data, no_program_release):
     """Hyperband's next round: survivors train in the earlier round's program."""
     xt, yt, xv, yv = data
-    # Within the memory budget (a release past it drops kept programs: tests/test_memory.py).
-    budget = compiled_program_budget()
-    set_compiled_program_budget(2**40)
-    try:
-        _check_later_fits_reuse_compiled_programs(xt, yt, xv, yv)
-    finally:
-        set_compiled_program_budget(budget)
-
-
-def _check_later_fits_reuse_compiled_programs(xt, yt, xv, yv):
     trainer = FleetTrainer(build, seed=0)
     first = [{"units": 32, "lr": lr} for lr in (1e-3, 3e-3, 1e-2)] + [{"units": 16}]
     trainer.fit(first, xt, yt, epochs=2, validation_data=(xv, yv))

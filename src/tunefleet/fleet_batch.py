@@ -30,6 +30,7 @@ from __future__ import annotations
 import functools
 import math
 import time
+import types
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
@@ -396,12 +397,13 @@ class FleetBatch:
 
     def trainer(self, build_fn: Callable[..., Any], seed: int = 0) -> FleetTrainer:
         """The trainer of ``build_fn`` (made with ``seed`` on first use, then reused)."""
-        trainer = self._trainers.get(build_fn)
+        key = build_key(build_fn)
+        trainer = self._trainers.get(key)
         if trainer is None:
             from tunefleet.fleet import FleetTrainer
 
             trainer = FleetTrainer(build_fn, seed=seed, **self.trainer_kwargs)
-            self._trainers[build_fn] = trainer
+            self._trainers[key] = trainer
         return trainer
 
     # -- a batch -------------------------------------------------------------------------
@@ -536,6 +538,38 @@ class FleetBatch:
             row.score_time += score_time / len(rows)
         self.stats["bookkeeping"] += time.perf_counter() - start - score_time
         return keep
+
+
+def build_key(build_fn: Callable[..., Any]) -> Any:
+    """What makes two build functions the same, for sharing a trainer and its programs.
+
+    Every trial's estimator is a clone, whose build function is a deep copy: the same
+    object for a plain function, but a new ``functools.partial`` or bound method, which
+    compare by identity. Those are keyed by what they call with, where it is hashable.
+
+    Example:
+
+    >>> import copy, functools
+    >>> build = functools.partial(dict, units=8)
+    >>> build_key(copy.deepcopy(build)) == build_key(build)
+    True
+    """
+    if isinstance(build_fn, functools.partial):
+        key: Any = (
+            "partial",
+            build_key(build_fn.func),
+            build_fn.args,
+            tuple(sorted(build_fn.keywords.items())),
+        )
+    elif isinstance(build_fn, types.MethodType):
+        key = ("method", build_fn.__func__, build_fn.__self__)
+    else:
+        return build_fn
+    try:
+        hash(key)
+    except TypeError:  # unhashable arguments or owner: only the object itself
+        return build_fn
+    return key
 
 
 def _trainable(members: list[Member]) -> list[Member]:

@@ -18,7 +18,15 @@ import numpy as np
 
 from tunefleet.fleet.forward import ForwardProgram, conv_as_matmul_ok
 from tunefleet.fleet.introspect import WIDTH_KEYS, TrialSpec, layer_chain
-from tunefleet.fleet.padding import Recipe, chain_layouts, layout_mask, pad, variable_recipe
+from tunefleet.fleet.padding import (
+    Recipe,
+    carried_layers,
+    chain_layouts,
+    layout_mask,
+    pad,
+    variable_recipe,
+)
+from tunefleet.fleet.plan import maskable_width_layers
 from tunefleet.keras.initializer_draws import shared_draw_programs
 
 
@@ -62,7 +70,7 @@ class GroupProgram:
 
     @staticmethod
     def key_of(specs: list[TrialSpec]) -> tuple:
-        """What decides a program: signature, the largest widths, which widths vary.
+        """What decides a program: signature, the largest widths, the L1/L2 it takes.
 
         Groups with equal keys can reuse one another's program and compilations.
         """
@@ -71,13 +79,8 @@ class GroupProgram:
         full = tuple(
             None if w is None else max(ws[k] for ws in widths) for k, w in enumerate(first.widths)
         )
-        varying = tuple(
-            k
-            for k, w in enumerate(first.widths)
-            if w is not None and len({ws[k] for ws in widths}) > 1
-        )
         regularized = tuple(sorted({key for s in specs for key in s.regularizers}))
-        return (first.signature, full, varying, regularized)
+        return (first.signature, full, regularized)
 
     def __init__(self, specs: list[TrialSpec]) -> None:
         first = specs[0]
@@ -92,12 +95,9 @@ class GroupProgram:
         input_shape = (None, *self.template.inputs[0].shape[1:])
         self.input_shape = input_shape
         self.full_layouts = chain_layouts(self.layers, input_shape)
-        trial_layouts = [chain_layouts(s.layers, input_shape) for s in specs]
-        mask_layers = frozenset(
-            k
-            for k in range(n_layers)
-            if any(lay[k][1] != self.full_layouts[k][1] for lay in trial_layouts)
-        )
+        # Every layer a maskable width reaches is masked, also where this group's trials
+        # agree: the program then admits narrower trials later (refills, later fits).
+        mask_layers = carried_layers(self.layers, input_shape, maskable_width_layers(self.layers))
         dropout_layers = frozenset(
             k for k, layer in enumerate(self.layers) if type(layer).__name__ == "Dropout"
         )

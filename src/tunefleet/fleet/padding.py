@@ -13,6 +13,7 @@ padded per channel, not at the end.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -70,6 +71,34 @@ def chain_layouts(layers: list, input_shape: tuple) -> list[tuple[Layout, Layout
         out.append((layout, new_layout))
         shape, layout = new_shape, new_layout
     return out
+
+
+def carried_layers(layers: list, input_shape: tuple, sources: Sequence[int]) -> frozenset[int]:
+    """Layers whose output layout follows a width of ``sources`` (the sources included).
+
+    The same walk as :func:`chain_layouts`: a layer that keeps its input's channel
+    layout (Dropout, BatchNormalization, Flatten, ...) carries the width it was given on;
+    one that sets its own (Dense, a convolution, the output) ends it.
+
+    Example:
+
+    >>> import keras
+    >>> layers = [keras.layers.Dense(8), keras.layers.Dropout(0.1), keras.layers.Dense(3)]
+    >>> sorted(carried_layers(layers, (None, 4), [0]))
+    [0, 1]
+    """
+    shape = tuple(input_shape)
+    carried: set[int] = set()
+    carrying = False
+    for k, layer in enumerate(layers):
+        name = type(layer).__name__
+        new_shape = tuple(layer.compute_output_shape(shape))
+        keeps = name == "Flatten" or (name in _LAYOUT_PRESERVING and new_shape[-1] == shape[-1])
+        carrying = k in sources or (carrying and keeps)
+        if carrying:
+            carried.add(k)
+        shape = new_shape
+    return frozenset(carried)
 
 
 def _axis_parts(

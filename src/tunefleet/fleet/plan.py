@@ -58,6 +58,15 @@ def _maskable(layers: list, k: int) -> bool:
     return False
 
 
+def maskable_width_layers(layers: list) -> tuple[int, ...]:
+    """Width layers whose width may differ inside a group (its program masks them)."""
+    return tuple(
+        k
+        for k, layer in enumerate(layers)
+        if type(layer).__name__ in WIDTH_KEYS and _maskable(layers, k)
+    )
+
+
 def fixed_width_layers(spec: TrialSpec) -> tuple[int, ...]:
     """Width layers whose width must be equal within a group."""
     return tuple(

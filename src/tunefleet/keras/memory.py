@@ -14,10 +14,12 @@ releases what the backend keeps beyond Keras:
   :func:`tunefleet.keras.shared_draw_programs`, Keras's programs for shapes that later
   trials repeat and a fleet's group programs, which later batches of equal groups
   reuse. So the caches are kept while the process's resident memory (RSS) stays within
-  :func:`compiled_program_budget` bytes of its level one trial after the last release
-  (that level holds one trial's working memory and programs), and
-  ``jax.clear_caches()`` runs when it grows past that (then the allocator's free pages
-  go back to the system, and the level is measured again after the next trial). A
+  :func:`compiled_program_budget` bytes of its level one trial after the last release,
+  or after the first trial (that level holds one trial's working memory and programs;
+  what the first trial imports is not growth). When RSS grows past that, the C
+  allocator's free pages go back to the system first (a compile's scratch memory is
+  often all of the growth); only if that is not enough does ``jax.clear_caches()`` run
+  (and the level is measured again after the next trial). A
   search that repeats shapes keeps its programs; one over many widths pays one
   recompilation of the kept programs per budget's worth of new ones. Programs compiled
   ahead of time (a fleet trainer's group programs) are not in those caches: their owners
@@ -52,6 +54,7 @@ DEFAULT_COMPILED_PROGRAM_BUDGET = 64 * 2**20
 
 _budget = DEFAULT_COMPILED_PROGRAM_BUDGET
 _level: int | None = None  # RSS one trial after the last release of compiled programs
+_first_call = True  # it comes before any trial: what that trial imports is not growth
 _cleared = 0  # how many times JAX's caches were cleared (for tests and benchmarks)
 _keepers: weakref.WeakSet = weakref.WeakSet()  # owners of ahead-of-time compiled programs
 
@@ -206,14 +209,21 @@ def release_compiled_programs(force: bool = False) -> bool:
     >>> release_compiled_programs(force=True) == (keras.backend.backend() == "jax")
     True
     """
-    global _level, _cleared
+    global _level, _cleared, _first_call
     if keras.backend.backend() != "jax":
         return False
     rss = resident_bytes()
-    if _level is None:
+    if _first_call:
+        _first_call = False
+    elif _level is None:
         _level = rss
-    if not force and rss - _level <= _budget:
+    if not force and (_level is None or rss - _level <= _budget):
         return False
+    if not force:  # free pages the allocator kept (a compile's scratch) first: often all of it
+        _trim_allocator()
+        rss = resident_bytes()
+        if rss - _level <= _budget:  # type: ignore[operator]
+            return False
     import jax
 
     for keeper in list(_keepers):
