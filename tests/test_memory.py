@@ -365,3 +365,30 @@ def test_long_tensorflow_searches_run_in_replaced_worker_processes(tmp_path):
     assert result["cv_results"] == 3 and result["best"] == 4
     opted_out = [int(owner.split(":")[1]) for owner in result["opted_out"]]
     assert opted_out == [result["pid"]] * 3  # TENSORFLOW_TRIALS_PER_WORKER = None
+
+
+def test_the_program_budget_counts_growth_from_after_the_first_trial(monkeypatch):
+    """What the first trial imports (TensorFlow, the XLA runtime) is not growth.
+
+    The level used to be measured at the first call, before the first trial: its imports
+    then released every kept program at the second model a fleet built.
+    """
+    import keras
+    import numpy as np
+
+    from tunefleet.keras import memory
+
+    if keras.backend.backend() != "jax":
+        pytest.skip("the budget releases JAX's programs")
+    monkeypatch.setattr(memory, "_first_call", True)  # a fresh process
+    monkeypatch.setattr(memory, "_level", None)
+    monkeypatch.setattr(memory, "_budget", 50 * 2**20)
+    assert not memory.release_compiled_programs()  # before the first trial
+    assert memory._level is None
+    first_trial = np.ones(10 * 2**20)  # 80 MiB the first trial brings
+    assert not memory.release_compiled_programs()  # after it: the level is measured
+    assert memory._level is not None
+    later = np.ones(10 * 2**20)  # 80 MiB more than one trial after: past the budget
+    assert memory.release_compiled_programs()
+    assert memory._level is None  # measured again after the next trial
+    del first_trial, later
