@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 import textwrap
@@ -69,6 +70,9 @@ def run(python: Path, *args: str, env: dict[str, str] | None = None, cwd: Path |
 @pytest.fixture(scope="module")
 def fresh_python(tmp_path_factory) -> Path:
     """A new virtual environment with tunefleet's wheel and its core dependencies."""
+    # setuptools leaves build/ behind, and a second build in the same tree (this fixture
+    # made again when the module's tests do not run back to back) fails on its leftovers.
+    shutil.rmtree(ROOT / "build", ignore_errors=True)
     base = tmp_path_factory.mktemp("fresh")
     wheels = base / "wheels"
     run(

@@ -102,10 +102,13 @@ def test_nested_and_concurrent_loops_share_one_freeze():
 
 def test_a_freeze_the_process_made_itself_is_left_alone():
     gc.freeze()
-    before = gc.get_freeze_count()
+    node = Node()  # made after the process's freeze
+    ref = weakref.ref(node)
     with frozen_heap():
-        Node()
-    assert gc.get_freeze_count() == before  # neither unfrozen nor frozen again
+        del node
+        gc.collect()
+        assert ref() is None  # not frozen again on entry
+    assert gc.get_freeze_count() > 0  # nor unfrozen on exit
 
 
 def test_a_loop_that_raises_unfreezes():
