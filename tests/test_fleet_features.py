@@ -130,13 +130,13 @@ def trainer():
     return FleetTrainer(build, seed=0)
 
 
-def _fit(trainer, data, lrs, callback=None):
+def _fit(trainer, data, lrs, callback=None, units=24, epochs=3):
     xt, yt, xv, yv = data
     return trainer.fit(
-        [{"lr": lr, "units": 24} for lr in lrs],
+        [{"lr": lr, "units": units} for lr in lrs],
         xt,
         yt,
-        epochs=3,
+        epochs=epochs,
         validation_data=(xv, yv),
         on_epoch_end=callback,
     )
@@ -178,20 +178,12 @@ def test_a_fleet_is_not_cut_for_the_compile_time_of_its_first_epoch(data):
     # Compiling takes far longer than an epoch of 256 samples. Counted as training, it
     # priced the first epoch so high that cutting the fleet to its one live trial (and
     # compiling for that size) looked worth it.
-    xt, yt, xv, yv = data
     trainer = FleetTrainer(build, seed=0)  # compact="auto"
 
     def keep_only_the_first(epoch, logs):
         return np.arange(len(logs["loss"])) == 0 if epoch == 0 else None
 
-    result = trainer.fit(
-        [{"lr": lr, "units": 20} for lr in LRS],
-        xt,
-        yt,
-        epochs=8,
-        validation_data=(xv, yv),
-        on_epoch_end=keep_only_the_first,
-    )
+    result = _fit(trainer, data, LRS, keep_only_the_first, units=20, epochs=8)
     assert result.stopped_at == [None, 0, 0, 0]
     assert len(result.history[0]["loss"]) == 8
     assert result.stats["compactions"] == 0

@@ -11,11 +11,10 @@ import keras
 import numpy as np
 import optuna
 import pytest
-from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.datasets import load_iris
-from sklearn.linear_model import LogisticRegression
 
 import tunefleet
+from estimators import SlowClassifier
 from tunefleet.execution import run_trials
 from tunefleet.heap import frozen_heap
 from tunefleet.study import Budget
@@ -35,22 +34,14 @@ class Node:
         self.me = self
 
 
-class FreezeNotingClassifier(ClassifierMixin, BaseEstimator):
+class FreezeNotingClassifier(SlowClassifier):
     """Logistic regression that notes how many objects were frozen when it was fitted."""
 
     seen: list[int] = []
 
-    def __init__(self, C=1.0):
-        self.C = C
-
     def fit(self, X, y):
         FreezeNotingClassifier.seen.append(gc.get_freeze_count())
-        self.model_ = LogisticRegression(C=self.C, max_iter=200).fit(X, y)
-        self.classes_ = self.model_.classes_
-        return self
-
-    def predict(self, X):
-        return self.model_.predict(X)
+        return super().fit(X, y)
 
 
 def test_cycles_made_inside_are_collected_and_older_ones_after_the_loop():
