@@ -19,6 +19,7 @@ if "keras" not in sys.modules:  # else too late: Keras chose its backend when im
 
     fill_in_backend()  # the installed start-up hook's rule, for a checkout on PYTHONPATH
 
+from tunefleet.compilation_cache import enable_compilation_cache
 from tunefleet.sklearn import (
     BayesSearchCV,
     EvolutionSearchCV,
@@ -75,5 +76,6 @@ __all__ = [
     "RandomSearch",
     "RandomizedSearchCV",
     "__version__",
+    "enable_compilation_cache",
     "smallest_within",
 ]

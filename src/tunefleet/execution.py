@@ -45,6 +45,7 @@ from tunefleet.attrs import (
     error_text,
     non_finite_error,
 )
+from tunefleet.compilation_cache import worker_environment
 from tunefleet.heap import frozen_heap
 from tunefleet.space import SearchSpace
 from tunefleet.storage import StorageUnavailable, open_storage
@@ -467,6 +468,7 @@ def run_in_processes(
     ``job.max_trials_per_worker`` trials while budget is left exits and a fresh process
     takes its place. Re-raises the first worker's exception; a worker killed from outside
     raises a ``RuntimeError`` (its completed trials stay stored: fit again to resume).
+    Workers use this process's JAX compilation cache, also one set with ``jax.config``.
     """
     import pickle
 
@@ -483,6 +485,7 @@ def run_in_processes(
         process = subprocess.Popen(
             [sys.executable, "-m", "tunefleet.worker_process", str(error_path)],
             stdin=subprocess.PIPE,
+            env={**os.environ, **worker_environment()},  # this process's JAX cache too
         )
         assert process.stdin is not None
         process.stdin.write(own)
