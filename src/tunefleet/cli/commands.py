@@ -32,6 +32,7 @@ from tunefleet.cli.script import (
     script_objects,
     takes_only_hp,
 )
+from tunefleet.compilation_cache import cache_directory, enable_compilation_cache
 from tunefleet.dispatch import BACKENDS
 from tunefleet.experiment import RESUME_MODES
 from tunefleet.records import study_data
@@ -63,6 +64,17 @@ StudyOpt = Annotated[
     typer.Option("--study", "-s", help="Study name (optional when the storage holds one)."),
 ]
 FormatOpt = Annotated[Format, typer.Option("--format", "-f", help="Output format.")]
+CompilationCacheOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--compilation-cache",
+        envvar="TUNEFLEET_COMPILATION_CACHE",
+        help="Folder where JAX keeps compiled programs for later runs and worker processes; "
+        "'off' for none. Default: ~/.cache/tunefleet/jax, unless JAX_COMPILATION_CACHE_DIR "
+        "is set.",
+        show_default=False,
+    ),
+]
 
 
 def storage_url(value: str | None) -> str:
@@ -233,6 +245,7 @@ def tune(
             help="The Ray cluster to connect to (default: RAY_ADDRESS, else a local one)."
         ),
     ] = None,
+    compilation_cache: CompilationCacheOpt = None,
 ) -> None:
     """Run (or resume) the search a script defines; options override the script's settings.
 
@@ -249,6 +262,7 @@ def tune(
     if resume is not None and resume not in RESUME_MODES:
         fail(f"--resume {resume!r} is not a resume mode; expected one of {list(RESUME_MODES)}.", 2)
     module = load_script(script)
+    _use_compilation_cache(compilation_cache)
     search, xy, fit_kwargs = script_objects(module, script)
     tuner = is_tuner(search)
     # a tuner's own storage is its project's study.db unless it names one
@@ -267,6 +281,18 @@ def tune(
     print_rows(trial_rows(data, counted_only=True), Format.table, f"trials of {data.study_name!r}")
     if data.best_trial is not None:
         print_best(data)
+
+
+def _use_compilation_cache(value: str | None) -> None:
+    """Turn JAX's compilation cache on (once the script is imported: it may set its own)."""
+    if value == "off":
+        return
+    if value is None and cache_directory() is not None:
+        return  # the user's own cache (JAX_COMPILATION_CACHE_DIR, or set in the script)
+    try:
+        enable_compilation_cache(value)
+    except ValueError as exc:
+        fail(f"--compilation-cache: {exc}", code=2)
 
 
 def _run_search(search: Any, xy: tuple[Any, Any], fit_kwargs: dict[str, Any]) -> Any:
@@ -304,6 +330,7 @@ def worker(
         int | None,
         typer.Option("--trials", "-n", min=1, help="Trials in all, if the study's run set it."),
     ] = None,
+    compilation_cache: CompilationCacheOpt = None,
 ) -> None:
     """Join a running study from any machine and run its trials until its budget is spent.
 
@@ -312,6 +339,7 @@ def worker(
     url = storage_url(storage)
     _load(_existing_storage(storage), url, study)  # it must exist: a worker joins
     module = load_script(script)
+    _use_compilation_cache(compilation_cache)
     search, xy, fit_kwargs = script_objects(module, script)
     if is_tuner(search):
         configure_tuner(search, trials, url, study, None, None)
