@@ -7,10 +7,11 @@ imported that is about half a million objects, and one collection takes 0.23 s o
 x86_64: paid at every trial, it is 9 s of a 40-trial search, and more than a small model's
 training.
 
-:func:`frozen_heap` is entered around every trial loop (in the search's process and in
-each worker). On entry it collects once, then moves the objects alive (the imported
-libraries, the data, the study) into Python's permanent generation (``gc.freeze``), which
-collections skip. Collections during the loop then take milliseconds, and still free every
+:func:`frozen_heap` is entered around every search (a ``*SearchCV``'s ``fit``, a tuner's
+``search``: their checks before the trials collect too) and every trial loop (so also in
+each worker process and Ray actor). On entry it collects once, then moves the objects
+alive (the imported libraries, the data, the study) into Python's permanent generation
+(``gc.freeze``), which collections skip. Collections during the loop then take milliseconds, and still free every
 cycle the trials made. On exit it puts them back (``gc.unfreeze``), so a cycle among them
 that became garbage meanwhile is freed by the next collection: the freeze delays, never
 leaks.

@@ -47,6 +47,7 @@ from tunefleet.dispatch import (
     runs_in_worker_process,
 )
 from tunefleet.experiment import check_resume, sklearn_experiment
+from tunefleet.heap import frozen_heap
 from tunefleet.objectives import Cost, Quantizer, make_quantizer, parse_objectives
 from tunefleet.progress import SearchProgress
 from tunefleet.ray_workers import actor_options
@@ -362,7 +363,7 @@ class BaseSearchCV(_SklearnBaseSearchCV):
                 scikit-learn (:mod:`tunefleet.sklearn.routing`).
         """
         params = fit_params if groups is None else {**fit_params, "groups": groups}
-        with managed_callbacks(self):
+        with managed_callbacks(self), frozen_heap():  # collections scan only what it makes
             return self._fit(X, y, params)
 
     def _fit(self, X: Any, y: Any, params: dict[str, Any]) -> BaseSearchCV:

@@ -43,6 +43,7 @@ from tunefleet.dispatch import (
     runs_in_worker_process,
 )
 from tunefleet.experiment import check_resume, tuner_experiment
+from tunefleet.heap import frozen_heap
 from tunefleet.keras.memory import clear_session, release_memory
 from tunefleet.progress import SearchProgress
 from tunefleet.ray_workers import actor_options
@@ -498,6 +499,10 @@ class BaseTuner:
         ``verbose`` goes to ``model.fit`` (default 0) and, if given, sets how much the
         tuner prints (one line per trial by default).
         """
+        with frozen_heap():  # the search's collections scan only what it makes
+            self._search(fit_args, fit_kwargs)
+
+    def _search(self, fit_args: tuple[Any, ...], fit_kwargs: dict[str, Any]) -> None:
         self._check_settings()
         verbose = fit_kwargs.get("verbose")
         display = 1 if verbose is None else int(verbose not in (0, False))

@@ -42,7 +42,6 @@ import optuna
 
 from tunefleet.attrs import PLAN_ATTR
 from tunefleet.dispatch import n_workers
-from tunefleet.heap import frozen_heap
 from tunefleet.progress import SearchProgress
 from tunefleet.study import Budget, Worker
 from tunefleet.tuners.base_tuner import BaseTuner
@@ -197,7 +196,6 @@ class Hyperband(BaseTuner):
         budget = Budget(plan.n_trials, grid=False)  # the plan's trials, shared by its brackets
         with (
             Worker() as worker,
-            frozen_heap(),
             SearchProgress(
                 plan.n_trials, done=finished, description="Hyperband", enabled=self.progress
             ) as bar,
