@@ -12,7 +12,7 @@ import math
 import numpy as np
 import pytest
 from benchmarks.multi_fidelity import watch
-from benchmarks.multi_fidelity.__main__ import FULL, OURS, QUICK, main, merge, summarize
+from benchmarks.multi_fidelity.__main__ import FULL, OURS, QUICK, WARM, main, merge, summarize
 from benchmarks.multi_fidelity.methods import METHODS as ALL_METHODS
 from benchmarks.multi_fidelity.tasks import TASKS
 
@@ -63,6 +63,18 @@ def test_unreached_runs_count_as_never_and_ratios_use_the_best_anchor():
     assert math.isinf(rows["anchor B"]["median_epochs"])  # reached once in three
     assert rows["tunefleet X"]["epochs_vs_best_anchor"] == pytest.approx(50 / 120)
     assert rows["tunefleet X"]["seconds_vs_best_anchor"] == pytest.approx(5 / 12)
+
+    # Runs made after a warming run are compared with the anchors run the same way.
+    rerun, other = WARM["rerun"][0], WARM["other-seed"][0]
+    runs += [run("anchor A" + rerun, seed, 10) for seed in range(3)]
+    runs += [run("tunefleet X" + rerun, seed, 20) for seed in range(3)]
+    runs += [run("tunefleet X" + other, seed, 40) for seed in range(3)]
+    methods = ["anchor A", "anchor B", "tunefleet X", "anchor A" + rerun, "tunefleet X" + rerun,
+               "tunefleet X" + other]  # fmt: skip
+    rows = {r["method"]: r for r in summarize(runs, ["t"], methods)}
+    assert rows["tunefleet X"]["epochs_vs_best_anchor"] == pytest.approx(50 / 120)  # as before
+    assert rows["tunefleet X" + rerun]["epochs_vs_best_anchor"] == pytest.approx(20 / 10)
+    assert math.isnan(rows["tunefleet X" + other]["epochs_vs_best_anchor"])  # no anchor ran so
 
 
 def test_a_fleet_epoch_counts_each_trial_and_the_run_stops_at_its_first_reaching_score():

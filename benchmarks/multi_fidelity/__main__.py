@@ -15,10 +15,15 @@ Usage::
         --seeds 2 --json out.json
     python -m benchmarks.multi_fidelity --seeds 7 --first-seed 3 --json more.json
     python -m benchmarks.multi_fidelity --merge out.json,more.json --json all.json
+    python -m benchmarks.multi_fidelity --warm-cache rerun --methods ... --json warm.json
 
 Prints a Markdown table per task: runs, success rate, median epochs and seconds to the
 target (a run that never reached it counts as infinitely many), and each method's median
-against the best anchor's.
+against the best anchor's. With ``--warm-cache`` each run follows another run of the same
+method that shared a new JAX compilation cache with it: the same seed (``rerun``: a
+repeated search, whose programs were all compiled before) or another one (``other-seed``,
+``seed + 1000``: a search of a model family this machine searched before). Its method is
+named with the protocol's :data:`WARM` suffix and compared with the anchors run so.
 """
 
 from __future__ import annotations
@@ -32,6 +37,7 @@ import platform
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -42,6 +48,9 @@ from benchmarks.multi_fidelity.tasks import TASKS
 ROOT = Path(__file__).resolve().parents[2]
 #: Methods whose name starts so are ours; the others are anchors.
 OURS = ("tunefleet",)
+#: ``--warm-cache`` protocol -> (the end of its runs' method names, the warming run's seed
+#: offset from the measured run's).
+WARM = {"rerun": (" (rerun, warm cache)", 0), "other-seed": (" (warm cache, other seed)", 1000)}
 
 
 @dataclass(frozen=True)
@@ -113,14 +122,32 @@ def run_one(
 
 
 def run_child(
-    task: str, method: str, seed: int, budget: Budget, timeout: float, target: float | None = None
+    task: str,
+    method: str,
+    seed: int,
+    budget: Budget,
+    timeout: float,
+    target: float | None = None,
+    cache: str | None = None,
 ) -> dict:
-    """:func:`run_one` in a fresh process; a failure becomes a row that says so."""
+    """:func:`run_one` in a fresh process; a failure becomes a row that says so.
+
+    ``cache``: a folder for JAX's compilation cache, with tunefleet's thresholds.
+    """
     command = [
         sys.executable, "-m", "benchmarks.multi_fidelity", "--child",
         json.dumps([task, method, seed, asdict(budget), target]),
     ]  # fmt: skip
     env = dict(os.environ, KERAS_BACKEND="jax", TF_CPP_MIN_LOG_LEVEL="3")
+    if cache is not None:
+        from tunefleet.compilation_cache import MAX_BYTES, MIN_COMPILE_SECONDS
+
+        env.update(
+            JAX_COMPILATION_CACHE_DIR=cache,
+            JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS=str(MIN_COMPILE_SECONDS),
+            JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES="-1",
+            JAX_COMPILATION_CACHE_MAX_SIZE=str(MAX_BYTES),
+        )
     env["PYTHONPATH"] = os.pathsep.join([str(ROOT), env.get("PYTHONPATH", "")])
     try:
         done = subprocess.run(
@@ -169,17 +196,23 @@ def summarize(runs: list[dict], tasks: list[str], methods: list[str]) -> list[di
             )
             rows.append(row)
     for task in tasks:
-        anchors = [
-            r for r in rows
-            if r["task"] == task and r.get("status") == "ok" and not r["method"].startswith(OURS)
-        ]  # fmt: skip
-        best_epochs = min((r["median_epochs"] for r in anchors), default=math.nan)
-        best_seconds = min((r["median_seconds"] for r in anchors), default=math.nan)
-        for row in rows:
-            if row["task"] == task and row.get("status") == "ok":
+        for suffix in [None, *(end for end, _ in WARM.values())]:  # compare like with like
+            alike = [
+                r for r in rows
+                if r["task"] == task and r.get("status") == "ok" and _protocol(r["method"]) == suffix
+            ]  # fmt: skip
+            anchors = [r for r in alike if not r["method"].startswith(OURS)]
+            best_epochs = min((r["median_epochs"] for r in anchors), default=math.nan)
+            best_seconds = min((r["median_seconds"] for r in anchors), default=math.nan)
+            for row in alike:
                 row["epochs_vs_best_anchor"] = _ratio(row["median_epochs"], best_epochs)
                 row["seconds_vs_best_anchor"] = _ratio(row["median_seconds"], best_seconds)
     return rows
+
+
+def _protocol(method: str) -> str | None:
+    """The warm-cache suffix a method's name ends with, if any."""
+    return next((end for end, _ in WARM.values() if method.endswith(end)), None)
 
 
 def _cell(value: float, digits: int = 0) -> str:
@@ -240,6 +273,17 @@ def merge(paths: list[str], out: str | None = None) -> list[dict]:
     return rows
 
 
+def _run(task: str, method: str, seed: int, budget: Budget, args: argparse.Namespace) -> dict:
+    """One run as the options say: cold, or after a run that warmed a compilation cache."""
+    if not args.warm_cache:
+        return run_child(task, method, seed, budget, args.timeout, args.target)
+    suffix, offset = WARM[args.warm_cache]
+    with tempfile.TemporaryDirectory(prefix="mf-jax-cache-") as cache:
+        run_child(task, method, seed + offset, budget, args.timeout, args.target, cache)
+        run = run_child(task, method, seed, budget, args.timeout, args.target, cache)
+    return {**run, "method": method + suffix}
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="digits MLP, 9 epochs, 3 seeds")
@@ -258,6 +302,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--async-trials", type=int, help="configurations of halving methods")
     parser.add_argument("--target", type=float, help="accuracy to reach (default: the task's)")
     parser.add_argument("--timeout", type=float, default=1800, help="seconds a run, at most")
+    parser.add_argument(
+        "--warm-cache", choices=list(WARM),
+        help="time each run after a run of the same seed (rerun) or another one warmed a JAX "
+        "compilation cache",
+    )  # fmt: skip
     parser.add_argument("--json", help="write the runs and the table to this file")
     parser.add_argument("--child", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -296,7 +345,7 @@ def main(argv: list[str] | None = None) -> None:
     for part in parts:
         for method in part.methods:
             for seed in range(args.first_seed, args.first_seed + part.seeds):
-                run = run_child(part.task, method, seed, budget, args.timeout, args.target)
+                run = _run(part.task, method, seed, budget, args)
                 runs.append(run)
                 when = (
                     f"{run['epochs_to_target']} epochs, {run['seconds_to_target']:.1f} s"
@@ -306,7 +355,13 @@ def main(argv: list[str] | None = None) -> None:
                 print(f"  {part.task} | {method} | seed {seed}: "
                       f"{when if run['status'] == 'ok' else run['status']}", flush=True)  # fmt: skip
     tasks = list(dict.fromkeys(p.task for p in parts))
-    methods = list(dict.fromkeys(m for p in parts for m in p.methods))
+    methods = list(
+        dict.fromkeys(
+            m + (WARM[args.warm_cache][0] if args.warm_cache else "")
+            for p in parts
+            for m in p.methods
+        )
+    )
     rows = summarize(runs, tasks, methods)
     print(f"\n{format_table(rows)}\n\n{time.perf_counter() - started:.0f} s in all")
     if args.json:
