@@ -70,25 +70,29 @@ def test_garbage_left_before_the_loop_is_collected_not_frozen():
         gc.enable()
 
 
-def test_nested_and_concurrent_loops_share_one_freeze():
-    def collected_in_a_nested_loop():
+def test_nested_and_concurrent_loops_share_one_freeze_and_freeze_what_came_since():
+    def nested_loop():
+        """A cycle made before a nested loop and dropped in it: frozen on entry."""
         node = Node()
         ref = weakref.ref(node)
-        with frozen_heap():  # not frozen again: a cycle made before it is still collected
+        with frozen_heap():
             del node
             gc.collect()
-            return ref() is None
+            return ref
 
     with frozen_heap():
-        assert collected_in_a_nested_loop()
-        assert gc.get_freeze_count() > 0  # the inner exit keeps the outer freeze
-        seen = []
-        thread = threading.Thread(target=lambda: seen.append(collected_in_a_nested_loop()))
+        nested = nested_loop()
+        assert nested() is not None  # made since the outer loop began: frozen too
+        assert gc.get_freeze_count() > 0  # the inner exit keeps the freeze
+        in_thread = []
+        thread = threading.Thread(target=lambda: in_thread.append(nested_loop()))
         thread.start()
         thread.join()
-        assert seen == [True]
+        assert in_thread[0]() is not None
         assert gc.get_freeze_count() > 0
     assert gc.get_freeze_count() == 0  # the outermost exit undoes it
+    gc.collect()
+    assert nested() is None and in_thread[0]() is None  # nothing leaks
 
 
 def test_a_freeze_the_process_made_itself_is_left_alone():

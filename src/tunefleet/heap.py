@@ -53,16 +53,18 @@ _froze = False  # whether the outermost loop froze the heap (and so must unfreez
 def frozen_heap() -> Iterator[None]:
     """Freeze the objects alive now for the collector until the outermost loop ends.
 
-    Re-entrant and thread-safe: nested or concurrent loops share one freeze, made by the
-    first to enter and undone by the last to leave.
+    Re-entrant and thread-safe: nested or concurrent loops share one freeze, undone by the
+    last to leave. A nested loop also freezes what was made since the enclosing one began
+    (the modules a search imported while it checked its estimator, say), so its
+    collections do not scan that either.
     """
     global _depth, _froze
     with _lock:
         if _depth == 0:
             _froze = gc.get_freeze_count() == 0
-            if _froze:
-                gc.collect()  # garbage frozen now would stay until the loop ends
-                gc.freeze()
+        if _froze:
+            gc.collect()  # garbage frozen now would stay until the outermost loop ends
+            gc.freeze()
         _depth += 1
     try:
         yield
