@@ -140,14 +140,9 @@ def run_child(
     ]  # fmt: skip
     env = dict(os.environ, KERAS_BACKEND="jax", TF_CPP_MIN_LOG_LEVEL="3")
     if cache is not None:
-        from tunefleet.compilation_cache import MAX_BYTES, MIN_COMPILE_SECONDS
+        from tunefleet.compilation_cache import environment
 
-        env.update(
-            JAX_COMPILATION_CACHE_DIR=cache,
-            JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS=str(MIN_COMPILE_SECONDS),
-            JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES="-1",
-            JAX_COMPILATION_CACHE_MAX_SIZE=str(MAX_BYTES),
-        )
+        env.update(environment(cache))
     env["PYTHONPATH"] = os.pathsep.join([str(ROOT), env.get("PYTHONPATH", "")])
     try:
         done = subprocess.run(

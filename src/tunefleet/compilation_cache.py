@@ -91,21 +91,15 @@ def enable_compilation_cache(
         raise ValueError(f"directory={str(path)!r} cannot be made: {exc.strerror}.") from None
     if not os.access(path, os.W_OK):
         raise ValueError(f"directory={str(path)!r} cannot be written: no permission.")
-    settings = {
-        "jax_compilation_cache_dir": str(path),
-        "jax_persistent_cache_min_compile_time_secs": float(seconds),
-        "jax_persistent_cache_min_entry_size_bytes": -1,  # any size
-        "jax_compilation_cache_max_size": -1 if max_bytes is None else max_bytes,
-    }
     jax = sys.modules.get("jax")
     if jax is None:  # JAX reads them when imported (here, or in a child process)
-        os.environ.update({_SETTINGS[name]: str(value) for name, value in settings.items()})
+        os.environ.update(environment(path, seconds, max_bytes))
         return path
     from jax.experimental.compilation_cache import compilation_cache
 
     if cache_directory() not in (None, str(path)):
         compilation_cache.reset_cache()  # JAX may have opened the former folder already
-    for name, value in settings.items():
+    for name, value in _settings(path, seconds, max_bytes).items():
         jax.config.update(name, value)
     return path
 
@@ -116,6 +110,34 @@ def cache_directory() -> str | None:
     if jax is None:
         return os.environ.get(_SETTINGS["jax_compilation_cache_dir"]) or None
     return jax.config.jax_compilation_cache_dir or None
+
+
+def environment(
+    directory: str | os.PathLike[str],
+    min_compile_seconds: float = MIN_COMPILE_SECONDS,
+    max_bytes: int | None = MAX_BYTES,
+) -> dict[str, str]:
+    """The environment variables that give a new process this cache (JAX reads them).
+
+    Example:
+
+    >>> environment("/tmp/cache")["JAX_COMPILATION_CACHE_DIR"]
+    '/tmp/cache'
+    """
+    values = _settings(directory, min_compile_seconds, max_bytes)
+    return {_SETTINGS[name]: str(value) for name, value in values.items()}
+
+
+def _settings(
+    directory: str | os.PathLike[str], min_compile_seconds: float, max_bytes: int | None
+) -> dict[str, str | float | int]:
+    """jax.config name -> value."""
+    return {
+        "jax_compilation_cache_dir": str(directory),
+        "jax_persistent_cache_min_compile_time_secs": float(min_compile_seconds),
+        "jax_persistent_cache_min_entry_size_bytes": -1,  # any size
+        "jax_compilation_cache_max_size": -1 if max_bytes is None else max_bytes,
+    }
 
 
 def worker_environment() -> dict[str, str]:
