@@ -11,10 +11,10 @@ training.
 ``search``: their checks before the trials collect too) and every trial loop (so also in
 each worker process and Ray actor). On entry it collects once, then moves the objects
 alive (the imported libraries, the data, the study) into Python's permanent generation
-(``gc.freeze``), which collections skip. Collections during the loop then take milliseconds, and still free every
-cycle the trials made. On exit it puts them back (``gc.unfreeze``), so a cycle among them
-that became garbage meanwhile is freed by the next collection: the freeze delays, never
-leaks.
+(``gc.freeze``), which collections skip. Collections during the loop then take
+milliseconds, and still free every cycle the trials made. On exit it puts them back
+(``gc.unfreeze``), so a cycle among them that became garbage meanwhile is freed by the
+next collection: the freeze delays, never leaks.
 
 A process that froze objects itself (a pre-fork server, say) keeps its freeze: the loop
 then leaves the collector as it found it.
