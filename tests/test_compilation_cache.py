@@ -57,11 +57,10 @@ def clean_environment(**extra):
 
 
 def run(args, cwd, **extra):
-    done = subprocess.run(
+    return subprocess.run(
         [sys.executable, *map(str, args)],
         capture_output=True, text=True, cwd=cwd, env=clean_environment(**extra), timeout=600,
     )  # fmt: skip
-    return done
 
 
 def entries(folder: Path) -> set[str]:
