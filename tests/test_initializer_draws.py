@@ -1,5 +1,7 @@
 """Shared draw programs: Keras's exact initial weights, few compiled draw shapes."""
 
+import contextlib
+
 import jax
 import keras
 import keras.src.backend.jax.random as backend_random
@@ -68,28 +70,83 @@ def test_models_of_many_shapes_draw_at_a_few_flat_lengths(monkeypatch):
 
     monkeypatch.setattr(jax.random, "uniform", recording)
     with shared_draw_programs():
-        for width in (8, 12, 16, 20, 24, 28, 32, 36, 40):
+        for width in (8, 12, 16, 20, 24, 28, 32, 36, 40, 72):
             keras.utils.set_random_seed(0)
             build(width)
-    # 9 widths x 3 kernels = 27 distinct shapes (up to 640 x 40), drawn at 3 flat lengths
-    assert len(lengths) == 27
-    assert set(lengths) == {(4096,), (16384,), (65536,)}
+    # 10 widths x 3 kernels = 30 distinct shapes, up to 1152 x 72, drawn at 2 flat lengths
+    assert len(lengths) == 30
+    assert set(lengths) == {(65536,), (1048576,)}
+
+
+@contextlib.contextmanager
+def counting_compilations():
+    """The number of XLA compilations made inside (a list of one, filled on exit)."""
+    count = [0]
+
+    def listener(event, seconds, **kwargs):
+        if event == "/jax/core/compile/backend_compile_duration":
+            count[0] += 1
+
+    jax.monitoring.register_event_duration_secs_listener(listener)
+    try:
+        yield count
+    finally:
+        jax.monitoring.unregister_event_duration_listener(listener)
+
+
+def test_models_and_optimizers_of_new_widths_compile_nothing_once_a_length_is_drawn():
+    with shared_draw_programs():
+        build(16)  # its draws' flat length compiled
+        with counting_compilations() as compiled:
+            for width in (20, 24, 28):
+                model = build(width)  # kernels drawn, biases zeros, optimizer built
+                model.optimizer.build(model.trainable_variables)  # Adam's zero slots
+    assert compiled == [0]
+    keras_own = build(28)
+    keras_own.optimizer.build(keras_own.trainable_variables)
+    for ours, theirs in zip(model.optimizer.variables, keras_own.optimizer.variables, strict=True):
+        assert ours.dtype == theirs.dtype
+        np.testing.assert_array_equal(np.asarray(ours), np.asarray(theirs))
+
+
+@pytest.mark.parametrize(
+    ("initializer", "dtype", "value"),
+    [
+        ("zeros", "float32", 0),
+        ("ones", "float32", 1),
+        ("ones", "int32", 1),
+        ("zeros", "bfloat16", 0),
+    ],
+)
+def test_constant_fills_match_keras(initializer, dtype, value):
+    expected = keras.initializers.get(initializer)((3, 5), dtype=dtype)
+    with shared_draw_programs():
+        got = keras.initializers.get(initializer)((3, 5), dtype=dtype)
+    assert isinstance(got, jax.Array)
+    assert got.dtype == expected.dtype and got.shape == (3, 5)
+    np.testing.assert_array_equal(np.asarray(got), np.full((3, 5), value))
 
 
 def test_the_backend_is_restored_after_nested_and_failing_uses():
-    originals = (backend_random.uniform, backend_random.normal, backend_random.truncated_normal)
+    def patched():
+        return (
+            backend_random.uniform,
+            backend_random.normal,
+            backend_random.truncated_normal,
+            keras.initializers.Zeros.__call__,
+            keras.initializers.Ones.__call__,
+        )
+
+    originals = patched()
     with shared_draw_programs():
         with shared_draw_programs():
-            assert backend_random.uniform is not originals[0]
-        assert backend_random.uniform is not originals[0]  # the outer use still holds
-    assert (
-        backend_random.uniform,
-        backend_random.normal,
-        backend_random.truncated_normal,
-    ) == originals
+            assert all(a is not b for a, b in zip(patched(), originals, strict=True))
+        assert patched()[0] is not originals[0]  # the outer use still holds
+        assert patched()[3] is not originals[3]
+    assert patched() == originals
     with pytest.raises(RuntimeError, match="boom"), shared_draw_programs():
         raise RuntimeError("boom")
-    assert backend_random.uniform is originals[0]
+    assert patched() == originals
 
 
 def test_other_dtypes_and_huge_draws_keep_keras_own_draw():
@@ -99,8 +156,8 @@ def test_other_dtypes_and_huge_draws_keep_keras_own_draw():
     with shared_draw_programs():
         got = np.asarray(keras.random.uniform((3, 5), dtype="float16"))
     np.testing.assert_array_equal(got, expected)
-    assert flat_length(1) == 4096
-    assert flat_length(4097) == 16384
+    assert flat_length(1) == 2**16
+    assert flat_length(2**16 + 1) == 2**20
     assert flat_length(4 * 2**20) == 4 * 2**20
     assert flat_length(4 * 2**20 + 1) is None
 

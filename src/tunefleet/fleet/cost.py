@@ -58,8 +58,8 @@ class CostModel:
 @functools.lru_cache(maxsize=1)
 def probe_flop_rate() -> float:
     """FLOP/s of a small batched matmul on the default device (measured once)."""
-    a = jnp.ones((8, 32, 128), jnp.float32)
-    b = jnp.ones((8, 128, 128), jnp.float32)
+    a = jax.device_put(np.ones((8, 32, 128), np.float32))  # no fill program to compile
+    b = jax.device_put(np.ones((8, 128, 128), np.float32))
     exe = jax.jit(lambda p, q: jnp.einsum("nij,njk->nik", p, q)).lower(a, b).compile()
     jax.block_until_ready(exe(a, b))
     best = float("inf")

@@ -121,9 +121,10 @@ class GroupProgram:
             linear_regularized=linear,
             fixed_regularized=fixed,
         )
-        self.optimizer = optimizer_like(first.model.optimizer)
         self.flat_trainables = [v for layer in self.layers for v in layer.trainable_variables]
-        self.optimizer.build(self.flat_trainables)
+        with shared_draw_programs():  # its slots' zeros, filled on the host
+            self.optimizer = optimizer_like(first.model.optimizer)
+            self.optimizer.build(self.flat_trainables)
         self.opt_reference = optimizer_references(self.optimizer, self.flat_trainables)
         lr = self.optimizer.learning_rate
         self.lr_index = next((i for i, v in enumerate(self.optimizer.variables) if v is lr), None)
