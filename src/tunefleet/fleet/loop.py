@@ -226,18 +226,15 @@ def _run_epochs(
     functions = {id(f.fns): f.fns for f in fleets}.values()
 
     def compiling() -> float:
-        return sum(sum(fns.compile_seconds.values()) for fns in functions)
+        return sum(fns.compile_seconds for fns in functions)
 
     t0, compiled_before = time.perf_counter(), compiling()
     launched = []
     for fleet in fleets:
         batches, row_weights = batch_rows(perm, fleet.batch_size)
-        fleet.state, train_logs = fleet.fns.run_train(
-            fleet.state, fleet.hp, x, y, batches, row_weights
+        fleet.state, train_logs, val_logs, preds = fleet.fns.run_epoch(
+            fleet.state, fleet.hp, x, y, batches, row_weights, val_chunks
         )
-        val_logs, preds = (None, None)
-        if val_chunks is not None:
-            val_logs, preds = fleet.fns.run_eval(fleet.state, fleet.hp, *val_chunks)
         launched.append((fleet, fleet.rows.copy(), train_logs, val_logs, preds))
     outputs = []
     for fleet, rows, train_logs, val_logs, preds in launched:

@@ -371,14 +371,12 @@ def measure_throughput(
     """
     import time
 
-    import jax.numpy as jnp
-
-    from tunefleet.fleet.train import FleetState, stack
+    from tunefleet.fleet.train import FleetState, stack, to_device
 
     n_samples = int(x.shape[0])
     index = np.arange(steps * batch_size) % n_samples
-    batches = jnp.asarray(index.reshape(steps, batch_size), jnp.int32)
-    weights = jnp.ones((steps, batch_size), jnp.float32)
+    batches = to_device(index.reshape(steps, batch_size), np.int32)
+    weights = to_device(np.ones((steps, batch_size), np.float32))
     sizes: list[int] = []
     seconds: list[float] = []
     compiles: list[float] = []

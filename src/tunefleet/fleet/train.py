@@ -105,57 +105,66 @@ class GroupFunctions:
     ([], {'train': 0, 'eval': 0})
 
     ``FleetTrainer.fit`` runs a fleet's epochs with
-    ``fns.run_train(state, hp, x, y, batches, weights)`` and ``fns.run_eval(...)``.
+    ``fns.run_epoch(state, hp, x, y, batches, weights, val_chunks)``.
     """
 
     def __init__(self, program: GroupProgram, eval_batch_size: int = 2048) -> None:
         self.program = program
         self.eval_batch_size = eval_batch_size
         self.traces = {"train": 0, "eval": 0}
-        self.compile_seconds: dict[str, float] = {"train": 0.0, "eval": 0.0}
+        self.compile_seconds = 0.0  # spent compiling this group's programs
         self.curve: Any = None  # optional ThroughputCurve, used to price compaction
         self.train_epoch = jax.jit(self._train_epoch)
-        self.evaluate = jax.jit(self._evaluate)
+        self.train_and_evaluate = jax.jit(self._train_and_evaluate)
         self._compiled: dict[tuple, Any] = {}
 
     # ----------------------------------------------------------- compiled calls
-    def _executable(self, kind: str, fn: Any, args: tuple) -> Any:
-        key = (kind, *(getattr(a, "shape", None) for a in jax.tree_util.tree_leaves(args[2:])))
-        key = (*key, args[0].opt[0].shape[0])
+    def _executable(self, fn: Any, args: tuple) -> Any:
+        """``fn`` compiled for ``args``: per function, data shapes and fleet size."""
+        shapes = (getattr(a, "shape", None) for a in jax.tree_util.tree_leaves(args[2:]))
+        key = (fn, *shapes, args[0].opt[0].shape[0])
         exe = self._compiled.get(key)
         if exe is None:
             start = time.perf_counter()
             exe = fn.lower(*args).compile()
-            self.compile_seconds[kind] += time.perf_counter() - start
+            self.compile_seconds += time.perf_counter() - start
             self._compiled[key] = exe
         return exe
 
-    def run_train(
-        self, state: FleetState, hp: dict, x: Array, y: Array, batches: Array, weights: Array
-    ) -> tuple[FleetState, dict[str, Array]]:
-        """One training epoch of the fleet (compiled once per fleet size and data shape)."""
-        args = (state, hp, x, y, batches, weights)
-        return self._executable("train", self.train_epoch, args)(*args)
+    def run_epoch(
+        self,
+        state: FleetState,
+        hp: dict,
+        x: Array,
+        y: Array,
+        batches: Array,
+        weights: Array,
+        val_chunks: tuple[Array, Array, Array] | None = None,
+    ) -> tuple[FleetState, dict[str, Array], dict[str, Array] | None, Array | None]:
+        """One training epoch of the fleet, then its validation on ``val_chunks``.
 
-    def run_eval(
-        self, state: FleetState, hp: dict, x: Array, y: Array, weights: Array
-    ) -> tuple[dict[str, Array], Array]:
-        """Validation logs and (padded) predictions of the fleet; see ``chunk_rows``."""
-        args = (state, hp, x, y, weights)
-        return self._executable("eval", self.evaluate, args)(*args)
+        Returns the new state, the training logs, and the validation logs and (padded)
+        predictions (``None`` without ``val_chunks``; see ``chunk_rows``). Training and
+        validation are one program, compiled once per fleet size and data shapes: two
+        would each pay XLA's fixed cost of a compilation.
+        """
+        if val_chunks is None:
+            args: tuple = (state, hp, x, y, batches, weights)
+            return (*self._executable(self.train_epoch, args)(*args), None, None)
+        args = (state, hp, x, y, batches, weights, *val_chunks)
+        return self._executable(self.train_and_evaluate, args)(*args)
 
     def has_compiled(self, n: int) -> bool:
         """Whether a training program for fleets of ``n`` trials exists already."""
-        return any(k[0] == "train" and k[-1] == n for k in self._compiled)
+        return n in self.compiled_sizes()
 
     def compiled_sizes(self) -> list[int]:
         """Fleet sizes that have a compiled training program."""
-        return sorted({k[-1] for k in self._compiled if k[0] == "train"})
+        return sorted({k[-1] for k in self._compiled})
 
     def compile_seconds_estimate(self) -> float:
-        """Average seconds to compile one fleet size (train and eval programs)."""
-        sizes = {k[-1] for k in self._compiled if k[0] == "train"}
-        return sum(self.compile_seconds.values()) / max(1, len(sizes))
+        """Average seconds to compile the programs of one fleet size."""
+        return self.compile_seconds / max(1, len(self.compiled_sizes()))
 
     def relative_cost(self, m: int, n: int) -> float:
         """Epoch time of ``m`` trials relative to ``n`` (throughput curve, else linear)."""
@@ -247,6 +256,22 @@ class GroupFunctions:
         logs = {"loss": total / count, **self._vresults(metrics)}
         return FleetState(params, nontrain, opt), logs
 
+    def _train_and_evaluate(
+        self,
+        state: FleetState,
+        hp: dict,
+        x: Array,
+        y: Array,
+        batches: Array,
+        weights: Array,
+        val_x: Array,
+        val_y: Array,
+        val_weights: Array,
+    ) -> tuple[FleetState, dict[str, Array], dict[str, Array], Array]:
+        """One epoch (:meth:`_train_epoch`), then validation (:meth:`_evaluate`)."""
+        state, logs = self._train_epoch(state, hp, x, y, batches, weights)
+        return (state, logs, *self._evaluate(state, hp, val_x, val_y, val_weights))
+
     def _evaluate(
         self, state: FleetState, hp: dict, x: Array, y: Array, weights: Array
     ) -> tuple[dict[str, Array], Array]:
@@ -308,15 +333,26 @@ def update_metrics(
     return out
 
 
+def to_device(a: Any, dtype: Any = None) -> jax.Array:
+    """A host array on the device, as ``jnp.asarray`` but without compiling anything.
+
+    ``jnp.asarray`` of a NumPy array compiles a small program per shape and dtype
+    (5-50 ms each on a CPU); ``jax.device_put`` copies.
+    """
+    if isinstance(a, jax.Array) and dtype is None:
+        return a
+    return jax.device_put(np.asarray(a, dtype=dtype))
+
+
 def stack(rows: list[Any]) -> Any:
     """Stack per-trial pytrees (numpy leaves) into one pytree with a trial axis."""
-    return jax.tree_util.tree_map(lambda *leaves: jnp.asarray(np.stack(leaves)), *rows)
+    return jax.tree_util.tree_map(lambda *leaves: to_device(np.stack(leaves)), *rows)
 
 
 def take(tree: Any, rows: np.ndarray) -> Any:
     """Select trial rows of a stacked pytree (on the host: no gather programs to compile)."""
     host = jax.device_get(tree)
-    return jax.tree_util.tree_map(lambda a: jnp.asarray(np.asarray(a)[rows]), host)
+    return jax.tree_util.tree_map(lambda a: to_device(np.asarray(a)[rows]), host)
 
 
 def take_host(tree: Any, rows: np.ndarray) -> Any:
@@ -333,7 +369,7 @@ def put(tree: Any, rows: np.ndarray, values: list[Any]) -> Any:
     def write(a: Any, v: np.ndarray) -> jax.Array:
         out = np.array(a)
         out[rows] = v
-        return jnp.asarray(out)
+        return to_device(out)
 
     return jax.tree_util.tree_map(write, host, new)
 
@@ -349,8 +385,8 @@ def batch_rows(order: np.ndarray, batch_size: int) -> tuple[jax.Array, jax.Array
     padded = np.concatenate([order, np.full(pad, order[0], dtype=order.dtype)])
     weights = np.concatenate([np.ones(n, np.float32), np.zeros(pad, np.float32)])
     return (
-        jnp.asarray(padded.reshape(n_batches, batch_size), jnp.int32),
-        jnp.asarray(weights.reshape(n_batches, batch_size)),
+        to_device(padded.reshape(n_batches, batch_size), np.int32),
+        to_device(weights.reshape(n_batches, batch_size)),
     )
 
 
@@ -363,8 +399,8 @@ def chunk_rows(x: np.ndarray, y: np.ndarray, chunk: int) -> tuple[jax.Array, ...
 
     def shape(a: np.ndarray) -> jax.Array:
         a = np.concatenate([a, np.repeat(a[:1], pad, axis=0)]) if pad else a
-        return jnp.asarray(a.reshape(n_chunks, chunk, *a.shape[1:]))
+        return to_device(a.reshape(n_chunks, chunk, *a.shape[1:]))
 
     weights = np.zeros(n_chunks * chunk, dtype=np.float32)
     weights[:n] = 1.0
-    return shape(np.asarray(x)), shape(np.asarray(y)), jnp.asarray(weights.reshape(n_chunks, chunk))
+    return shape(np.asarray(x)), shape(np.asarray(y)), to_device(weights.reshape(n_chunks, chunk))

@@ -8,7 +8,6 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Literal
 
 import jax
-import jax.numpy as jnp
 import keras
 import numpy as np
 
@@ -35,7 +34,7 @@ from tunefleet.fleet.plan import (
 )
 from tunefleet.fleet.refill import Refill, Refiller
 from tunefleet.fleet.result import FleetResult, as_trial_list
-from tunefleet.fleet.train import FleetState, GroupFunctions, stack
+from tunefleet.fleet.train import FleetState, GroupFunctions, stack, to_device
 from tunefleet.keras.memory import register_program_keeper, release_compiled_programs
 
 BuildFn = Callable[..., keras.Model]
@@ -224,7 +223,7 @@ class FleetTrainer:
     @property
     def compile_seconds(self) -> float:
         """Seconds this trainer has spent compiling, over all its fits."""
-        kept = sum(sum(f.compile_seconds.values()) for _, f in self._programs.values())
+        kept = sum(f.compile_seconds for _, f in self._programs.values())
         return float(self._dropped_compile_seconds + kept)
 
     def _keep_program(self, key: tuple, entry: tuple[GroupProgram, GroupFunctions]) -> None:
@@ -234,7 +233,7 @@ class FleetTrainer:
         while len(self._programs) > MAX_KEPT_PROGRAMS:
             oldest = next(iter(self._programs))
             _, fns = self._programs.pop(oldest)
-            self._dropped_compile_seconds += sum(fns.compile_seconds.values())
+            self._dropped_compile_seconds += fns.compile_seconds
 
     def drop_kept_programs(self) -> None:
         """Forget every kept group program (called when JAX's compiled programs are released).
@@ -243,11 +242,11 @@ class FleetTrainer:
         """
         while self._programs:
             _, (_, fns) = self._programs.popitem()
-            self._dropped_compile_seconds += sum(fns.compile_seconds.values())
+            self._dropped_compile_seconds += fns.compile_seconds
 
     def _compile_seconds_seen(self, default: float = COMPILE_SECONDS_GUESS) -> float:
         """Mean seconds this trainer spent compiling one group so far (else ``default``)."""
-        seen = [sum(f.compile_seconds.values()) for _, f in self._programs.values()]
+        seen = [f.compile_seconds for _, f in self._programs.values()]
         seen = [t for t in seen if t > 0]
         return float(np.mean(seen)) if seen else default
 
@@ -313,8 +312,8 @@ class FleetTrainer:
                 curve = measure_throughput(
                     fns,
                     program.trial_start(specs[members[0]]),
-                    jnp.asarray(x),
-                    jnp.asarray(y),
+                    to_device(x),
+                    to_device(y),
                     bs,
                     cap,
                 )
@@ -479,8 +478,8 @@ class FleetTrainer:
         trials, stats = run_fleets(
             fleets,
             n_trials=n,
-            x=jnp.asarray(x),
-            y=jnp.asarray(y),
+            x=to_device(x),
+            y=to_device(y),
             validation=validation,
             epochs=epochs,
             order=EpochOrder(len(x), shuffle, self.seed),
@@ -495,7 +494,7 @@ class FleetTrainer:
             setup_seconds=t_setup - t_read,
             train_seconds=time.perf_counter() - t_setup,
             total_seconds=time.perf_counter() - t_start,
-            compile_seconds=sum(sum(f.compile_seconds.values()) for f in fns_list),
+            compile_seconds=sum(f.compile_seconds for f in fns_list),
             traces=[dict(f.traces) for f in fns_list],
             plan=plan,
         )
