@@ -1,15 +1,20 @@
 """Fleet features: export, unsupported models, stopping trials, grouping and compiles."""
 
+import logging
 import os
+import re
 
 os.environ.setdefault("KERAS_BACKEND", "jax")
 
+import jax
 import keras
 import numpy as np
 import pytest
 from sklearn.datasets import load_digits
 
+from jax_compilations import counting_compilations
 from tunefleet.fleet import FleetTrainer, fleet_support
+from tunefleet.fleet.train import batch_rows, chunk_rows, stack, take
 from tunefleet.keras.memory import compiled_program_budget, set_compiled_program_budget
 
 
@@ -231,7 +236,7 @@ def test_depth_and_activation_split_groups_widths_and_rates_do_not():
     assert "group 0" in plan.report()
 
 
-def test_each_group_compiles_once(data):
+def test_each_group_compiles_once(data, caplog):
     xt, yt, xv, yv = data
     configs = [
         {"depth": 1, "units": 16, "lr": 1e-3},
@@ -239,10 +244,35 @@ def test_each_group_compiles_once(data):
         {"depth": 1, "units": 40, "lr": 1e-2, "rate": 0.3},
         {"depth": 2, "units": 8, "lr": 3e-3, "functional": True},
     ]
-    result = FleetTrainer(build).fit(configs, xt, yt, epochs=2, validation_data=(xv, yv))
+    with jax.log_compiles(True), caplog.at_level(logging.WARNING, logger="jax"):
+        result = FleetTrainer(build).fit(configs, xt, yt, epochs=2, validation_data=(xv, yv))
     assert sorted(sorted(g) for g in result.groups) == [[0, 2], [1, 3]]
     assert result.stats["traces"] == [{"train": 1, "eval": 1}] * 2
     assert all(len(h["val_accuracy"]) == 2 for h in result.history)
+    # an epoch and its validation are one program
+    compiled = re.findall(r"Finished XLA compilation of jit\((\w+)\)", caplog.text)
+    assert [name for name in compiled if "train" in name or "eval" in name] == [
+        "_train_and_evaluate"
+    ] * 2
+
+
+def test_host_arrays_reach_the_device_without_compiling():
+    """Stacked weights, batch indices and validation chunks of new shapes compile nothing."""
+    rng = np.random.default_rng(0)
+    shapes = [(3, 7), (5, 11), (13,)]  # shapes no other test uses
+    rows = [{"w": [rng.normal(size=shape).astype("float32") for shape in shapes]} for _ in range(3)]
+    with counting_compilations() as compiled:
+        stacked = stack(rows)
+        taken = take(stacked, np.array([2, 0]))
+        batches, weights = batch_rows(rng.permutation(37).astype(np.int64), 9)
+        x_chunks, y_chunks, row_weights = chunk_rows(rng.normal(size=(23, 3)), np.arange(23), 5)
+    assert compiled == [0]
+    assert isinstance(stacked["w"][0], jax.Array) and stacked["w"][0].shape == (3, 3, 7)
+    np.testing.assert_array_equal(np.asarray(taken["w"][1][1]), rows[0]["w"][1])
+    assert batches.dtype == np.int32 and batches.shape == (5, 9)
+    assert float(weights.sum()) == 37
+    assert x_chunks.dtype == np.float32 and x_chunks.shape == (5, 5, 3)  # float64 canonicalised
+    assert y_chunks.shape == (5, 5) and float(row_weights.sum()) == 23
 
 
 def test_plan_cuts_groups_by_width_only_when_compute_outweighs_compiling(data):

@@ -1,13 +1,12 @@
 """Shared draw programs: Keras's exact initial weights, few compiled draw shapes."""
 
-import contextlib
-
 import jax
 import keras
 import keras.src.backend.jax.random as backend_random
 import numpy as np
 import pytest
 
+from jax_compilations import counting_compilations
 from tunefleet.keras import shared_draw_programs
 from tunefleet.keras.initializer_draws import flat_length
 
@@ -76,22 +75,6 @@ def test_models_of_many_shapes_draw_at_a_few_flat_lengths(monkeypatch):
     # 10 widths x 3 kernels = 30 distinct shapes, up to 1152 x 72, drawn at 2 flat lengths
     assert len(lengths) == 30
     assert set(lengths) == {(65536,), (1048576,)}
-
-
-@contextlib.contextmanager
-def counting_compilations():
-    """The number of XLA compilations made inside (a list of one, filled on exit)."""
-    count = [0]
-
-    def listener(event, seconds, **kwargs):
-        if event == "/jax/core/compile/backend_compile_duration":
-            count[0] += 1
-
-    jax.monitoring.register_event_duration_secs_listener(listener)
-    try:
-        yield count
-    finally:
-        jax.monitoring.unregister_event_duration_listener(listener)
 
 
 def test_models_and_optimizers_of_new_widths_compile_nothing_once_a_length_is_drawn():

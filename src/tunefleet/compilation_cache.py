@@ -9,12 +9,12 @@ one search (``n_jobs > 1``), which compile the same programs side by side.
 
 :func:`enable_compilation_cache` turns the cache on for this process, with thresholds
 that also keep the programs compiled in a tenth of a second (JAX's default keeps only
-those over one second, which leaves out a fleet's validation programs). The worker
-processes a search starts take the cache settings of the process that starts them
-(:func:`worker_environment`). The ``tunefleet tune`` and ``tunefleet worker`` commands
-turn the cache on in ``~/.cache/tunefleet/jax`` unless told otherwise; a library does
-not change a process-wide JAX setting unasked, so in a script or notebook it is one
-call. A cache set by the user (``JAX_COMPILATION_CACHE_DIR``) is left as it is by the
+those over one second, which leaves out the programs of small fleets and Keras's steps
+of small models). The worker processes a search starts take the cache settings of the
+process that starts them (:func:`worker_environment`). The ``tunefleet tune`` and
+``tunefleet worker`` commands turn the cache on in ``~/.cache/tunefleet/jax`` unless
+told otherwise; a library does not change a process-wide JAX setting unasked, so in a
+script or notebook it is one call. A cache set by the user (``JAX_COMPILATION_CACHE_DIR``) is left as it is by the
 commands.
 """
 

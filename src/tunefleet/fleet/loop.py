@@ -1,10 +1,11 @@
 """The epoch loop: all fleets advance one epoch in lockstep, then the callback decides.
 
-Each epoch every fleet runs its compiled epoch program on the same batch order,
-then its validation program; per-trial logs are gathered into arrays over all
-trials of the fit and handed to ``on_epoch_end``, which may stop trials. A
-stopped trial's weights are copied to the host at once; its rows keep computing
-(masked out) until compacting the fleet pays for the extra compilation.
+Each epoch every fleet runs its compiled epoch program: training on the same batch
+order, then validation (one program: see ``GroupFunctions.run_epoch``). Per-trial logs
+are gathered into arrays over all trials of the fit and handed to ``on_epoch_end``,
+which may stop trials. A stopped trial's weights are copied to the host at once; its
+rows keep computing (masked out) until compacting the fleet pays for the extra
+compilation.
 
 Every trial has its own epoch budget: the loop runs while any trial has epochs
 left. Rows freed by trials stopped before their last epoch can be refilled with
