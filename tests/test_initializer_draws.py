@@ -3,6 +3,7 @@
 import jax
 import keras
 import keras.src.backend.jax.random as backend_random
+import keras.src.ops as keras_ops
 import numpy as np
 import pytest
 
@@ -130,6 +131,22 @@ def test_the_backend_is_restored_after_nested_and_failing_uses():
     with pytest.raises(RuntimeError, match="boom"), shared_draw_programs():
         raise RuntimeError("boom")
     assert patched() == originals
+
+
+def test_huge_fills_keep_keras_own_fill(monkeypatch):
+    fills = []
+    keras_own = keras_ops.zeros
+
+    def recording(shape, dtype=None):
+        fills.append(tuple(shape))
+        return keras_own(shape, dtype=dtype)
+
+    monkeypatch.setattr(keras_ops, "zeros", recording)
+    with shared_draw_programs():
+        keras.initializers.Zeros()((3, 4))  # on the host
+        huge = keras.initializers.Zeros()((4 * 2**20 + 1,))  # Keras's own
+    assert fills == [(4 * 2**20 + 1,)]
+    assert huge.shape == (4 * 2**20 + 1,)
 
 
 def test_other_dtypes_and_huge_draws_keep_keras_own_draw():

@@ -15,8 +15,9 @@ about 1 ms for 64K elements and 0.16 s to compile a length).
 
 The ``zeros`` and ``ones`` initializers (biases, optimizer slots) would compile a
 fill program per shape too (``jnp.zeros``, about 20 ms each); inside the context
-they are filled on the host. Host arrays are moved with ``jax.device_put``, which
-compiles nothing (``jnp.asarray`` compiles a small program per shape).
+they are filled on the host, up to the longest flat length. Host arrays are moved
+with ``jax.device_put``, which compiles nothing (``jnp.asarray`` compiles a small
+program per shape).
 
 The weights are bit-identical to Keras's own, and a search needs a few compilations
 instead of several per shape. The context is entered around every model build of
@@ -121,12 +122,18 @@ def _replacements(module: Any) -> dict[str, Any]:
     }
 
 
-def _host_fill(value: int) -> Any:
-    """An initializer ``__call__`` filling on the host what ``Zeros`` or ``Ones`` fills."""
+def _host_fill(value: int, original: Any) -> Any:
+    """An initializer ``__call__`` filling on the host what ``Zeros`` or ``Ones`` fills.
+
+    Fills of more than the longest flat draw keep Keras's own ``original`` (on the
+    device, where copying them from the host would cost more than a compilation).
+    """
     import jax
     from keras.backend import standardize_dtype
 
     def __call__(self: Any, shape: Any, dtype: Any = None) -> Any:
+        if int(np.prod(shape)) > FLAT_LENGTHS[-1]:
+            return original(self, shape, dtype=dtype)
         return jax.device_put(np.full(shape, value, dtype=standardize_dtype(dtype)))
 
     return __call__
@@ -140,8 +147,8 @@ def _patches() -> list[tuple[Any, str, Any]]:
     draws = [(module, name, draw) for name, draw in _replacements(module).items()]
     return [
         *draws,
-        (constants.Zeros, "__call__", _host_fill(0)),
-        (constants.Ones, "__call__", _host_fill(1)),
+        (constants.Zeros, "__call__", _host_fill(0, constants.Zeros.__call__)),
+        (constants.Ones, "__call__", _host_fill(1, constants.Ones.__call__)),
     ]
 
 
