@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-# the module's tests share one fresh environment (a module fixture): one pytest-xdist worker
+# the module's tests share one fresh environment (a session fixture): one pytest-xdist worker
 pytestmark = pytest.mark.xdist_group("fresh_install")
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -67,18 +67,26 @@ def run(python: Path, *args: str, env: dict[str, str] | None = None, cwd: Path |
     return done.stdout
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def fresh_python(tmp_path_factory) -> Path:
-    """A new virtual environment with tunefleet's wheel and its core dependencies."""
-    # setuptools leaves build/ behind, and a second build in the same tree (this fixture
-    # made again when the module's tests do not run back to back) fails on its leftovers.
-    shutil.rmtree(ROOT / "build", ignore_errors=True)
+    """A new virtual environment with tunefleet's wheel and its core dependencies.
+
+    Made once per pytest worker (the module's tests share one: its xdist group). The wheel
+    is built from a copy of what the build reads, so no build state (setuptools's
+    ``build/``, the egg-info) is shared with the checkout or with another build.
+    """
     base = tmp_path_factory.mktemp("fresh")
+    tree = base / "tree"
+    shutil.copytree(
+        ROOT / "src", tree / "src", ignore=shutil.ignore_patterns("__pycache__", "*.egg-info")
+    )
+    for name in ("pyproject.toml", "setup.py", "README.md"):
+        shutil.copy2(ROOT / name, tree / name)
     wheels = base / "wheels"
     run(
         Path(sys.executable),
         *("-m", "pip", "wheel", "-q", "--no-deps", "--no-build-isolation"),
-        *("-w", str(wheels), str(ROOT)),
+        *("-w", str(wheels), str(tree)),
     )
     venv = base / "venv"
     subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=300)
