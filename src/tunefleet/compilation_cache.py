@@ -14,8 +14,8 @@ of small models). The worker processes a search starts take the cache settings o
 process that starts them (:func:`worker_environment`). The ``tunefleet tune`` and
 ``tunefleet worker`` commands turn the cache on in ``~/.cache/tunefleet/jax`` unless
 told otherwise; a library does not change a process-wide JAX setting unasked, so in a
-script or notebook it is one call. A cache set by the user (``JAX_COMPILATION_CACHE_DIR``) is left as it is by the
-commands.
+script or notebook it is one call. A cache set by the user (``JAX_COMPILATION_CACHE_DIR``)
+is left as it is by the commands.
 """
 
 from __future__ import annotations

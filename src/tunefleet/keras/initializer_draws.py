@@ -132,7 +132,7 @@ def _host_fill(value: int, original: Any) -> Any:
     from keras.backend import standardize_dtype
 
     def __call__(self: Any, shape: Any, dtype: Any = None) -> Any:
-        if int(np.prod(shape)) > FLAT_LENGTHS[-1]:
+        if flat_length(int(np.prod(shape))) is None:
             return original(self, shape, dtype=dtype)
         return jax.device_put(np.full(shape, value, dtype=standardize_dtype(dtype)))
 
