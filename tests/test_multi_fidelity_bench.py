@@ -30,15 +30,19 @@ def test_tiny_run_prints_and_writes_its_table(tmp_path, capsys):
         ]
     )  # fmt: skip
     printed = capsys.readouterr().out
-    assert "| task | method | runs | reached | median epochs | median s |" in printed
+    assert "| task | method | runs | reached | median epochs | median s | of which compiling |" in (
+        printed
+    )
     data = json.loads(out.read_text())
     assert [r["method"] for r in data["table"]] == METHODS
     for run in data["runs"]:
         assert run["status"] == "ok", run
         assert run["epochs"] >= 1 and 0.0 <= run["best"] <= 1.0
+        assert 0.0 < run["compile_seconds"] < run["seconds"]  # each method compiles
         if run["reached"]:
             assert 1 <= run["epochs_to_target"] <= run["epochs"]
             assert run["best"] >= 0.5
+            assert 0.0 < run["compile_seconds_to_target"] <= run["compile_seconds"]
     for row in data["table"]:
         assert row["runs"] == 1 and 0.0 <= row["success"] <= 1.0
 
@@ -94,6 +98,22 @@ def test_a_fleet_epoch_counts_each_trial_and_the_run_stops_at_its_first_reaching
         watch.WATCH = None
     assert current.reached is not None and current.reached[0] == 5  # 2 + 3 trial epochs
     assert current.epochs == 5 and current.best == 0.98
+
+
+def test_compiling_counts_nested_spans_once_and_not_the_watchs_own_predictions():
+    current = watch.Watch(0.975, np.zeros((1, 1)), np.zeros(1), began=100.0)
+    trace, xla = sorted(watch.COMPILE_EVENTS)[-1], sorted(watch.COMPILE_EVENTS)[0]
+    current.compile_span(trace, 99.0, 101.0)  # began before the run: its part in the run
+    current.compile_span(trace, 102.0, 104.0)
+    current.compile_span(trace, 102.5, 103.0)  # a trace nested in the one above
+    current.compile_span(xla, 103.5, 105.0)  # overlaps it: merged
+    current.compile_span("/jax/other_duration", 110.0, 120.0)  # not compiling
+    current.scoring = True
+    current.compile_span(xla, 106.0, 107.0)  # the watch's own predictions
+    current.scoring = False
+    assert current.compile_seconds() == pytest.approx(1.0 + 3.0)
+    current.compile_span(xla, 98.0, 99.5)  # ended before the run
+    assert current.compile_seconds() == pytest.approx(4.0)
 
 
 def test_merge_counts_a_repeated_run_once_from_the_last_file_and_refuses_mixed_budgets(

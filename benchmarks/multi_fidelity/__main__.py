@@ -18,8 +18,9 @@ Usage::
     python -m benchmarks.multi_fidelity --warm-cache rerun --methods ... --json warm.json
 
 Prints a Markdown table per task: runs, success rate, median epochs and seconds to the
-target (a run that never reached it counts as infinitely many), and each method's median
-against the best anchor's. With ``--warm-cache`` each run follows another run of the same
+target (a run that never reached it counts as infinitely many), the median seconds of those
+that went to compiling (runs that reached it; see :mod:`benchmarks.multi_fidelity.watch`),
+and each method's median against the best anchor's. With ``--warm-cache`` each run follows another run of the same
 method that shared a new JAX compilation cache with it: the same seed (``rerun``: a
 repeated search, whose programs were all compiled before) or another one (``other-seed``,
 ``seed + 1000``: a search of a model family this machine searched before). Its method is
@@ -102,6 +103,7 @@ def run_one(
         task = dataclasses.replace(task, target=target)
     keras.utils.set_random_seed(seed)
     data = task.load()
+    watch.watch_compiling()
     watch.WATCH = watch.Watch(task.target, data[2], data[3])
     with contextlib.suppress(watch.TargetReached):  # the watch stopped the run
         METHODS[method](task, seed, data, budget)
@@ -115,8 +117,10 @@ def run_one(
         "reached": reached is not None,
         "epochs_to_target": reached[0] if reached else None,
         "seconds_to_target": reached[1] if reached else None,
+        "compile_seconds_to_target": reached[2] if reached else None,
         "epochs": current.epochs,
         "seconds": current.seconds(),
+        "compile_seconds": current.compile_seconds(),
         "best": current.best,
     }
 
@@ -187,6 +191,9 @@ def summarize(runs: list[dict], tasks: list[str], methods: list[str]) -> list[di
                 median_seconds=_median(
                     [r["seconds_to_target"] if r["reached"] else inf for r in ok]
                 ),
+                median_compile_seconds=_median(
+                    [c for r in reached if (c := r.get("compile_seconds_to_target")) is not None]
+                ),
                 median_best=_median([r["best"] for r in ok]),
             )
             rows.append(row)
@@ -218,17 +225,18 @@ def _cell(value: float, digits: int = 0) -> str:
 
 def format_table(rows: list[dict]) -> str:
     header = (
-        "| task | method | runs | reached | median epochs | median s | "
+        "| task | method | runs | reached | median epochs | median s | of which compiling | "
         "epochs / best anchor | s / best anchor | median best acc |"
     )
-    lines = [header, "|" + "---|" * 9]
+    lines = [header, "|" + "---|" * 10]
     for r in rows:
         if r.get("status") != "ok":
-            lines.append(f"| {r['task']} | {r['method']} | 0 | {r['status']} | | | | | |")
+            lines.append(f"| {r['task']} | {r['method']} | 0 | {r['status']} | | | | | | |")
             continue
         lines.append(
             f"| {r['task']} | {r['method']} | {r['runs']} | {r['success']:.0%} | "
             f"{_cell(r['median_epochs'])} | {_cell(r['median_seconds'], 1)} | "
+            f"{_cell(r.get('median_compile_seconds', math.nan), 1)} | "
             f"{_cell(r['epochs_vs_best_anchor'], 2)} | {_cell(r['seconds_vs_best_anchor'], 2)} | "
             f"{r['median_best']:.3f} |"
         )

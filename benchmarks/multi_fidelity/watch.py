@@ -12,6 +12,11 @@ Fleets take no Keras callbacks. A fleet run is watched where it reports instead
 trial's validation score for that epoch in one call; the watch counts those epochs and
 stops the run at the first call holding a score at or above the target. The scores are the
 search's own (accuracy on the same validation rows), so the watch pays no predictions.
+
+The watch also counts the seconds a run spends compiling (:meth:`Watch.compile_span`):
+tracing to a jaxpr, lowering and XLA's compilation, each as JAX reports it, counted once
+where they nest (a ``jit`` traced inside another's trace), and not counting the watch's
+own predictions.
 """
 
 from __future__ import annotations
@@ -40,14 +45,37 @@ class Watch:
     overhead: float = 0.0  # seconds spent scoring in the watch itself
     epochs: int = 0
     best: float = 0.0
-    reached: tuple[int, float] | None = None  # (epochs, seconds)
+    reached: tuple[int, float, float] | None = None  # (epochs, seconds, seconds compiling)
+    began: float = field(default_factory=time.time)  # the start, on JAX's event clock
+    spans: list[tuple[float, float]] = field(default_factory=list)  # compiling, merged
+    scoring: bool = False
 
     def seconds(self) -> float:
         return time.perf_counter() - self.start - self.overhead
 
+    def compile_span(self, event: str, start: float, end: float, **_: Any) -> None:
+        """A JAX event time span (``jax.monitoring``): kept if it is compiling for the run."""
+        if event not in COMPILE_EVENTS or self.scoring or end <= self.began:
+            return
+        start = max(start, self.began)
+        kept = []
+        for s, e in self.spans:  # merge overlapping spans: nested events count once
+            if e < start or s > end:
+                kept.append((s, e))
+            else:
+                start, end = min(s, start), max(e, end)
+        self.spans = [*kept, (start, end)]
+
+    def compile_seconds(self) -> float:
+        return sum(e - s for s, e in self.spans)
+
     def epoch_done(self, model: Any) -> None:
         began = time.perf_counter()
-        predicted = np.asarray(model.predict(self.x_val, verbose=0, batch_size=2048))
+        self.scoring = True
+        try:
+            predicted = np.asarray(model.predict(self.x_val, verbose=0, batch_size=2048))
+        finally:
+            self.scoring = False
         accuracy = float(np.mean(predicted.argmax(-1) == self.y_val))
         self.overhead += time.perf_counter() - began
         self.reports_done([accuracy])
@@ -57,12 +85,35 @@ class Watch:
         self.epochs += len(accuracies)
         self.best = max([self.best, *accuracies])
         if self.best >= self.target and self.reached is None:
-            self.reached = (self.epochs, self.seconds())
+            self.reached = (self.epochs, self.seconds(), self.compile_seconds())
             raise TargetReached
 
 
+#: JAX's events of compiling: tracing, lowering to MLIR, XLA's compilation.
+COMPILE_EVENTS = frozenset(
+    f"/jax/core/compile/{name}_duration"
+    for name in ("jaxpr_trace", "jaxpr_to_mlir_module", "backend_compile")
+)
+
 #: The watch of the run in progress (one run per process).
 WATCH: Watch | None = None
+
+
+def _compile_span(event: str, start: float, end: float, **kwargs: Any) -> None:
+    if WATCH is not None:
+        WATCH.compile_span(event, start, end, **kwargs)
+
+
+_listening: list[bool] = []
+
+
+def watch_compiling() -> None:
+    """Send JAX's compile events to :data:`WATCH` (once a process, however often called)."""
+    import jax
+
+    if not _listening:
+        jax.monitoring.register_event_time_span_listener(_compile_span)
+        _listening.append(True)
 
 
 def watch_callback() -> Any:
