@@ -346,8 +346,10 @@ def main(argv: list[str] | None = None) -> None:
     runs = []
     started = time.perf_counter()
     for part in parts:
-        for method in part.methods:
-            for seed in range(args.first_seed, args.first_seed + part.seeds):
+        # Seed by seed, every method in turn: a machine that slows down part-way through
+        # the run slows every method alike, so their ratios hold.
+        for seed in range(args.first_seed, args.first_seed + part.seeds):
+            for method in part.methods:
                 run = _run(part.task, method, seed, budget, args)
                 runs.append(run)
                 when = (

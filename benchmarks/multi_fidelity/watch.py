@@ -22,6 +22,7 @@ own predictions.
 from __future__ import annotations
 
 import contextlib
+import math
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -47,7 +48,7 @@ class Watch:
     best: float = 0.0
     reached: tuple[int, float, float] | None = None  # (epochs, seconds, seconds compiling)
     began: float = field(default_factory=time.time)  # the start, on JAX's event clock
-    spans: list[tuple[float, float]] = field(default_factory=list)  # compiling, merged
+    spans: list[tuple[float, float]] = field(default_factory=list)  # compiling
     scoring: bool = False
 
     def seconds(self) -> float:
@@ -57,17 +58,16 @@ class Watch:
         """A JAX event time span (``jax.monitoring``): kept if it is compiling for the run."""
         if event not in COMPILE_EVENTS or self.scoring or end <= self.began:
             return
-        start = max(start, self.began)
-        kept = []
-        for s, e in self.spans:  # merge overlapping spans: nested events count once
-            if e < start or s > end:
-                kept.append((s, e))
-            else:
-                start, end = min(s, start), max(e, end)
-        self.spans = [*kept, (start, end)]
+        self.spans.append((max(start, self.began), end))
 
     def compile_seconds(self) -> float:
-        return sum(e - s for s, e in self.spans)
+        """The length of the union of the spans: one nested in another counts once."""
+        total, reach = 0.0, -math.inf
+        for start, end in sorted(self.spans):
+            if end > reach:
+                total += end - max(start, reach)
+                reach = end
+        return total
 
     def epoch_done(self, model: Any) -> None:
         began = time.perf_counter()
