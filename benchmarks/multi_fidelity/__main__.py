@@ -20,11 +20,12 @@ Usage::
 Prints a Markdown table per task: runs, success rate, median epochs and seconds to the
 target (a run that never reached it counts as infinitely many), the median seconds of those
 that went to compiling (runs that reached it; see :mod:`benchmarks.multi_fidelity.watch`),
-and each method's median against the best anchor's. With ``--warm-cache`` each run follows another run of the same
-method that shared a new JAX compilation cache with it: the same seed (``rerun``: a
-repeated search, whose programs were all compiled before) or another one (``other-seed``,
-``seed + 1000``: a search of a model family this machine searched before). Its method is
-named with the protocol's :data:`WARM` suffix and compared with the anchors run so.
+and each method's median against the best anchor's. Runs go seed by seed, every method in
+turn. With ``--warm-cache`` each run follows another run of the same method that shared a
+new JAX compilation cache with it: the same seed (``rerun``: a repeated search, whose
+programs were all compiled before) or another one (``other-seed``, ``seed + 1000``: a
+search of a model family this machine searched before). Its method is named with the
+protocol's :data:`WARM` suffix and compared with the anchors run so.
 """
 
 from __future__ import annotations

@@ -104,16 +104,17 @@ def _compile_span(event: str, start: float, end: float, **kwargs: Any) -> None:
         WATCH.compile_span(event, start, end, **kwargs)
 
 
-_listening: list[bool] = []
+_LISTENING = False
 
 
 def watch_compiling() -> None:
     """Send JAX's compile events to :data:`WATCH` (once a process, however often called)."""
+    global _LISTENING
     import jax
 
-    if not _listening:
+    if not _LISTENING:
         jax.monitoring.register_event_time_span_listener(_compile_span)
-        _listening.append(True)
+        _LISTENING = True
 
 
 def watch_callback() -> Any:
